@@ -1,0 +1,52 @@
+//! Fixed values for the payload examples, so every example is stable and
+//! the examples of related events refer to the same account and task.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::accounts::{
+    AccountCreatedV1, AccountDeactivatedV1, AccountRoleChangedV1, AccountUpdatedV1,
+};
+use crate::tasks::{TaskAssignedV1, TaskCompletedV1, TaskCreatedV1, TaskCreatedV2};
+use crate::{Envelope, EventKey, EventPayload};
+
+pub(crate) fn time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 3, 10, 0, 0)
+        .single()
+        .expect("a valid fixed date")
+}
+
+pub(crate) fn account_id() -> Uuid {
+    Uuid::from_u128(0x0195_6b1e_7c4a_7d2e_9a4b_3c1d_2e0f_1a2b)
+}
+
+pub(crate) fn task_id() -> Uuid {
+    Uuid::from_u128(0x0195_6b1f_0000_7abc_8def_0123_4567_89ab)
+}
+
+fn example_event<T: EventPayload>() -> (EventKey, Value) {
+    let mut envelope = Envelope::at("example-producer", time(), T::example());
+    envelope.event_id = Uuid::from_u128(0x0195_6b20_0000_7000_8000_0000_0000_0001);
+    let key = EventKey {
+        name: T::NAME.to_owned(),
+        version: T::VERSION,
+    };
+    let value = serde_json::to_value(envelope).expect("an example serializes");
+    (key, value)
+}
+
+/// One complete example event (envelope and data) for every typed payload
+/// the crate defines: for tests and generated documentation.
+pub fn examples() -> Vec<(EventKey, Value)> {
+    vec![
+        example_event::<AccountCreatedV1>(),
+        example_event::<AccountUpdatedV1>(),
+        example_event::<AccountRoleChangedV1>(),
+        example_event::<AccountDeactivatedV1>(),
+        example_event::<TaskCreatedV1>(),
+        example_event::<TaskCreatedV2>(),
+        example_event::<TaskAssignedV1>(),
+        example_event::<TaskCompletedV1>(),
+    ]
+}

@@ -1,0 +1,1 @@
+//! tasks-api: filled in by its own issue; the workspace keeps a building place for it.
