@@ -1,1 +1,16 @@
-//! placeholder
+//! What every aTES service shares.
+//!
+//! - [`db`]: one connection set-up for SQLite and PostgreSQL, chosen by URL.
+//! - [`bus`]: the event bus on NATS JetStream: the transactional outbox and
+//!   its relay, durable consumers with idempotent handling, dead letters.
+//! - [`telemetry`] and [`shutdown`]: logs and one cancellation token for a
+//!   graceful stop.
+//! - `testing` (feature): the integration-test harness (a private
+//!   `nats-server`, fresh databases).
+
+pub mod bus;
+pub mod db;
+pub mod shutdown;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

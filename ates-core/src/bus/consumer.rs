@@ -1,0 +1,367 @@
+//! Durable pull consumers with explicit acks.
+//!
+//! For each message: decode and validate it against the registry; skip
+//! events the handler does not subscribe to; then, in one database
+//! transaction, record the event id as processed (a second delivery of the
+//! same id is acked without effect) and apply the handler; ack after the
+//! commit. A transient failure is nak'ed with exponential back-off; an event
+//! that can never be processed (not JSON, invalid, an unknown version, refused
+//! by the handler, or over the delivery limit) goes to the dead-letter
+//! stream with its reason, and the consumer goes on with the next message.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::{self, AckKind};
+use chrono::Utc;
+use event_schemas::{Envelope, EventKey, EventPayload, SchemaError};
+use futures::StreamExt;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::dead_letter::{self, DeadLetter};
+use super::schema::processed_event;
+use super::{EventBus, backoff};
+use crate::db;
+
+/// What a handler says when it cannot apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth another try later (the database was busy, a dependency is
+    /// down): the message is redelivered with back-off.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// This event can never be applied: it goes to the dead-letter stream.
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+impl From<DbErr> for HandlerError {
+    fn from(error: DbErr) -> Self {
+        HandlerError::Transient(error.to_string())
+    }
+}
+
+/// One received, schema-valid event.
+#[derive(Debug, Clone)]
+pub struct IncomingEvent {
+    pub key: EventKey,
+    pub event_id: Uuid,
+    /// The whole envelope as received.
+    pub envelope: Value,
+    /// How many times JetStream has delivered it (1 on the first delivery).
+    pub delivered: u32,
+}
+
+impl IncomingEvent {
+    /// Decodes the envelope into its typed payload. A mismatch between
+    /// the registry and the Rust type is a refusal, never a panic.
+    pub fn decode<T: EventPayload>(&self) -> Result<Envelope<T>, HandlerError> {
+        serde_json::from_value(self.envelope.clone()).map_err(|error| {
+            HandlerError::Rejected(format!("{} does not decode: {error}", self.key))
+        })
+    }
+}
+
+/// A service's business reaction to events. `handle` runs inside the
+/// transaction that also records the event as processed.
+pub trait EventHandler: Send + Sync + 'static {
+    /// Every event name and version this consumer understands. Events of a
+    /// name not listed are skipped; a listed name at an unlisted version is
+    /// a dead letter (the producer is ahead of this consumer).
+    fn subscriptions(&self) -> Vec<(&'static str, u32)>;
+
+    fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &IncomingEvent,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// How a consumer retries.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// The durable consumer's name, shared by every instance of a service.
+    pub durable_name: String,
+    /// Deliveries before an event that keeps failing becomes a dead letter.
+    pub max_deliver: u32,
+    /// First and longest back-off between deliveries of a failing event.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// How long JetStream waits for an ack before redelivering.
+    pub ack_wait: Duration,
+}
+
+impl ConsumerSettings {
+    pub fn new(durable_name: impl Into<String>) -> Self {
+        Self {
+            durable_name: durable_name.into(),
+            max_deliver: 10,
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(60),
+            ack_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What to do with a message after trying it.
+enum Outcome {
+    Applied,
+    AlreadyApplied,
+    Skipped,
+    Retry(String),
+    DeadLetter(String),
+}
+
+/// Runs one durable consumer per stream the handler subscribes to, until
+/// `shutdown`; each finishes the message in hand before it stops.
+pub async fn run<H: EventHandler>(
+    bus: EventBus,
+    db: DatabaseConnection,
+    handler: Arc<H>,
+    settings: ConsumerSettings,
+    shutdown: CancellationToken,
+) {
+    let subscriptions: BTreeSet<(String, u32)> = handler
+        .subscriptions()
+        .into_iter()
+        .map(|(name, version)| (name.to_owned(), version))
+        .collect();
+    let domains: BTreeSet<String> = subscriptions
+        .iter()
+        .filter_map(|(name, _)| name.split_once('.').map(|(domain, _)| domain.to_owned()))
+        .collect();
+    let subscriptions = Arc::new(subscriptions);
+    let mut tasks = Vec::new();
+    for domain in domains {
+        let worker = StreamWorker {
+            bus: bus.clone(),
+            db: db.clone(),
+            handler: handler.clone(),
+            subscriptions: subscriptions.clone(),
+            settings: settings.clone(),
+            domain,
+        };
+        tasks.push(tokio::spawn(worker.run(shutdown.clone())));
+    }
+    for task in tasks {
+        if let Err(error) = task.await {
+            tracing::error!(%error, "consumer task failed");
+        }
+    }
+}
+
+struct StreamWorker<H> {
+    bus: EventBus,
+    db: DatabaseConnection,
+    handler: Arc<H>,
+    subscriptions: Arc<BTreeSet<(String, u32)>>,
+    settings: ConsumerSettings,
+    domain: String,
+}
+
+impl<H: EventHandler> StreamWorker<H> {
+    async fn run(self, shutdown: CancellationToken) {
+        let mut failures = 0u32;
+        loop {
+            let outcome = tokio::select! {
+                () = shutdown.cancelled() => break,
+                outcome = self.consume(&shutdown) => outcome,
+            };
+            match outcome {
+                Ok(()) => break,
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    let wait = backoff(failures, Duration::from_millis(200), Duration::from_secs(10));
+                    tracing::warn!(domain = %self.domain, %error, retry_in = ?wait, "consumer lost its stream; reconnecting");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(domain = %self.domain, consumer = %self.settings.durable_name, "consumer stopped");
+    }
+
+    /// Creates the durable consumer if needed and processes messages until
+    /// shutdown (`Ok`) or a broker error (`Err`, the caller reconnects).
+    async fn consume(&self, shutdown: &CancellationToken) -> Result<(), async_nats::Error> {
+        self.bus.ensure_streams().await?;
+        let naming = self.bus.naming();
+        let stream = self
+            .bus
+            .jetstream()
+            .get_stream(naming.domain_stream(&self.domain))
+            .await?;
+        let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+            .get_or_create_consumer(
+                &self.settings.durable_name,
+                pull::Config {
+                    durable_name: Some(self.settings.durable_name.clone()),
+                    deliver_policy: DeliverPolicy::All,
+                    ack_policy: AckPolicy::Explicit,
+                    ack_wait: self.settings.ack_wait,
+                    max_deliver: i64::from(self.settings.max_deliver),
+                    filter_subject: naming.domain_subjects(&self.domain),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut messages = consumer.messages().await?;
+        tracing::info!(domain = %self.domain, consumer = %self.settings.durable_name, "consuming");
+        loop {
+            let next = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                next = messages.next() => next,
+            };
+            let message = match next {
+                Some(Ok(message)) => message,
+                Some(Err(error)) => return Err(error.into()),
+                None => return Err("message stream ended".into()),
+            };
+            self.process(message).await?;
+        }
+    }
+
+    async fn process(&self, message: jetstream::Message) -> Result<(), async_nats::Error> {
+        let delivered = message
+            .info()
+            .map(|info| u32::try_from(info.delivered).unwrap_or(u32::MAX))
+            .unwrap_or(1);
+        let outcome = self.try_apply(&message, delivered).await;
+        match outcome {
+            Outcome::Applied | Outcome::AlreadyApplied | Outcome::Skipped => {
+                message.ack().await?;
+            }
+            Outcome::Retry(reason) if delivered < self.settings.max_deliver => {
+                let wait = backoff(delivered, self.settings.retry_base, self.settings.retry_max);
+                tracing::warn!(subject = %message.subject, delivered, %reason, retry_in = ?wait, "event failed; will retry");
+                message.ack_with(AckKind::Nak(Some(wait))).await?;
+            }
+            Outcome::Retry(reason) => {
+                let reason = format!(
+                    "gave up after {delivered} deliveries (max_deliver {}): {reason}",
+                    self.settings.max_deliver
+                );
+                self.dead_letter(&message, delivered, reason).await?;
+            }
+            Outcome::DeadLetter(reason) => {
+                self.dead_letter(&message, delivered, reason).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        message: &jetstream::Message,
+        delivered: u32,
+        reason: String,
+    ) -> Result<(), async_nats::Error> {
+        tracing::error!(subject = %message.subject, %reason, "event moved to the dead-letter stream");
+        dead_letter::publish(
+            &self.bus,
+            &DeadLetter {
+                consumer: &self.settings.durable_name,
+                message,
+                delivered,
+                reason: &reason,
+            },
+        )
+        .await?;
+        message.ack_with(AckKind::Term).await?;
+        Ok(())
+    }
+
+    async fn try_apply(&self, message: &jetstream::Message, delivered: u32) -> Outcome {
+        let envelope: Value = match serde_json::from_slice(&message.payload) {
+            Ok(envelope) => envelope,
+            Err(error) => return Outcome::DeadLetter(format!("payload is not JSON: {error}")),
+        };
+        let key = match event_schemas::validate_envelope(&envelope) {
+            Ok(key) => key,
+            Err(SchemaError::UnknownEvent(key)) => {
+                return if self.is_subscribed_name(&key.name) {
+                    Outcome::DeadLetter(format!("unknown event version: {key} is not in the registry"))
+                } else {
+                    Outcome::Skipped
+                };
+            }
+            Err(error) => return Outcome::DeadLetter(error.to_string()),
+        };
+        if !self.is_subscribed_name(&key.name) {
+            return Outcome::Skipped;
+        }
+        if !self.subscriptions.contains(&(key.name.clone(), key.version)) {
+            return Outcome::DeadLetter(format!(
+                "unknown event version: {} does not accept {key}",
+                self.settings.durable_name
+            ));
+        }
+        let event_id = envelope
+            .get("event_id")
+            .and_then(Value::as_str)
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .unwrap_or_default();
+        let event = IncomingEvent {
+            key,
+            event_id,
+            envelope,
+            delivered,
+        };
+        match self.apply(&event).await {
+            Ok(true) => Outcome::Applied,
+            Ok(false) => Outcome::AlreadyApplied,
+            Err(HandlerError::Transient(reason)) => Outcome::Retry(reason),
+            Err(HandlerError::Rejected(reason)) => Outcome::DeadLetter(reason),
+        }
+    }
+
+    fn is_subscribed_name(&self, name: &str) -> bool {
+        self.subscriptions.iter().any(|(subscribed, _)| subscribed == name)
+    }
+
+    /// Records the event id and applies the handler in one transaction.
+    /// `Ok(false)`: this consumer had already applied the event.
+    async fn apply(&self, event: &IncomingEvent) -> Result<bool, HandlerError> {
+        let txn = db::begin_write(&self.db).await?;
+        let record = processed_event::ActiveModel {
+            consumer: ActiveValue::Set(self.settings.durable_name.clone()),
+            event_id: ActiveValue::Set(event.event_id),
+            event_name: ActiveValue::Set(event.key.name.clone()),
+            processed_at: ActiveValue::Set(Utc::now()),
+        };
+        let inserted = processed_event::Entity::insert(record)
+            .on_conflict(
+                OnConflict::columns([
+                    processed_event::Column::Consumer,
+                    processed_event::Column::EventId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await;
+        let first_time = match inserted {
+            Ok(rows) => rows > 0,
+            Err(DbErr::RecordNotInserted) => false,
+            Err(error) => return Err(error.into()),
+        };
+        if !first_time {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        self.handler.handle(&txn, event).await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,97 @@
+//! The transactional outbox: events are stored in the same database
+//! transaction as the change they describe, after passing the schema
+//! registry; the relay publishes them.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use event_schemas::{Envelope, EventPayload, SchemaError};
+use sea_orm::{ActiveValue, ConnectionTrait, DbErr, EntityTrait};
+use tokio::sync::Notify;
+
+use super::Naming;
+use super::schema::outbox_event;
+
+/// Why an event could not be put in the outbox.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// The event breaks its schema: it is never stored nor published.
+    #[error("refused to publish: {0}")]
+    Invalid(#[from] SchemaError),
+    #[error("cannot serialize the event: {0}")]
+    Serialize(#[from] serde_json::Error),
+    #[error("cannot store the event: {0}")]
+    Database(#[from] DbErr),
+}
+
+/// The producer side of the bus, handed to business commands.
+#[derive(Clone)]
+pub struct Outbox {
+    producer: Arc<str>,
+    relay_wakeup: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("producer", &self.producer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Outbox {
+    pub(crate) fn new(producer: Arc<str>, relay_wakeup: Arc<Notify>) -> Self {
+        Self {
+            producer,
+            relay_wakeup,
+        }
+    }
+
+    /// Wraps `data` in a new envelope from this producer and adds it.
+    pub async fn add<T: EventPayload>(
+        &self,
+        conn: &impl ConnectionTrait,
+        data: T,
+    ) -> Result<Envelope<T>, OutboxError> {
+        let envelope = Envelope::new(&self.producer, data);
+        self.add_envelope(conn, &envelope).await?;
+        Ok(envelope)
+    }
+
+    /// Validates `envelope` against the registry and stores it in the
+    /// outbox on `conn` (the caller's transaction). An invalid event is an
+    /// error and nothing is stored.
+    pub async fn add_envelope<T: EventPayload>(
+        &self,
+        conn: &impl ConnectionTrait,
+        envelope: &Envelope<T>,
+    ) -> Result<(), OutboxError> {
+        let value = serde_json::to_value(envelope)?;
+        event_schemas::validate(&envelope.event_name, envelope.event_version, &value)?;
+        let row = outbox_event::ActiveModel {
+            id: ActiveValue::NotSet,
+            event_id: ActiveValue::Set(envelope.event_id),
+            event_name: ActiveValue::Set(envelope.event_name.clone()),
+            event_version: ActiveValue::Set(i32::try_from(envelope.event_version).unwrap_or(i32::MAX)),
+            subject: ActiveValue::Set(Naming::event_subject(
+                &envelope.event_name,
+                envelope.event_version,
+            )),
+            payload: ActiveValue::Set(value.to_string()),
+            created_at: ActiveValue::Set(Utc::now()),
+            published_at: ActiveValue::Set(None),
+            attempts: ActiveValue::Set(0),
+            last_error: ActiveValue::Set(None),
+        };
+        outbox_event::Entity::insert(row)
+            .exec_without_returning(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Tells the relay that a transaction with outbox events committed, so
+    /// it publishes them now instead of at its next poll.
+    pub fn notify_committed(&self) {
+        self.relay_wakeup.notify_one();
+    }
+}

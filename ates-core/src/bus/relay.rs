@@ -1,0 +1,213 @@
+//! The outbox relay: publishes pending outbox rows to JetStream in outbox
+//! order, with the event id as `Nats-Msg-Id` (JetStream drops a copy it has
+//! already stored within the duplicate window), waits for the acks, marks
+//! the rows published, and retries with back-off while NATS is down.
+//!
+//! Several instances of a service may each run a relay on the same
+//! database: a row published twice is de-duplicated by its message id.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::jetstream::message::PublishMessage;
+use bytes::Bytes;
+use chrono::Utc;
+use futures::future::join_all;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio_util::sync::CancellationToken;
+
+use super::schema::outbox_event::{self, Column};
+use super::{EventBus, backoff};
+
+/// How the relay paces itself.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Rows published per round trip to the database.
+    pub batch_size: u64,
+    /// How often to look for rows when nobody signals a commit.
+    pub poll_interval: Duration,
+    /// First and longest wait after a failed publish.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Published rows older than this are deleted from the outbox.
+    pub retention: chrono::Duration,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            poll_interval: Duration::from_millis(500),
+            retry_base: Duration::from_millis(200),
+            retry_max: Duration::from_secs(10),
+            retention: chrono::Duration::days(7),
+        }
+    }
+}
+
+/// How often published rows past their retention are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Publishes one service's outbox; see the module docs.
+pub struct Relay {
+    bus: EventBus,
+    db: DatabaseConnection,
+    settings: RelaySettings,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
+    #[error("broker: {0}")]
+    Broker(String),
+}
+
+impl Relay {
+    pub(crate) fn new(bus: EventBus, db: DatabaseConnection, settings: RelaySettings) -> Self {
+        Self { bus, db, settings }
+    }
+
+    /// Runs until `shutdown` is cancelled, finishing the batch in flight.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut failures = 0u32;
+        let mut streams_ready = false;
+        let mut last_prune = tokio::time::Instant::now();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let round = async {
+                if !streams_ready {
+                    self.bus
+                        .ensure_streams()
+                        .await
+                        .map_err(|error| RelayError::Broker(error.to_string()))?;
+                    streams_ready = true;
+                }
+                self.publish_batch().await
+            };
+            match round.await {
+                Ok(published) => {
+                    failures = 0;
+                    if last_prune.elapsed() >= PRUNE_EVERY {
+                        last_prune = tokio::time::Instant::now();
+                        if let Err(error) = self.prune().await {
+                            tracing::warn!(%error, "outbox prune failed");
+                        }
+                    }
+                    if published < self.settings.batch_size {
+                        tokio::select! {
+                            () = shutdown.cancelled() => break,
+                            () = self.bus.relay_wakeup().notified() => {}
+                            () = tokio::time::sleep(self.settings.poll_interval) => {}
+                        }
+                    }
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    let wait = backoff(failures, self.settings.retry_base, self.settings.retry_max);
+                    tracing::warn!(%error, attempt = failures, retry_in = ?wait, "outbox relay cannot publish; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!("outbox relay stopped");
+    }
+
+    /// Publishes up to one batch of pending rows; returns how many were
+    /// published. Rows after the first failure stay pending.
+    async fn publish_batch(&self) -> Result<u64, RelayError> {
+        let pending = outbox_event::Entity::find()
+            .filter(Column::PublishedAt.is_null())
+            .order_by_asc(Column::Id)
+            .limit(self.settings.batch_size)
+            .all(&self.db)
+            .await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+
+        let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(pending.len());
+        let mut send_error = None;
+        for row in &pending {
+            let message = PublishMessage::build()
+                .payload(Bytes::from(row.payload.clone()))
+                .message_id(row.event_id.to_string());
+            let subject = self.bus.naming().wire_subject(&row.subject);
+            match self.bus.jetstream().send_publish(subject, message).await {
+                Ok(ack) => acks.push(ack),
+                Err(error) => {
+                    send_error = Some(error.to_string());
+                    break;
+                }
+            }
+        }
+
+        let mut published = Vec::with_capacity(acks.len());
+        let mut failure = send_error;
+        for (row, ack) in pending.iter().zip(join_all(acks.into_iter().map(IntoFuture::into_future)).await) {
+            match ack {
+                Ok(_) if failure.is_none() => published.push(row.id),
+                Ok(_) => {}
+                Err(error) => {
+                    failure.get_or_insert_with(|| error.to_string());
+                }
+            }
+        }
+
+        if !published.is_empty() {
+            outbox_event::Entity::update_many()
+                .col_expr(Column::PublishedAt, Expr::value(Utc::now()))
+                .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+                .filter(Column::Id.is_in(published.iter().copied()))
+                .exec(&self.db)
+                .await?;
+        }
+        let count = published.len() as u64;
+        match failure {
+            None => Ok(count),
+            Some(error) => {
+                if let Some(stuck) = pending.get(published.len()) {
+                    self.record_failure(stuck.id, &error).await?;
+                }
+                Err(RelayError::Broker(error))
+            }
+        }
+    }
+
+    async fn record_failure(&self, id: i64, error: &str) -> Result<(), DbErr> {
+        outbox_event::Entity::update_many()
+            .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+            .col_expr(Column::LastError, Expr::value(error.to_owned()))
+            .filter(Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn prune(&self) -> Result<(), DbErr> {
+        let cutoff = Utc::now() - self.settings.retention;
+        let deleted = outbox_event::Entity::delete_many()
+            .filter(Column::PublishedAt.lt(cutoff))
+            .exec(&self.db)
+            .await?;
+        if deleted.rows_affected > 0 {
+            tracing::info!(rows = deleted.rows_affected, "pruned published outbox rows");
+        }
+        Ok(())
+    }
+}

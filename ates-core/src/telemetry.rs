@@ -1,0 +1,20 @@
+//! Logs through `tracing`: human-readable lines by default, JSON lines when
+//! `LOG_FORMAT=json`; the level from `RUST_LOG` (default `info`).
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber once; later calls are no-ops (tests call
+/// it from many places).
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,async_nats=warn"));
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|format| format == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.compact().try_init()
+    };
+    // An Err only means a subscriber is already installed.
+    drop(result);
+}

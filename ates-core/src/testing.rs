@@ -1,0 +1,285 @@
+//! The integration-test harness every service's tests use: a real
+//! JetStream broker (a private `nats-server` on a free port with a
+//! temporary store, or `NATS_URL` with a namespace of its own) and a fresh
+//! database (a SQLite file, or a new PostgreSQL database on the server of
+//! `TEST_DATABASE_URL`).
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+use crate::bus::BusConfig;
+use crate::db;
+
+/// Polls `check` until it returns `Some`, or panics with `what` after
+/// `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn nats_server_binary() -> PathBuf {
+    let candidates = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(["/usr/sbin".into(), "/usr/local/bin".into(), "/usr/bin".into()])
+        .map(|dir| dir.join("nats-server"));
+    for candidate in candidates {
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "nats-server is not installed: install it with `apt-get install -y nats-server` \
+         (or run `make test`, which does), or point NATS_URL at a JetStream server"
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free local port")
+}
+
+/// A private `nats-server -js` that a test can stop and start again (same
+/// port, same store) to play a broker outage.
+pub struct NatsServer {
+    port: u16,
+    store: TempDir,
+    child: Option<Child>,
+}
+
+impl std::fmt::Debug for NatsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsServer")
+            .field("port", &self.port)
+            .field("running", &self.child.is_some())
+            .finish()
+    }
+}
+
+impl NatsServer {
+    /// Starts a server on a free port with a temporary store.
+    pub async fn start() -> Self {
+        let mut server = Self::reserve();
+        server.resume().await;
+        server
+    }
+
+    /// Picks a port and store without starting the server (a broker that
+    /// is down from the start).
+    pub fn reserve() -> Self {
+        Self {
+            port: free_port(),
+            store: tempfile::tempdir().expect("a temporary directory"),
+            child: None,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port and store and waits until it
+    /// accepts connections.
+    pub async fn resume(&mut self) {
+        if self.child.is_some() {
+            return;
+        }
+        let child = Command::new(nats_server_binary())
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        let address = format!("127.0.0.1:{}", self.port);
+        eventually(Duration::from_secs(10), "nats-server to listen", || {
+            let address = address.clone();
+            async move { tokio::net::TcpStream::connect(address).await.ok() }
+        })
+        .await;
+    }
+
+    /// Stops the server (a broker outage).
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.expect("nats-server stops");
+        }
+    }
+}
+
+/// The broker a test talks to.
+#[derive(Debug)]
+pub struct TestBroker {
+    url: String,
+    prefix: Option<String>,
+    server: Option<NatsServer>,
+}
+
+impl TestBroker {
+    /// `NATS_URL` when set (each test gets a subject prefix of its own, so
+    /// tests never see each other's events), else a private server.
+    pub async fn start() -> Self {
+        match std::env::var("NATS_URL") {
+            Ok(url) if !url.trim().is_empty() => Self {
+                url,
+                prefix: Some(format!("t{}", Uuid::new_v4().simple())),
+                server: None,
+            },
+            _ => Self::private().await,
+        }
+    }
+
+    /// Always a private server, for tests that stop and start the broker.
+    pub async fn private() -> Self {
+        let server = NatsServer::start().await;
+        Self {
+            url: server.url(),
+            prefix: None,
+            server: Some(server),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn prefix(&self) -> Option<&str> {
+        self.prefix.as_deref()
+    }
+
+    /// The private server, for outage tests.
+    pub fn server(&mut self) -> &mut NatsServer {
+        self.server
+            .as_mut()
+            .expect("outage tests use TestBroker::private()")
+    }
+
+    /// A bus configuration for `service` on this broker.
+    pub fn bus_config(&self, service: &str) -> BusConfig {
+        BusConfig {
+            nats_url: self.url.clone(),
+            subject_prefix: self.prefix.clone(),
+            service: service.to_owned(),
+        }
+    }
+}
+
+/// A fresh, empty database for one test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    url: String,
+    _dir: Option<TempDir>,
+}
+
+impl TestDatabase {
+    /// A new database on the PostgreSQL server of `TEST_DATABASE_URL`
+    /// (named `ates_test_<uuid>`; drop them with `make test-db-clean`), or
+    /// else a new SQLite file in a temporary directory.
+    pub async fn create() -> Self {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(admin_url) if admin_url.starts_with("postgres") => Self::postgres(&admin_url).await,
+            _ => Self::sqlite(),
+        }
+    }
+
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.sqlite").display());
+        Self {
+            url,
+            _dir: Some(dir),
+        }
+    }
+
+    async fn postgres(admin_url: &str) -> Self {
+        let name = format!("ates_test_{}", Uuid::new_v4().simple());
+        let admin = db::connect(admin_url, 1).await.unwrap_or_else(|error| {
+            panic!("cannot reach TEST_DATABASE_URL={admin_url}: {error} (is PostgreSQL running?)")
+        });
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("CREATE DATABASE for the test");
+        admin.close().await.ok();
+        Self {
+            url: with_database(admin_url, &name),
+            _dir: None,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres")
+    }
+
+    /// Connects with a small pool.
+    pub async fn connect(&self) -> DatabaseConnection {
+        db::connect(&self.url, 5)
+            .await
+            .unwrap_or_else(|error| panic!("cannot open test database {}: {error}", self.url))
+    }
+}
+
+/// `postgres://user@host:5432/postgres?x=y` with another database name.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |index| index + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_name_is_replaced_in_postgres_urls() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "t2"),
+            "postgres://u:p@h/t2?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h:5432", "t3"), "postgres://h:5432/t3");
+    }
+}
