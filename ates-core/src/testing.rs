@@ -43,7 +43,11 @@ fn nats_server_binary() -> PathBuf {
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
-        .chain(["/usr/sbin".into(), "/usr/local/bin".into(), "/usr/bin".into()])
+        .chain([
+            "/usr/sbin".into(),
+            "/usr/local/bin".into(),
+            "/usr/bin".into(),
+        ])
         .map(|dir| dir.join("nats-server"));
     for candidate in candidates {
         if candidate.is_file() {
@@ -109,7 +113,14 @@ impl NatsServer {
             return;
         }
         let child = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(self.store.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -210,7 +221,10 @@ impl TestDatabase {
 
     fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.sqlite").display());
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("test.sqlite").display()
+        );
         Self {
             url,
             _dir: Some(dir),
@@ -280,6 +294,9 @@ mod tests {
             with_database("postgres://u:p@h/db?sslmode=disable", "t2"),
             "postgres://u:p@h/t2?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://h:5432", "t3"), "postgres://h:5432/t3");
+        assert_eq!(
+            with_database("postgres://h:5432", "t3"),
+            "postgres://h:5432/t3"
+        );
     }
 }

@@ -51,14 +51,23 @@ impl EventHandler for Recorder {
         vec![(TaskCompletedV1::NAME, TaskCompletedV1::VERSION)]
     }
 
-    async fn handle(&self, txn: &DatabaseTransaction, event: &IncomingEvent) -> Result<(), HandlerError> {
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &IncomingEvent,
+    ) -> Result<(), HandlerError> {
         let completed = event.decode::<TaskCompletedV1>()?;
         let task = completed.data.task_id;
         if task == REJECTED_TASK && self.reject.load(Ordering::SeqCst) {
-            return Err(HandlerError::Rejected("this task cannot be completed".into()));
+            return Err(HandlerError::Rejected(
+                "this task cannot be completed".into(),
+            ));
         }
         if task == ALWAYS_FAILING_TASK || (task == FLAKY_TASK && event.delivered < 3) {
-            return Err(HandlerError::Transient(format!("busy (delivery {})", event.delivered)));
+            return Err(HandlerError::Transient(format!(
+                "busy (delivery {})",
+                event.delivered
+            )));
         }
         txn.execute_raw(Statement::from_sql_and_values(
             txn.get_database_backend(),
@@ -97,7 +106,9 @@ impl Harness {
         ates_core::telemetry::init();
         let database = TestDatabase::create().await;
         let db = database.connect().await;
-        BusMigrator::up(&db, None).await.expect("bus migrations run");
+        BusMigrator::up(&db, None)
+            .await
+            .expect("bus migrations run");
         db.execute_unprepared("CREATE TABLE applied_events (event_id VARCHAR(64) NOT NULL, delivered BIGINT NOT NULL)")
             .await
             .expect("test table");
@@ -161,7 +172,11 @@ impl Harness {
         self.bus.ensure_streams().await.expect("streams");
         self.bus
             .jetstream()
-            .publish_with_headers(self.bus.naming().wire_subject(subject), headers, Bytes::from(payload))
+            .publish_with_headers(
+                self.bus.naming().wire_subject(subject),
+                headers,
+                Bytes::from(payload),
+            )
             .await
             .expect("publish")
             .await
@@ -216,7 +231,9 @@ impl Harness {
     }
 
     async fn dead_letters(&self) -> Vec<dead_letter::StoredDeadLetter> {
-        dead_letter::list(&self.bus, "bus-test").await.expect("dead letters")
+        dead_letter::list(&self.bus, "bus-test")
+            .await
+            .expect("dead letters")
     }
 }
 
@@ -237,7 +254,11 @@ async fn an_event_stored_while_nats_is_down_arrives_once_when_it_is_back() {
 
     let envelope = harness.complete_through_outbox(Uuid::new_v4()).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(harness.pending_outbox_rows().await, 1, "the event waits in the outbox");
+    assert_eq!(
+        harness.pending_outbox_rows().await,
+        1,
+        "the event waits in the outbox"
+    );
 
     harness.broker.server().resume().await;
     harness.start_consumer(Recorder::new(), 5);
@@ -250,7 +271,11 @@ async fn an_event_stored_while_nats_is_down_arrives_once_when_it_is_back() {
         (harness.pending_outbox_rows().await == 0).then_some(())
     })
     .await;
-    assert_eq!(harness.stream_messages("tasks").await, 1, "published exactly once");
+    assert_eq!(
+        harness.stream_messages("tasks").await,
+        1,
+        "published exactly once"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(harness.applied(envelope.event_id).await.len(), 1);
 }
@@ -260,7 +285,12 @@ async fn the_relay_publishes_in_outbox_order_with_the_event_id_as_message_id() {
     let harness = Harness::new(TestBroker::start().await).await;
     let mut expected = Vec::new();
     for _ in 0..50 {
-        expected.push(harness.complete_through_outbox(Uuid::new_v4()).await.event_id);
+        expected.push(
+            harness
+                .complete_through_outbox(Uuid::new_v4())
+                .await
+                .event_id,
+        );
     }
     harness.start_relay();
     eventually(WAIT, "the outbox to drain", || async {
@@ -360,7 +390,11 @@ async fn an_invalid_event_is_refused_and_never_reaches_the_stream() {
     })
     .await;
     assert_eq!(harness.pending_outbox_rows().await, 0);
-    assert_eq!(harness.stream_messages("tasks").await, 1, "only the valid event");
+    assert_eq!(
+        harness.stream_messages("tasks").await,
+        1,
+        "only the valid event"
+    );
 }
 
 #[tokio::test]
@@ -371,17 +405,30 @@ async fn poison_events_go_to_dead_letters_and_the_consumer_keeps_going() {
     harness
         .publish_raw("tasks.completed.v1", b"{not json".to_vec(), headers)
         .await;
-    let mut missing_field = serde_json::to_value(Envelope::new("tasks-api", completion(Uuid::new_v4())))
-        .expect("serializes");
-    missing_field["data"].as_object_mut().expect("data").remove("assignee_id");
+    let mut missing_field =
+        serde_json::to_value(Envelope::new("tasks-api", completion(Uuid::new_v4())))
+            .expect("serializes");
+    missing_field["data"]
+        .as_object_mut()
+        .expect("data")
+        .remove("assignee_id");
     harness
-        .publish_raw("tasks.completed.v1", missing_field.to_string().into_bytes(), HeaderMap::new())
+        .publish_raw(
+            "tasks.completed.v1",
+            missing_field.to_string().into_bytes(),
+            HeaderMap::new(),
+        )
         .await;
-    let mut future_version = serde_json::to_value(Envelope::new("tasks-api", completion(Uuid::new_v4())))
-        .expect("serializes");
+    let mut future_version =
+        serde_json::to_value(Envelope::new("tasks-api", completion(Uuid::new_v4())))
+            .expect("serializes");
     future_version["event_version"] = json!(9);
     harness
-        .publish_raw("tasks.completed.v9", future_version.to_string().into_bytes(), HeaderMap::new())
+        .publish_raw(
+            "tasks.completed.v9",
+            future_version.to_string().into_bytes(),
+            HeaderMap::new(),
+        )
         .await;
     let refused = Envelope::new("tasks-api", completion(REJECTED_TASK));
     harness.publish_envelope(&refused).await;
@@ -403,18 +450,37 @@ async fn poison_events_go_to_dead_letters_and_the_consumer_keeps_going() {
     })
     .await;
 
-    assert!(letters[0].reason.contains("not JSON"), "{}", letters[0].reason);
+    assert!(
+        letters[0].reason.contains("not JSON"),
+        "{}",
+        letters[0].reason
+    );
     assert_eq!(
-        letters[0].headers.get("X-Trace-Id").map(|value| value.as_str()),
+        letters[0]
+            .headers
+            .get("X-Trace-Id")
+            .map(|value| value.as_str()),
         Some("trace-42"),
         "original headers are kept"
     );
     assert_eq!(letters[0].original_subject, "tasks.completed.v1");
     assert_eq!(letters[0].consumer, "bus-test");
-    assert!(letters[1].reason.contains("/data") && letters[1].reason.contains("assignee_id"), "{}", letters[1].reason);
-    assert!(letters[2].reason.contains("unknown event version"), "{}", letters[2].reason);
+    assert!(
+        letters[1].reason.contains("/data") && letters[1].reason.contains("assignee_id"),
+        "{}",
+        letters[1].reason
+    );
+    assert!(
+        letters[2].reason.contains("unknown event version"),
+        "{}",
+        letters[2].reason
+    );
     assert_eq!(letters[2].original_subject, "tasks.completed.v9");
-    assert!(letters[3].reason.contains("this task cannot be completed"), "{}", letters[3].reason);
+    assert!(
+        letters[3].reason.contains("this task cannot be completed"),
+        "{}",
+        letters[3].reason
+    );
     assert!(harness.applied(refused.event_id).await.is_empty());
 }
 
@@ -448,7 +514,11 @@ async fn an_event_that_keeps_failing_is_dead_lettered_after_max_deliveries() {
     })
     .await;
     assert_eq!(letters.len(), 1);
-    assert!(letters[0].reason.contains("gave up after 3 deliveries"), "{}", letters[0].reason);
+    assert!(
+        letters[0].reason.contains("gave up after 3 deliveries"),
+        "{}",
+        letters[0].reason
+    );
     assert_eq!(letters[0].delivered, 3);
     eventually(WAIT, "the next event", || async {
         (!harness.applied(next.event_id).await.is_empty()).then_some(())
@@ -470,11 +540,16 @@ async fn a_dead_letter_is_applied_when_replayed_after_the_fix() {
     .await;
 
     recorder.reject.store(false, Ordering::SeqCst);
-    let replayed = dead_letter::replay(&harness.bus, "bus-test").await.expect("replay");
+    let replayed = dead_letter::replay(&harness.bus, "bus-test")
+        .await
+        .expect("replay");
     assert_eq!(replayed, 1);
     eventually(WAIT, "the replayed event to be applied", || async {
         (harness.applied(refused.event_id).await.len() == 1).then_some(())
     })
     .await;
-    assert!(harness.dead_letters().await.is_empty(), "replayed letters leave the stream");
+    assert!(
+        harness.dead_letters().await.is_empty(),
+        "replayed letters leave the stream"
+    );
 }

@@ -47,8 +47,6 @@ impl std::fmt::Display for Role {
     }
 }
 
-
-
 /// `accounts.created` v1 (CUD): an account was created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountCreatedV1 {

@@ -98,7 +98,9 @@ fn envelope_key(event: &Value) -> Result<EventKey, SchemaError> {
     let name = event
         .get("event_name")
         .and_then(Value::as_str)
-        .ok_or_else(|| SchemaError::NotAnEnvelope("event_name is missing or not a string".into()))?;
+        .ok_or_else(|| {
+            SchemaError::NotAnEnvelope("event_name is missing or not a string".into())
+        })?;
     let version = event
         .get("event_version")
         .and_then(Value::as_u64)

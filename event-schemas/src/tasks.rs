@@ -14,9 +14,6 @@ pub enum TaskStatus {
     Done,
 }
 
-
-
-
 /// `tasks.created` v1 (CUD): the first contract, where a Jira id is written
 /// into the title (`[POPUG-1] Fix the nest`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -159,7 +159,11 @@ fn envelope_rules_are_enforced() {
     let mut no_id = event.clone();
     no_id.as_object_mut().expect("object").remove("event_id");
     let violations = violations_of(validate(&key.name, key.version, &no_id).unwrap_err());
-    assert!(violations.iter().any(|(_, message)| message.contains("event_id")));
+    assert!(
+        violations
+            .iter()
+            .any(|(_, message)| message.contains("event_id"))
+    );
 
     let mut bad_uuid = event.clone();
     bad_uuid["event_id"] = json!("not-a-uuid");

@@ -20,9 +20,7 @@ use chrono::Utc;
 use event_schemas::{Envelope, EventKey, EventPayload, SchemaError};
 use futures::StreamExt;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveValue, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-};
+use sea_orm::{ActiveValue, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -180,7 +178,11 @@ impl<H: EventHandler> StreamWorker<H> {
                 Ok(()) => break,
                 Err(error) => {
                     failures = failures.saturating_add(1);
-                    let wait = backoff(failures, Duration::from_millis(200), Duration::from_secs(10));
+                    let wait = backoff(
+                        failures,
+                        Duration::from_millis(200),
+                        Duration::from_secs(10),
+                    );
                     tracing::warn!(domain = %self.domain, %error, retry_in = ?wait, "consumer lost its stream; reconnecting");
                     tokio::select! {
                         () = shutdown.cancelled() => break,
@@ -291,7 +293,9 @@ impl<H: EventHandler> StreamWorker<H> {
             Ok(key) => key,
             Err(SchemaError::UnknownEvent(key)) => {
                 return if self.is_subscribed_name(&key.name) {
-                    Outcome::DeadLetter(format!("unknown event version: {key} is not in the registry"))
+                    Outcome::DeadLetter(format!(
+                        "unknown event version: {key} is not in the registry"
+                    ))
                 } else {
                     Outcome::Skipped
                 };
@@ -301,7 +305,10 @@ impl<H: EventHandler> StreamWorker<H> {
         if !self.is_subscribed_name(&key.name) {
             return Outcome::Skipped;
         }
-        if !self.subscriptions.contains(&(key.name.clone(), key.version)) {
+        if !self
+            .subscriptions
+            .contains(&(key.name.clone(), key.version))
+        {
             return Outcome::DeadLetter(format!(
                 "unknown event version: {} does not accept {key}",
                 self.settings.durable_name
@@ -327,7 +334,9 @@ impl<H: EventHandler> StreamWorker<H> {
     }
 
     fn is_subscribed_name(&self, name: &str) -> bool {
-        self.subscriptions.iter().any(|(subscribed, _)| subscribed == name)
+        self.subscriptions
+            .iter()
+            .any(|(subscribed, _)| subscribed == name)
     }
 
     /// Records the event id and applies the handler in one transaction.

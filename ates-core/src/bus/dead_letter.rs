@@ -57,9 +57,14 @@ fn header_safe(text: &str) -> String {
         .collect()
 }
 
-pub(crate) async fn publish(bus: &EventBus, letter: &DeadLetter<'_>) -> Result<(), async_nats::Error> {
+pub(crate) async fn publish(
+    bus: &EventBus,
+    letter: &DeadLetter<'_>,
+) -> Result<(), async_nats::Error> {
     let naming = bus.naming();
-    let local_subject = naming.local_subject(letter.message.subject.as_str()).to_owned();
+    let local_subject = naming
+        .local_subject(letter.message.subject.as_str())
+        .to_owned();
     let sequence = letter
         .message
         .info()
@@ -81,14 +86,20 @@ pub(crate) async fn publish(bus: &EventBus, letter: &DeadLetter<'_>) -> Result<(
         .payload(letter.message.payload.clone())
         .headers(headers);
     bus.jetstream()
-        .send_publish(naming.dead_letter_subject(letter.consumer, &local_subject), message)
+        .send_publish(
+            naming.dead_letter_subject(letter.consumer, &local_subject),
+            message,
+        )
         .await?
         .await?;
     Ok(())
 }
 
 /// Every dead letter of `consumer`, oldest first.
-pub async fn list(bus: &EventBus, consumer: &str) -> Result<Vec<StoredDeadLetter>, async_nats::Error> {
+pub async fn list(
+    bus: &EventBus,
+    consumer: &str,
+) -> Result<Vec<StoredDeadLetter>, async_nats::Error> {
     let naming = bus.naming();
     let stream = bus
         .jetstream()

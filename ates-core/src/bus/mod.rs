@@ -262,7 +262,10 @@ mod tests {
     #[test]
     fn names_without_prefix() {
         let naming = Naming::new(None);
-        assert_eq!(Naming::event_subject("tasks.created", 2), "tasks.created.v2");
+        assert_eq!(
+            Naming::event_subject("tasks.created", 2),
+            "tasks.created.v2"
+        );
         assert_eq!(naming.wire_subject("tasks.created.v2"), "tasks.created.v2");
         assert_eq!(naming.domain_stream("tasks"), "TASKS");
         assert_eq!(naming.domain_subjects("tasks"), "tasks.>");

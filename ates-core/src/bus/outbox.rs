@@ -72,7 +72,9 @@ impl Outbox {
             id: ActiveValue::NotSet,
             event_id: ActiveValue::Set(envelope.event_id),
             event_name: ActiveValue::Set(envelope.event_name.clone()),
-            event_version: ActiveValue::Set(i32::try_from(envelope.event_version).unwrap_or(i32::MAX)),
+            event_version: ActiveValue::Set(
+                i32::try_from(envelope.event_version).unwrap_or(i32::MAX),
+            ),
             subject: ActiveValue::Set(Naming::event_subject(
                 &envelope.event_name,
                 envelope.event_version,

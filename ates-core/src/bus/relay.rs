@@ -15,7 +15,10 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::future::join_all;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::schema::outbox_event::{self, Column};
@@ -49,6 +52,23 @@ impl Default for RelaySettings {
 
 /// How often published rows past their retention are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// The columns the relay needs from a pending row.
+#[derive(Debug, FromQueryResult)]
+struct PendingRow {
+    id: i64,
+    event_id: uuid::Uuid,
+    subject: String,
+    payload: String,
+}
+
+/// A sent batch waiting for its acks.
+struct InFlight {
+    ids: Vec<i64>,
+    acks: Vec<PublishAckFuture>,
+    /// The row whose send failed, and why (the rows after it were not sent).
+    send_error: Option<(i64, String)>,
+}
 
 /// Publishes one service's outbox; see the module docs.
 pub struct Relay {
@@ -95,10 +115,10 @@ impl Relay {
                         .map_err(|error| RelayError::Broker(error.to_string()))?;
                     streams_ready = true;
                 }
-                self.publish_batch().await
+                self.drain().await
             };
             match round.await {
-                Ok(published) => {
+                Ok(()) => {
                     failures = 0;
                     if last_prune.elapsed() >= PRUNE_EVERY {
                         last_prune = tokio::time::Instant::now();
@@ -106,12 +126,10 @@ impl Relay {
                             tracing::warn!(%error, "outbox prune failed");
                         }
                     }
-                    if published < self.settings.batch_size {
-                        tokio::select! {
-                            () = shutdown.cancelled() => break,
-                            () = self.bus.relay_wakeup().notified() => {}
-                            () = tokio::time::sleep(self.settings.poll_interval) => {}
-                        }
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = self.bus.relay_wakeup().notified() => {}
+                        () = tokio::time::sleep(self.settings.poll_interval) => {}
                     }
                 }
                 Err(error) => {
@@ -128,62 +146,103 @@ impl Relay {
         tracing::info!("outbox relay stopped");
     }
 
-    /// Publishes up to one batch of pending rows; returns how many were
-    /// published. Rows after the first failure stay pending.
-    async fn publish_batch(&self) -> Result<u64, RelayError> {
-        let pending = outbox_event::Entity::find()
+    /// Publishes pending rows until none are left, two batches deep: batch
+    /// k+1 is read and sent while the acks of batch k arrive, then batch k
+    /// is marked published. On an error the rest stays pending (a row sent
+    /// again is dropped by JetStream as a duplicate).
+    async fn drain(&self) -> Result<(), RelayError> {
+        let mut cursor = 0i64;
+        let mut in_flight: Option<InFlight> = None;
+        loop {
+            let rows = self.pending_after(cursor).await?;
+            let full_batch = rows.len() as u64 == self.settings.batch_size;
+            if let Some(last) = rows.last() {
+                cursor = last.id;
+            }
+            let sent = self.send(rows).await;
+            if let Some(previous) = in_flight.take() {
+                self.settle(previous).await?;
+            }
+            if full_batch {
+                in_flight = Some(sent);
+            } else {
+                return self.settle(sent).await;
+            }
+        }
+    }
+
+    async fn pending_after(&self, cursor: i64) -> Result<Vec<PendingRow>, DbErr> {
+        outbox_event::Entity::find()
+            .select_only()
+            .columns([
+                Column::Id,
+                Column::EventId,
+                Column::Subject,
+                Column::Payload,
+            ])
             .filter(Column::PublishedAt.is_null())
+            .filter(Column::Id.gt(cursor))
             .order_by_asc(Column::Id)
             .limit(self.settings.batch_size)
+            .into_model()
             .all(&self.db)
-            .await?;
-        if pending.is_empty() {
-            return Ok(0);
-        }
+            .await
+    }
 
-        let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(pending.len());
-        let mut send_error = None;
-        for row in &pending {
+    /// Sends rows without waiting for their acks. A send that fails keeps
+    /// what was sent before it, and reports the failure at settle time.
+    async fn send(&self, rows: Vec<PendingRow>) -> InFlight {
+        let mut flight = InFlight {
+            ids: Vec::with_capacity(rows.len()),
+            acks: Vec::with_capacity(rows.len()),
+            send_error: None,
+        };
+        for row in rows {
             let message = PublishMessage::build()
-                .payload(Bytes::from(row.payload.clone()))
+                .payload(Bytes::from(row.payload))
                 .message_id(row.event_id.to_string());
             let subject = self.bus.naming().wire_subject(&row.subject);
             match self.bus.jetstream().send_publish(subject, message).await {
-                Ok(ack) => acks.push(ack),
+                Ok(ack) => {
+                    flight.ids.push(row.id);
+                    flight.acks.push(ack);
+                }
                 Err(error) => {
-                    send_error = Some(error.to_string());
+                    flight.send_error = Some((row.id, error.to_string()));
                     break;
                 }
             }
         }
+        flight
+    }
 
-        let mut published = Vec::with_capacity(acks.len());
-        let mut failure = send_error;
-        for (row, ack) in pending.iter().zip(join_all(acks.into_iter().map(IntoFuture::into_future)).await) {
+    /// Waits for a batch's acks and marks the acknowledged prefix published.
+    async fn settle(&self, flight: InFlight) -> Result<(), RelayError> {
+        let results = join_all(flight.acks.into_iter().map(IntoFuture::into_future)).await;
+        let mut published = Vec::with_capacity(results.len());
+        let mut failure = None;
+        for (id, ack) in flight.ids.iter().zip(results) {
             match ack {
-                Ok(_) if failure.is_none() => published.push(row.id),
-                Ok(_) => {}
+                Ok(_) => published.push(*id),
                 Err(error) => {
-                    failure.get_or_insert_with(|| error.to_string());
+                    failure = Some((*id, error.to_string()));
+                    break;
                 }
             }
         }
-
+        let failure = failure.or(flight.send_error);
         if !published.is_empty() {
             outbox_event::Entity::update_many()
                 .col_expr(Column::PublishedAt, Expr::value(Utc::now()))
                 .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
-                .filter(Column::Id.is_in(published.iter().copied()))
+                .filter(Column::Id.is_in(published))
                 .exec(&self.db)
                 .await?;
         }
-        let count = published.len() as u64;
         match failure {
-            None => Ok(count),
-            Some(error) => {
-                if let Some(stuck) = pending.get(published.len()) {
-                    self.record_failure(stuck.id, &error).await?;
-                }
+            None => Ok(()),
+            Some((id, error)) => {
+                self.record_failure(id, &error).await?;
                 Err(RelayError::Broker(error))
             }
         }

@@ -62,17 +62,38 @@ impl MigrationTrait for CreateOutboxEvents {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(OutboxEvents::EventId).uuid().not_null().unique_key())
-                    .col(ColumnDef::new(OutboxEvents::EventName).string_len(200).not_null())
-                    .col(ColumnDef::new(OutboxEvents::EventVersion).integer().not_null())
-                    .col(ColumnDef::new(OutboxEvents::Subject).string_len(300).not_null())
+                    .col(
+                        ColumnDef::new(OutboxEvents::EventId)
+                            .uuid()
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new(OutboxEvents::EventName)
+                            .string_len(200)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OutboxEvents::EventVersion)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OutboxEvents::Subject)
+                            .string_len(300)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(OutboxEvents::Payload).text().not_null())
                     .col(
                         ColumnDef::new(OutboxEvents::CreatedAt)
                             .timestamp_with_time_zone()
                             .not_null(),
                     )
-                    .col(ColumnDef::new(OutboxEvents::PublishedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(OutboxEvents::PublishedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(
                         ColumnDef::new(OutboxEvents::Attempts)
                             .integer()
@@ -122,9 +143,17 @@ impl MigrationTrait for CreateProcessedEvents {
                 Table::create()
                     .table(ProcessedEvents::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(ProcessedEvents::Consumer).string_len(200).not_null())
+                    .col(
+                        ColumnDef::new(ProcessedEvents::Consumer)
+                            .string_len(200)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ProcessedEvents::EventId).uuid().not_null())
-                    .col(ColumnDef::new(ProcessedEvents::EventName).string_len(200).not_null())
+                    .col(
+                        ColumnDef::new(ProcessedEvents::EventName)
+                            .string_len(200)
+                            .not_null(),
+                    )
                     .col(
                         ColumnDef::new(ProcessedEvents::ProcessedAt)
                             .timestamp_with_time_zone()

@@ -1,0 +1,47 @@
+# aTES: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+# The PostgreSQL server the PostgreSQL test pass creates its databases on.
+TEST_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
+
+.PHONY: run test test-postgres test-db-clean check deps bench schemas-lock fmt
+
+## Run the whole system locally: NATS (JetStream) + every service on SQLite.
+run:
+	@scripts/run-local.sh
+
+## The whole test suite (formatting, lints, unit and integration tests) on SQLite.
+test: deps check
+	$(CARGO) test --workspace --all-features
+
+## The same suite on PostgreSQL: a fresh database per test on TEST_POSTGRES_URL's server.
+test-postgres: deps
+	scripts/ensure-postgres.sh
+	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(CARGO) test --workspace --all-features; \
+	status=$$?; $(MAKE) --no-print-directory test-db-clean; exit $$status
+
+## Drop the databases the PostgreSQL test pass created.
+test-db-clean:
+	@psql "$(TEST_POSTGRES_URL)" -qAtc "select datname from pg_database where datname like 'ates_test_%'" \
+	  | while read -r db; do psql "$(TEST_POSTGRES_URL)" -qc "drop database if exists \"$$db\"" ; done
+
+check:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+
+deps:
+	@scripts/install-deps.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+## Benchmarks (release build): outbox relay next to raw JetStream publishing.
+bench: deps
+	$(CARGO) bench -p ates-core --bench relay
+
+## Release new event-schema versions: adds new files to event-schemas/schemas.lock.
+## Never changes the hash of a released file (the registry test refuses that).
+schemas-lock:
+	@cd event-schemas/schemas && find . -name '*.json' | sed 's|^\./||' | sort | while read -r f; do \
+	  grep -q "  $$f\$$" ../schemas.lock || { sha256sum "$$f" >> ../schemas.lock; echo "released $$f"; }; \
+	done

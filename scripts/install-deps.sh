@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what aTES needs on a fresh Debian/Ubuntu machine and is not a
+# Rust crate: nats-server (JetStream broker). Idempotent; quiet when all is
+# there. Used by `make run`, `make test` and CI.
+set -euo pipefail
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root to run: $*" >&2; exit 1
+  fi
+}
+
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+nats_server() {
+  command -v nats-server 2>/dev/null || { [ -x /usr/sbin/nats-server ] && echo /usr/sbin/nats-server; }
+}
+
+if [ -z "$(nats_server)" ]; then
+  echo "installing nats-server (apt-get install nats-server)"
+  apt_install nats-server
+fi
+if ! command -v cargo >/dev/null; then
+  echo "cargo is missing: install Rust with rustup (https://rustup.rs)" >&2
+  exit 1
+fi
