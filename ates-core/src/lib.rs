@@ -1,15 +1,21 @@
 //! What every aTES service shares.
 //!
+//! - [`auth`]: stateless verification of auth-api's JWTs (JWKS), the
+//!   `AuthUser` extractor and role checks.
 //! - [`db`]: one connection set-up for SQLite and PostgreSQL, chosen by URL.
 //! - [`bus`]: the event bus on NATS JetStream: the transactional outbox and
 //!   its relay, durable consumers with idempotent handling, dead letters.
+//! - [`http`]: problem-details errors, validated extractors, health
+//!   endpoints, the shared router layers and serving.
 //! - [`telemetry`] and [`shutdown`]: logs and one cancellation token for a
 //!   graceful stop.
 //! - `testing` (feature): the integration-test harness (a private
 //!   `nats-server`, fresh databases).
 
+pub mod auth;
 pub mod bus;
 pub mod db;
+pub mod http;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]

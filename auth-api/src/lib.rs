@@ -1,1 +1,203 @@
-//! auth-api: filled in by its own issue; the workspace keeps a building place for it.
+//! auth-api: the shared authentication service (SPEC section 3).
+//!
+//! `prepare` opens the database (migrations, the signing key, the bootstrap
+//! admin) and the bus; `build_app` is the HTTP router; `run` serves it and
+//! runs the outbox relay until shutdown. Tests drive exactly this.
+
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ates_core::auth::{AccountGate, Authenticator, BoxFuture, TokenVerifier};
+use ates_core::bus::{EventBus, Outbox, RelaySettings};
+use ates_core::http::ApiError;
+use ates_core::http::health::Readiness;
+use axum::Router;
+use axum::extract::FromRef;
+use chrono::Utc;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm_migration::MigratorTrait;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::db::account;
+use crate::db::migrations::Migrator;
+use crate::domain::accounts::{self, AdminBootstrap};
+use crate::domain::keys::{self, DatabaseKeys};
+use crate::domain::sessions::SessionPolicy;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub outbox: Outbox,
+    pub authenticator: Authenticator,
+    pub readiness: Readiness,
+    pub sessions: Arc<SessionPolicy>,
+    pub signing_key_grace: Duration,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.authenticator.clone()
+    }
+}
+
+impl FromRef<AppState> for Readiness {
+    fn from_ref(state: &AppState) -> Self {
+        state.readiness.clone()
+    }
+}
+
+/// auth-api refuses a deactivated account's tokens from its own table.
+struct AccountsGate(DatabaseConnection);
+
+impl AccountGate for AccountsGate {
+    fn is_deactivated(&self, account_id: Uuid) -> BoxFuture<'_, Result<bool, ApiError>> {
+        Box::pin(async move {
+            let account = account::Entity::find_by_id(account_id).one(&self.0).await?;
+            Ok(account.is_none_or(|account| !account.active))
+        })
+    }
+}
+
+/// A prepared service: database migrated, keys and admin in place, bus
+/// connected.
+#[derive(Debug)]
+pub struct Service {
+    pub state: AppState,
+    pub bus: EventBus,
+    pub config: Config,
+}
+
+/// Connects and migrates the database, makes sure a signing key exists,
+/// creates the bootstrap admin, connects the bus.
+pub async fn prepare(config: Config) -> anyhow::Result<Service> {
+    let db = ates_core::db::connect(&config.database_url, config.database_max_connections)
+        .await
+        .with_context(|| format!("cannot open the database at {}", config.database_url))?;
+    Migrator::up(&db, None).await.context("migrations failed")?;
+    keys::ensure_signing_key(&db).await?;
+    let bus = EventBus::connect(&config.bus)
+        .await
+        .context("cannot set up the NATS connection")?;
+    let outbox = bus.outbox();
+    bootstrap_admin(&db, &outbox, &config).await?;
+
+    let verifier = TokenVerifier::new(
+        DatabaseKeys {
+            db: db.clone(),
+            grace: config.signing_key_grace,
+        },
+        &config.issuer,
+        &config.audience,
+    )
+    .with_min_refresh_interval(Duration::from_secs(1));
+    verifier
+        .refresh()
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot load the signing keys: {error}"))?;
+    let state = AppState {
+        db: db.clone(),
+        outbox,
+        authenticator: Authenticator {
+            verifier: Arc::new(verifier),
+            gate: Arc::new(AccountsGate(db.clone())),
+        },
+        readiness: Readiness {
+            db: db.clone(),
+            bus: bus.clone(),
+        },
+        sessions: Arc::new(session_policy(&config)),
+        signing_key_grace: config.signing_key_grace,
+    };
+    Ok(Service { state, bus, config })
+}
+
+pub fn session_policy(config: &Config) -> SessionPolicy {
+    SessionPolicy {
+        issuer: config.issuer.clone(),
+        audience: config.audience.clone(),
+        access_token_ttl: config.access_token_ttl,
+        refresh_token_ttl: config.refresh_token_ttl,
+        max_failures: config.login_max_failures,
+        failure_window: config.login_failure_window,
+        max_block: config.login_max_block,
+    }
+}
+
+/// A random password for an admin created without one.
+pub fn generate_password() -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect()
+}
+
+/// `ATES_ADMIN_EMAIL` gets an admin account on first start. Without
+/// `ATES_ADMIN_PASSWORD`, a random password is generated and printed once
+/// (to standard output, never to the logs).
+async fn bootstrap_admin(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let Some(email) = &config.admin_email else {
+        return Ok(());
+    };
+    let (password, generated) = match &config.admin_password {
+        Some(password) => (password.clone(), false),
+        None => (generate_password(), true),
+    };
+    let outcome = accounts::ensure_admin(db, outbox, email, password.clone(), Utc::now())
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot create the bootstrap admin: {error}"))?;
+    if outcome == AdminBootstrap::Created {
+        tracing::info!(%email, "created the bootstrap admin");
+        if generated {
+            println!(
+                "bootstrap admin: {email} / password: {password}  (shown once; change it or keep it safe)"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The HTTP application.
+pub fn build_app(service: &Service) -> anyhow::Result<Router> {
+    routes::router(service.state.clone(), &service.config.http)
+}
+
+/// Serves HTTP on `listener` and runs the outbox relay until `shutdown`.
+pub async fn run(
+    listener: TcpListener,
+    service: Service,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let app = build_app(&service)?;
+    let relay = service
+        .bus
+        .relay(service.state.db.clone(), RelaySettings::default());
+    let relay = tokio::spawn(relay.run(shutdown.clone()));
+    tracing::info!(address = %listener.local_addr()?, "auth-api listening");
+    let served = ates_core::http::serve(listener, app, shutdown.clone()).await;
+    shutdown.cancel();
+    relay.await.ok();
+    served.context("HTTP server failed")
+}

@@ -1,0 +1,394 @@
+//! Stateless verification of auth-api's access tokens, for every service.
+//!
+//! Tokens are EdDSA (Ed25519) JWTs with a `kid` header. The public keys
+//! come from a [`KeySource`]: auth-api's JWKS URL (`AUTH_JWKS_URL`), a JWKS
+//! file (`AUTH_JWKS_FILE`), or, inside auth-api, its own key store. Keys are
+//! loaded at start and re-fetched when a token names an unknown `kid`, at
+//! most once per `min_refresh_interval`. Nothing calls auth per request.
+//!
+//! Refused: no or malformed token, any algorithm but EdDSA (so `none` and
+//! HS256-signed-with-the-public-key are out), an unknown `kid`, a bad
+//! signature, a wrong `iss` or `aud`, an expired token (30 s leeway), and an
+//! account the service has seen deactivated ([`AccountGate`]).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use event_schemas::accounts::Role;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, RwLock};
+use tokio::time::Instant;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::http::ApiError;
+
+/// A boxed future, for the object-safe traits below.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Leeway for `exp`/`iat` between machines' clocks.
+pub const CLOCK_LEEWAY_SECS: u64 = 30;
+
+/// The claims of an aTES access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    /// The account's public id.
+    pub sub: Uuid,
+    pub role: Role,
+    pub email: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// One public key in a JWKS document (RFC 7517/8037: an Ed25519 key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Jwk {
+    /// `OKP`
+    pub kty: String,
+    /// `Ed25519`
+    pub crv: String,
+    /// The public key, base64url without padding.
+    pub x: String,
+    pub kid: String,
+    /// `EdDSA`
+    pub alg: String,
+    /// `sig`
+    #[serde(rename = "use")]
+    pub key_use: String,
+}
+
+impl Jwk {
+    /// An Ed25519 signing key's public half.
+    pub fn ed25519(kid: impl Into<String>, x: impl Into<String>) -> Self {
+        Self {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: x.into(),
+            kid: kid.into(),
+            alg: "EdDSA".into(),
+            key_use: "sig".into(),
+        }
+    }
+}
+
+/// The JWKS document served at `/.well-known/jwks.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// Where the public keys come from.
+pub trait KeySource: Send + Sync + 'static {
+    fn fetch(&self) -> BoxFuture<'_, Result<Jwks, String>>;
+}
+
+/// auth-api's JWKS endpoint.
+#[derive(Debug, Clone)]
+pub struct HttpJwks {
+    url: String,
+    client: reqwest::Client,
+}
+
+impl HttpJwks {
+    pub fn new(url: impl Into<String>) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Self {
+            url: url.into(),
+            client,
+        }
+    }
+}
+
+impl KeySource for HttpJwks {
+    fn fetch(&self) -> BoxFuture<'_, Result<Jwks, String>> {
+        Box::pin(async move {
+            let response = self
+                .client
+                .get(&self.url)
+                .send()
+                .await
+                .map_err(|error| format!("GET {}: {error}", self.url))?;
+            if !response.status().is_success() {
+                return Err(format!("GET {}: {}", self.url, response.status()));
+            }
+            response
+                .json::<Jwks>()
+                .await
+                .map_err(|error| format!("GET {}: not a JWKS document: {error}", self.url))
+        })
+    }
+}
+
+/// A JWKS document in a file (for deployments that distribute keys).
+#[derive(Debug, Clone)]
+pub struct FileJwks(pub std::path::PathBuf);
+
+impl KeySource for FileJwks {
+    fn fetch(&self) -> BoxFuture<'_, Result<Jwks, String>> {
+        Box::pin(async move {
+            let text = tokio::fs::read_to_string(&self.0)
+                .await
+                .map_err(|error| format!("{}: {error}", self.0.display()))?;
+            serde_json::from_str(&text).map_err(|error| format!("{}: {error}", self.0.display()))
+        })
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("missing bearer token: send `Authorization: Bearer <access token>`")]
+    Missing,
+    #[error("malformed token")]
+    Malformed,
+    #[error("token algorithm {0} is not accepted; only EdDSA")]
+    Algorithm(String),
+    #[error("token has no key id (kid)")]
+    NoKeyId,
+    #[error("token is signed with an unknown key")]
+    UnknownKey,
+    #[error("token has expired")]
+    Expired,
+    #[error("token is invalid: {0}")]
+    Invalid(String),
+}
+
+impl From<TokenError> for ApiError {
+    fn from(error: TokenError) -> Self {
+        ApiError::Unauthorized(error.to_string())
+    }
+}
+
+/// Verifies access tokens against the keys of a [`KeySource`].
+pub struct TokenVerifier {
+    source: Box<dyn KeySource>,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_refresh: Mutex<Option<Instant>>,
+    min_refresh_interval: Duration,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("min_refresh_interval", &self.min_refresh_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenVerifier {
+    /// `issuer` and `audience` must match the token's `iss` and `aud`.
+    pub fn new(source: impl KeySource, issuer: &str, audience: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.leeway = CLOCK_LEEWAY_SECS;
+        Self {
+            source: Box::new(source),
+            keys: RwLock::new(HashMap::new()),
+            last_refresh: Mutex::new(None),
+            min_refresh_interval: Duration::from_secs(30),
+            validation,
+        }
+    }
+
+    /// How often an unknown `kid` may trigger a re-fetch (default 30 s).
+    pub fn with_min_refresh_interval(mut self, interval: Duration) -> Self {
+        self.min_refresh_interval = interval;
+        self
+    }
+
+    /// Loads the keys now (at start); an error leaves the old keys.
+    pub async fn refresh(&self) -> Result<usize, String> {
+        let mut last = self.last_refresh.lock().await;
+        *last = Some(Instant::now());
+        self.load().await
+    }
+
+    async fn load(&self) -> Result<usize, String> {
+        let jwks = self.source.fetch().await?;
+        let mut keys = HashMap::new();
+        for jwk in jwks.keys {
+            if jwk.kty != "OKP" || jwk.crv != "Ed25519" {
+                continue;
+            }
+            match DecodingKey::from_ed_components(&jwk.x) {
+                Ok(key) => {
+                    keys.insert(jwk.kid, key);
+                }
+                Err(error) => tracing::warn!(kid = %jwk.kid, %error, "skipping an unreadable key"),
+            }
+        }
+        let count = keys.len();
+        *self.keys.write().await = keys;
+        Ok(count)
+    }
+
+    /// Re-fetches on an unknown kid, unless that happened too recently.
+    async fn refresh_for_unknown_kid(&self) {
+        let mut last = self.last_refresh.lock().await;
+        if last.is_some_and(|at| at.elapsed() < self.min_refresh_interval) {
+            return;
+        }
+        *last = Some(Instant::now());
+        if let Err(error) = self.load().await {
+            tracing::warn!(%error, "cannot refresh the token signing keys");
+        }
+    }
+
+    /// Checks a token and returns its claims.
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|error| {
+            match error.kind() {
+                jsonwebtoken::errors::ErrorKind::Json(_)
+                | jsonwebtoken::errors::ErrorKind::Base64(_) => {
+                    // An unknown `alg` (such as "none") fails to parse too.
+                    unaccepted_algorithm(token).unwrap_or(TokenError::Malformed)
+                }
+                _ => TokenError::Malformed,
+            }
+        })?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Algorithm(format!("{:?}", header.alg)));
+        }
+        let kid = header.kid.ok_or(TokenError::NoKeyId)?;
+        if !self.keys.read().await.contains_key(&kid) {
+            self.refresh_for_unknown_kid().await;
+        }
+        let keys = self.keys.read().await;
+        let key = keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|error| {
+                match error.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                    jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                        TokenError::Invalid("bad signature".into())
+                    }
+                    jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
+                        TokenError::Invalid("wrong issuer".into())
+                    }
+                    jsonwebtoken::errors::ErrorKind::InvalidAudience => {
+                        TokenError::Invalid("wrong audience".into())
+                    }
+                    other => TokenError::Invalid(format!("{other:?}")),
+                }
+            })?;
+        Ok(data.claims)
+    }
+}
+
+/// The `alg` of a token whose header does not parse as a known algorithm.
+fn unaccepted_algorithm(token: &str) -> Option<TokenError> {
+    use base64::Engine as _;
+    let header = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let alg = value.get("alg")?.as_str()?;
+    Some(TokenError::Algorithm(alg.to_owned()))
+}
+
+/// Whether a service refuses an account although its token is valid: it
+/// has seen the account deactivated.
+pub trait AccountGate: Send + Sync + 'static {
+    fn is_deactivated(&self, account_id: Uuid) -> BoxFuture<'_, Result<bool, ApiError>>;
+}
+
+/// A gate that refuses nobody (for services without an account replica).
+#[derive(Debug, Clone, Copy)]
+pub struct OpenGate;
+
+impl AccountGate for OpenGate {
+    fn is_deactivated(&self, _account_id: Uuid) -> BoxFuture<'_, Result<bool, ApiError>> {
+        Box::pin(async { Ok(false) })
+    }
+}
+
+/// What a service's state holds to authenticate requests.
+#[derive(Clone)]
+pub struct Authenticator {
+    pub verifier: Arc<TokenVerifier>,
+    pub gate: Arc<dyn AccountGate>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator").finish_non_exhaustive()
+    }
+}
+
+/// The caller of a request, from a verified access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUser {
+    pub account_id: Uuid,
+    pub role: Role,
+    pub email: String,
+}
+
+impl AuthUser {
+    /// 403 unless the caller has one of `roles`.
+    pub fn require_role(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            let allowed: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
+            Err(ApiError::Forbidden(format!(
+                "this needs one of the roles {}; you are {}",
+                allowed.join(", "),
+                self.role
+            )))
+        }
+    }
+
+    pub fn has_role(&self, roles: &[Role]) -> bool {
+        roles.contains(&self.role)
+    }
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    Authenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let authenticator = Authenticator::from_ref(state);
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or(TokenError::Missing)?;
+        let claims = authenticator.verifier.verify(token).await?;
+        if authenticator.gate.is_deactivated(claims.sub).await? {
+            return Err(ApiError::Unauthorized("this account is deactivated".into()));
+        }
+        Ok(AuthUser {
+            account_id: claims.sub,
+            role: claims.role,
+            email: claims.email,
+        })
+    }
+}

@@ -1,0 +1,152 @@
+//! Extractors that turn every bad body or query into a problem-details
+//! error before a handler runs: malformed JSON 400, a missing JSON content
+//! type 415, an oversized body 413, wrong shapes and broken `validator`
+//! rules 422 with the fields named.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+
+use super::{ApiError, FieldError};
+
+/// A JSON body that parsed and passed its `validator` rules.
+#[derive(Debug, Clone)]
+pub struct ValidatedJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ValidatedJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<T>::from_request(request, state)
+            .await
+            .map_err(json_rejection)?;
+        value.validate().map_err(validation_errors)?;
+        Ok(Self(value))
+    }
+}
+
+/// Query parameters that parsed and passed their `validator` rules.
+#[derive(Debug, Clone)]
+pub struct ValidatedQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ValidatedQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(value) = Query::<T>::from_request_parts(parts, state).await.map_err(
+            |rejection: QueryRejection| {
+                ApiError::Validation(vec![FieldError {
+                    field: "query".into(),
+                    message: rejection.body_text(),
+                }])
+            },
+        )?;
+        value.validate().map_err(validation_errors)?;
+        Ok(Self(value))
+    }
+}
+
+/// A path parameter; one that does not parse (a malformed id) is a 400
+/// problem, not axum's plain-text rejection.
+#[derive(Debug, Clone)]
+pub struct PathParam<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PathParam<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(value) = Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection: PathRejection| ApiError::BadRequest(rejection.body_text()))?;
+        Ok(Self(value))
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let detail = rejection.body_text();
+    match rejection {
+        JsonRejection::JsonDataError(_) => ApiError::Validation(vec![FieldError {
+            field: field_of(&detail),
+            message: detail,
+        }]),
+        JsonRejection::JsonSyntaxError(_) => ApiError::BadRequest(detail),
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+            "send the body as JSON with `Content-Type: application/json`".into(),
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge("the request body is larger than this service accepts".into())
+        }
+        _ => ApiError::BadRequest(detail),
+    }
+}
+
+/// serde's message starts with the path of the broken field
+/// (`...: title: invalid type`); fall back to `body`.
+fn field_of(detail: &str) -> String {
+    detail
+        .split(": ")
+        .nth(1)
+        .filter(|part| {
+            !part.is_empty()
+                && part.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '[' || c == ']'
+                })
+        })
+        .unwrap_or("body")
+        .to_owned()
+}
+
+/// Every broken rule, one entry per field and rule, sorted by field.
+pub(crate) fn validation_errors(errors: ValidationErrors) -> ApiError {
+    let mut fields = Vec::new();
+    collect(&errors, "", &mut fields);
+    fields.sort_by(|a, b| a.field.cmp(&b.field));
+    ApiError::Validation(fields)
+}
+
+fn collect(errors: &ValidationErrors, prefix: &str, into: &mut Vec<FieldError>) {
+    for (field, kind) in errors.errors() {
+        let path = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                for error in list {
+                    let message = error
+                        .message
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_else(|| format!("fails the `{}` rule", error.code));
+                    into.push(FieldError {
+                        field: path.clone(),
+                        message,
+                    });
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => collect(inner, &path, into),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    collect(inner, &format!("{path}[{index}]"), into);
+                }
+            }
+        }
+    }
+}

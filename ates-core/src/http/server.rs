@@ -1,0 +1,152 @@
+//! The layers every service's router gets, and serving with graceful
+//! shutdown.
+
+use std::any::Any;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, Any as AnyOrigin, CorsLayer};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::ApiError;
+
+/// HTTP settings shared by every service.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins, `*` for any; empty
+    /// (the default) allows no cross-origin calls.
+    pub cors_allowed_origins: Vec<String>,
+    /// `MAX_BODY_BYTES`: the largest request body accepted (default 64 KiB).
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            cors_allowed_origins: Vec::new(),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl HttpSettings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mut settings = Self::default();
+        if let Ok(origins) = std::env::var("CORS_ALLOWED_ORIGINS") {
+            settings.cors_allowed_origins = origins
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Ok(limit) = std::env::var("MAX_BODY_BYTES") {
+            settings.max_body_bytes = limit
+                .parse()
+                .map_err(|_| anyhow::anyhow!("MAX_BODY_BYTES must be a number of bytes"))?;
+        }
+        Ok(settings)
+    }
+
+    fn cors(&self) -> anyhow::Result<CorsLayer> {
+        let layer = CorsLayer::new()
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+            .max_age(Duration::from_secs(3600));
+        if self.cors_allowed_origins.iter().any(|origin| origin == "*") {
+            return Ok(layer.allow_origin(AnyOrigin));
+        }
+        let origins = self
+            .cors_allowed_origins
+            .iter()
+            .map(|origin| {
+                HeaderValue::from_str(origin).map_err(|_| {
+                    anyhow::anyhow!("CORS_ALLOWED_ORIGINS has an invalid origin {origin:?}")
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(layer.allow_origin(AllowOrigin::list(origins)))
+    }
+}
+
+/// Adds the OpenAPI document (`/openapi.json`, with the bearer scheme) and
+/// Swagger UI (`/swagger-ui`), then the shared conventions: JSON 404/405,
+/// body limit, panics as opaque 500s, one log line per request, CORS.
+pub fn apply_conventions(
+    router: Router,
+    mut api: OpenApi,
+    settings: &HttpSettings,
+) -> anyhow::Result<Router> {
+    document(&mut api);
+    let router = router
+        .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", api))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(settings.cors()?);
+    Ok(router)
+}
+
+/// Completes a service's OpenAPI document the same way everywhere: the
+/// `bearer` security scheme ("Authorize" in Swagger UI takes the access
+/// token from `POST /v1/auth/login`). `apply_conventions` calls it; so does
+/// the export that writes `openapi/<service>.json`.
+pub fn document(api: &mut OpenApi) {
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some("An access token from auth-api `POST /v1/auth/login`"))
+                .build(),
+        ),
+    );
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint; see /swagger-ui".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("this endpoint does not take that method; see /swagger-ui".into())
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}
+
+/// Serves `router` until `shutdown` is cancelled, then lets requests in
+/// flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

@@ -1,0 +1,59 @@
+//! auth-api's business processes, each one function: sign up, change an
+//! account, create the bootstrap admin, log in, refresh, log out, manage
+//! signing keys. Handlers and the CLI only parse, authorize and call these.
+
+pub mod accounts;
+pub mod keys;
+pub mod passwords;
+pub mod sessions;
+
+use ates_core::bus::OutboxError;
+use ates_core::http::ApiError;
+
+/// What can go wrong in auth's business rules.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("email or password is wrong")]
+    InvalidCredentials,
+    #[error("too many failed logins for this email; try again in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
+    #[error("no account with this id")]
+    AccountNotFound,
+    #[error("{0}")]
+    InvalidRefreshToken(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for AuthError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        AuthError::Internal(error.into())
+    }
+}
+
+impl From<OutboxError> for AuthError {
+    fn from(error: OutboxError) -> Self {
+        AuthError::Internal(error.into())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::EmailTaken | AuthError::Conflict(_) => ApiError::Conflict(error.to_string()),
+            AuthError::InvalidCredentials | AuthError::InvalidRefreshToken(_) => {
+                ApiError::Unauthorized(error.to_string())
+            }
+            AuthError::Throttled { retry_after_secs } => ApiError::TooManyRequests {
+                detail: error.to_string(),
+                retry_after_secs,
+            },
+            AuthError::AccountNotFound => ApiError::NotFound(error.to_string()),
+            AuthError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! Sessions: login (throttled per email), refresh-token rotation with reuse
+//! detection, logout. A login starts a token family; each refresh spends
+//! its token and issues the next one in the family; presenting a spent
+//! token again revokes the whole family (it was stolen, or the client is
+//! broken); logout revokes the family.
+
+use std::time::Duration;
+
+use ates_core::auth::Claims;
+use ates_core::db;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, Header};
+use rand::RngCore;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::accounts::{normalize_email, role_of};
+use super::{AuthError, keys, passwords};
+use crate::db::{account, login_throttle, refresh_token};
+
+/// Token lifetimes, claims and login throttling.
+#[derive(Debug, Clone)]
+pub struct SessionPolicy {
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub max_failures: u32,
+    pub failure_window: Duration,
+    pub max_block: Duration,
+}
+
+/// What login and refresh return.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub refresh_token: String,
+}
+
+fn chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+fn hash_token(token: &str) -> String {
+    format!("{:x}", Sha256::digest(token.as_bytes()))
+}
+
+fn new_refresh_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Signs an access token for `account`.
+async fn access_token(
+    db: &impl ConnectionTrait,
+    policy: &SessionPolicy,
+    account: &account::Model,
+    now: DateTime<Utc>,
+) -> Result<String, AuthError> {
+    let key = keys::active_key(db).await?;
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(key.kid);
+    let claims = Claims {
+        iss: policy.issuer.clone(),
+        aud: policy.audience.clone(),
+        sub: account.id,
+        role: role_of(account),
+        email: account.email.clone(),
+        iat: now.timestamp(),
+        exp: (now + chrono(policy.access_token_ttl)).timestamp(),
+        jti: Uuid::new_v4().to_string(),
+    };
+    jsonwebtoken::encode(&header, &claims, &key.encoding_key)
+        .map_err(|error| AuthError::Internal(anyhow::anyhow!("cannot sign token: {error}")))
+}
+
+/// Stores a new refresh token of `family_id` and signs an access token.
+async fn issue(
+    conn: &impl ConnectionTrait,
+    policy: &SessionPolicy,
+    account: &account::Model,
+    family_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<TokenPair, AuthError> {
+    let refresh = new_refresh_token();
+    refresh_token::Entity::insert(refresh_token::ActiveModel {
+        id: ActiveValue::Set(Uuid::now_v7()),
+        family_id: ActiveValue::Set(family_id),
+        account_id: ActiveValue::Set(account.id),
+        token_hash: ActiveValue::Set(hash_token(&refresh)),
+        created_at: ActiveValue::Set(now),
+        expires_at: ActiveValue::Set(now + chrono(policy.refresh_token_ttl)),
+        used_at: ActiveValue::Set(None),
+        revoked_at: ActiveValue::Set(None),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(TokenPair {
+        access_token: access_token(conn, policy, account, now).await?,
+        expires_in: policy.access_token_ttl.as_secs(),
+        refresh_token: refresh,
+    })
+}
+
+/// Logs in with email and password. Every failure is the same
+/// `InvalidCredentials` (unknown email, wrong password, deactivated
+/// account); after `max_failures` within the window, the email is blocked
+/// for a while that doubles with each failure, up to `max_block`.
+pub async fn login(
+    db: &DatabaseConnection,
+    policy: &SessionPolicy,
+    email: &str,
+    password: String,
+    now: DateTime<Utc>,
+) -> Result<TokenPair, AuthError> {
+    let email = normalize_email(email);
+    if let Some(retry_after_secs) = blocked_for(db, &email, now).await? {
+        return Err(AuthError::Throttled { retry_after_secs });
+    }
+    let account = account::Entity::find()
+        .filter(account::Column::Email.eq(email.as_str()))
+        .one(db)
+        .await?;
+    let stored = account
+        .as_ref()
+        .map(|account| account.password_hash.clone());
+    let matches = passwords::verify(password, stored).await?;
+    let account = match account {
+        Some(account) if matches && account.active => account,
+        _ => {
+            record_failure(db, policy, &email, now).await?;
+            return Err(AuthError::InvalidCredentials);
+        }
+    };
+    let txn = db::begin_write(db).await?;
+    login_throttle::Entity::delete_by_id(email)
+        .exec(&txn)
+        .await?;
+    let tokens = issue(&txn, policy, &account, Uuid::now_v7(), now).await?;
+    txn.commit().await?;
+    Ok(tokens)
+}
+
+async fn blocked_for(
+    db: &DatabaseConnection,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<u64>, AuthError> {
+    let throttle = login_throttle::Entity::find_by_id(email.to_owned())
+        .one(db)
+        .await?;
+    Ok(throttle
+        .and_then(|throttle| throttle.blocked_until)
+        .filter(|until| *until > now)
+        .map(|until| {
+            u64::try_from((until - now).num_seconds())
+                .unwrap_or(0)
+                .max(1)
+        }))
+}
+
+/// Counts a failed login; blocks the email once the failures reach the limit.
+async fn record_failure(
+    db: &DatabaseConnection,
+    policy: &SessionPolicy,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    let txn = db::begin_write(db).await?;
+    let previous = login_throttle::Entity::find_by_id(email.to_owned())
+        .one(&txn)
+        .await?;
+    let in_window = previous
+        .as_ref()
+        .is_some_and(|throttle| now - throttle.first_failure_at < chrono(policy.failure_window));
+    let (failures, first_failure_at) = match &previous {
+        Some(throttle) if in_window => (
+            throttle.failures.saturating_add(1),
+            throttle.first_failure_at,
+        ),
+        _ => (1, now),
+    };
+    let over = u32::try_from(failures)
+        .unwrap_or(u32::MAX)
+        .saturating_sub(policy.max_failures);
+    let blocked_until =
+        (u32::try_from(failures).unwrap_or(u32::MAX) >= policy.max_failures).then(|| {
+            let block = Duration::from_secs(30)
+                .saturating_mul(2u32.saturating_pow(over.min(16)))
+                .min(policy.max_block);
+            now + chrono(block)
+        });
+    let row = login_throttle::Model {
+        email: email.to_owned(),
+        failures,
+        first_failure_at,
+        blocked_until,
+    };
+    if previous.is_some() {
+        row.into_active_model().reset_all().update(&txn).await?;
+    } else {
+        login_throttle::Entity::insert(row.into_active_model())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Spends a refresh token and issues the next one of its family.
+pub async fn refresh(
+    db: &DatabaseConnection,
+    policy: &SessionPolicy,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<TokenPair, AuthError> {
+    let txn = db::begin_write(db).await?;
+    let stored = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(hash_token(token)))
+        .one(&txn)
+        .await?
+        .ok_or(AuthError::InvalidRefreshToken("unknown refresh token"))?;
+    if stored.revoked_at.is_some() {
+        return Err(AuthError::InvalidRefreshToken(
+            "this refresh token has been revoked",
+        ));
+    }
+    // Spend it atomically: of two concurrent refreshes, one wins.
+    let spent = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+        .filter(refresh_token::Column::Id.eq(stored.id))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if spent.rows_affected == 0 {
+        revoke_family(&txn, stored.family_id, now).await?;
+        txn.commit().await?;
+        tracing::warn!(account_id = %stored.account_id, family_id = %stored.family_id,
+            "a spent refresh token was presented again; its family is revoked");
+        return Err(AuthError::InvalidRefreshToken(
+            "this refresh token was already used; every session of this login is revoked",
+        ));
+    }
+    if stored.expires_at <= now {
+        return Err(AuthError::InvalidRefreshToken(
+            "this refresh token has expired",
+        ));
+    }
+    let account = account::Entity::find_by_id(stored.account_id)
+        .one(&txn)
+        .await?
+        .filter(|account| account.active);
+    let Some(account) = account else {
+        revoke_family(&txn, stored.family_id, now).await?;
+        txn.commit().await?;
+        return Err(AuthError::InvalidRefreshToken(
+            "this account is deactivated",
+        ));
+    };
+    let tokens = issue(&txn, policy, &account, stored.family_id, now).await?;
+    txn.commit().await?;
+    Ok(tokens)
+}
+
+/// Revokes the family of a refresh token. Unknown tokens are refused;
+/// logging out twice is fine.
+pub async fn logout(
+    db: &DatabaseConnection,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    let txn = db::begin_write(db).await?;
+    let stored = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(hash_token(token)))
+        .one(&txn)
+        .await?
+        .ok_or(AuthError::InvalidRefreshToken("unknown refresh token"))?;
+    revoke_family(&txn, stored.family_id, now).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn revoke_family(
+    conn: &impl ConnectionTrait,
+    family_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_token::Column::FamilyId.eq(family_id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
+}

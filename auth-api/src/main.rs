@@ -1,0 +1,106 @@
+//! auth-api: `serve` (the default), `create-admin`, `rotate-keys`, `openapi`.
+
+use std::io::Read;
+
+use anyhow::Context;
+use ates_core::bus::EventBus;
+use auth_api::config::Config;
+use auth_api::db::migrations::Migrator;
+use auth_api::domain::{accounts, keys};
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use event_schemas::accounts::Role;
+use sea_orm_migration::MigratorTrait;
+
+#[derive(Parser)]
+#[command(name = "auth-api", about = "aTES authentication service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP and publish account events (the default).
+    Serve,
+    /// Create an admin account. The password comes from standard input
+    /// with --password-stdin, else ATES_ADMIN_PASSWORD, else it is generated
+    /// and printed.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "aTES Admin")]
+        full_name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Add a new signing key and retire the current one (it stays in the
+    /// JWKS for SIGNING_KEY_GRACE_SECS).
+    RotateKeys,
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    ates_core::telemetry::init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let config = Config::from_env()?;
+            let listener = tokio::net::TcpListener::bind(&config.bind_addr)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.bind_addr))?;
+            let service = auth_api::prepare(config).await?;
+            auth_api::run(listener, service, ates_core::shutdown::on_signal()).await
+        }
+        Command::CreateAdmin {
+            email,
+            full_name,
+            password_stdin,
+        } => {
+            let config = Config::from_env()?;
+            let (password, generated) = if password_stdin {
+                let mut password = String::new();
+                std::io::stdin().read_to_string(&mut password)?;
+                (password.trim_end_matches(['\n', '\r']).to_owned(), false)
+            } else if let Some(password) = config.admin_password.clone() {
+                (password, false)
+            } else {
+                (auth_api::generate_password(), true)
+            };
+            let db = ates_core::db::connect(&config.database_url, 2).await?;
+            Migrator::up(&db, None).await?;
+            let outbox = EventBus::connect(&config.bus).await?.outbox();
+            let new = accounts::NewAccount {
+                email: email.clone(),
+                password: password.clone(),
+                full_name,
+                role: Role::Admin,
+            };
+            let account = accounts::create(&db, &outbox, new, Utc::now())
+                .await
+                .map_err(|error| anyhow::anyhow!("cannot create the admin: {error}"))?;
+            println!("created admin {} ({})", account.email, account.id);
+            if generated {
+                println!("password: {password}  (shown once)");
+            }
+            Ok(())
+        }
+        Command::RotateKeys => {
+            let config = Config::from_env()?;
+            let db = ates_core::db::connect(&config.database_url, 2).await?;
+            Migrator::up(&db, None).await?;
+            let kid = keys::rotate(&db).await?;
+            println!(
+                "new signing key {kid}; the old one stays in the JWKS for {} s",
+                config.signing_key_grace.as_secs()
+            );
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", auth_api::routes::openapi().to_pretty_json()?);
+            Ok(())
+        }
+    }
+}

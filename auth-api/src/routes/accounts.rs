@@ -1,0 +1,194 @@
+//! Sign-up, the caller's account, and the admin's account management.
+
+use ates_core::auth::AuthUser;
+use ates_core::http::{ApiError, PathParam, Problem, ValidatedJson};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use event_schemas::accounts::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::{Validate, ValidationError};
+
+use crate::AppState;
+use crate::db::account;
+use crate::domain::accounts::{self, AccountChange, NewAccount, role_of};
+use crate::domain::passwords::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+
+/// An account as every API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01956b1e-7c4a-7d2e-9a4b-3c1d2e0f1a2b",
+    "email": "kesha@popug.inc",
+    "full_name": "Kesha Popugaev",
+    "role": "worker",
+    "active": true,
+    "created_at": "2026-03-03T09:30:00Z",
+    "updated_at": "2026-03-03T09:30:00Z"
+}))]
+pub struct Account {
+    /// The public id (the `sub` of the account's tokens).
+    pub id: Uuid,
+    /// Lower-case; unique.
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<account::Model> for Account {
+    fn from(model: account::Model) -> Self {
+        Self {
+            role: role_of(&model),
+            id: model.id,
+            email: model.email,
+            full_name: model.full_name,
+            active: model.active,
+            created_at: model.created_at,
+            updated_at: model.updated_at,
+        }
+    }
+}
+
+fn not_blank(value: &str) -> Result<(), ValidationError> {
+    if value.trim().is_empty() {
+        return Err(ValidationError::new("blank").with_message("must not be blank".into()));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({"email": "kesha@popug.inc", "password": "correct horse battery", "full_name": "Kesha Popugaev"}))]
+pub struct SignUpRequest {
+    #[validate(
+        email(message = "must be an email address"),
+        length(max = 254, message = "must be at most 254 characters")
+    )]
+    pub email: String,
+    /// At least 10 characters.
+    #[validate(length(
+        min = "MIN_PASSWORD_LEN",
+        max = "MAX_PASSWORD_LEN",
+        message = "must be 10 to 128 characters"
+    ))]
+    pub password: String,
+    #[validate(
+        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
+        custom(function = "not_blank")
+    )]
+    pub full_name: String,
+}
+
+/// An admin's change; fields left out stay as they are.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "manager"}))]
+pub struct UpdateAccountRequest {
+    pub role: Option<Role>,
+    #[validate(
+        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
+        custom(function = "not_blank")
+    )]
+    pub full_name: Option<String>,
+    /// `false` deactivates: every service refuses the account from then on.
+    pub active: Option<bool>,
+}
+
+/// Sign up. The new account is a `worker`.
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = SignUpRequest,
+    responses(
+        (status = 201, description = "account created", body = Account),
+        (status = 400, description = "malformed JSON", body = Problem),
+        (status = 409, description = "the email is taken", body = Problem),
+        (status = 422, description = "invalid fields", body = Problem)))]
+pub async fn sign_up(
+    State(state): State<AppState>,
+    ValidatedJson(body): ValidatedJson<SignUpRequest>,
+) -> Result<(StatusCode, Json<Account>), ApiError> {
+    let new = NewAccount {
+        email: body.email,
+        password: body.password,
+        full_name: body.full_name,
+        role: Role::Worker,
+    };
+    let account = accounts::create(&state.db, &state.outbox, new, Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(account.into())))
+}
+
+/// The caller's own account.
+#[utoipa::path(get, path = "/v1/accounts/me", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "your account", body = Account),
+        (status = 401, description = "no or bad token", body = Problem)))]
+pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Account>, ApiError> {
+    Ok(Json(
+        accounts::find(&state.db, user.account_id).await?.into(),
+    ))
+}
+
+/// Every account (admin only).
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "all accounts, oldest first", body = [Account]),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 403, description = "not an admin", body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Vec<Account>>, ApiError> {
+    user.require_role(&[Role::Admin])?;
+    let all = accounts::list(&state.db).await?;
+    Ok(Json(all.into_iter().map(Account::from).collect()))
+}
+
+/// One account: an admin's, or your own.
+#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the account's public id")),
+    responses(
+        (status = 200, description = "the account", body = Account),
+        (status = 400, description = "malformed id", body = Problem),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 403, description = "neither an admin nor this account", body = Problem),
+        (status = 404, description = "no such account", body = Problem)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    user: AuthUser,
+    PathParam(id): PathParam<Uuid>,
+) -> Result<Json<Account>, ApiError> {
+    if user.account_id != id {
+        user.require_role(&[Role::Admin])?;
+    }
+    Ok(Json(accounts::find(&state.db, id).await?.into()))
+}
+
+/// Change an account's role, name or active flag (admin only).
+#[utoipa::path(patch, path = "/v1/accounts/{id}", tag = "accounts", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the account's public id")),
+    request_body = UpdateAccountRequest,
+    responses(
+        (status = 200, description = "the changed account", body = Account),
+        (status = 400, description = "malformed id or JSON", body = Problem),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 403, description = "not an admin", body = Problem),
+        (status = 404, description = "no such account", body = Problem),
+        (status = 409, description = "would leave no active admin", body = Problem),
+        (status = 422, description = "invalid fields", body = Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    PathParam(id): PathParam<Uuid>,
+    ValidatedJson(body): ValidatedJson<UpdateAccountRequest>,
+) -> Result<Json<Account>, ApiError> {
+    user.require_role(&[Role::Admin])?;
+    let change = AccountChange {
+        role: body.role,
+        full_name: body.full_name,
+        active: body.active,
+    };
+    let account = accounts::change(&state.db, &state.outbox, id, change, Utc::now()).await?;
+    Ok(Json(account.into()))
+}

@@ -1,0 +1,56 @@
+//! auth-api's HTTP surface (SPEC section 10) and its OpenAPI document.
+
+pub mod accounts;
+pub mod keys;
+pub mod sessions;
+
+use ates_core::http::health;
+use ates_core::http::{HttpSettings, Problem, apply_conventions};
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "aTES auth-api",
+        description = "Accounts, roles and sessions of aTES. Log in, then use the access token as `Authorization: Bearer <token>` on every aTES service.",
+        version = "1.0.0"
+    ),
+    components(schemas(Problem)),
+    tags(
+        (name = "accounts", description = "Sign-up and account administration"),
+        (name = "sessions", description = "Login, refresh-token rotation, logout"),
+        (name = "keys", description = "Public keys for verifying access tokens"),
+        (name = "health", description = "Liveness and readiness")
+    )
+)]
+struct ApiDoc;
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(accounts::sign_up, accounts::list))
+        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::get_one, accounts::update))
+        .routes(routes!(sessions::login))
+        .routes(routes!(sessions::refresh))
+        .routes(routes!(sessions::logout))
+        .routes(routes!(keys::jwks))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut document = api().into_openapi();
+    ates_core::http::document(&mut document);
+    document
+}
+
+pub fn router(state: AppState, settings: &HttpSettings) -> anyhow::Result<Router> {
+    let (router, document) = api().with_state(state).split_for_parts();
+    apply_conventions(router, document, settings)
+}

@@ -1,0 +1,113 @@
+//! Login, refresh, logout.
+
+use ates_core::http::{ApiError, Problem, ValidatedJson};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::AppState;
+use crate::domain::sessions::{self, TokenPair};
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({"email": "kesha@popug.inc", "password": "correct horse battery"}))]
+pub struct LoginRequest {
+    #[validate(length(min = 1, max = 254, message = "enter your email"))]
+    pub email: String,
+    #[validate(length(min = 1, max = 1024, message = "enter your password"))]
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh.
+    #[validate(length(min = 1, max = 200, message = "send the refresh token"))]
+    pub refresh_token: String,
+}
+
+/// Tokens for a session.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6IjIwMjYxMTI0In0...",
+    "token_type": "Bearer",
+    "expires_in": 900,
+    "refresh_token": "q8V1nB2k..."
+}))]
+pub struct TokenResponse {
+    /// A JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Opaque; spend it at `/v1/auth/refresh` for new tokens. Single use.
+    pub refresh_token: String,
+}
+
+impl From<TokenPair> for TokenResponse {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            token_type: "Bearer".into(),
+            expires_in: pair.expires_in,
+            refresh_token: pair.refresh_token,
+        }
+    }
+}
+
+/// Log in. Any failure is the same 401; repeated failures for one email
+/// are throttled with 429 and `Retry-After`.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "sessions", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "logged in", body = TokenResponse),
+        (status = 401, description = "email or password is wrong", body = Problem),
+        (status = 422, description = "invalid request", body = Problem),
+        (status = 429, description = "too many failed logins for this email", body = Problem,
+            headers(("Retry-After" = u64, description = "seconds to wait")))))]
+pub async fn login(
+    State(state): State<AppState>,
+    ValidatedJson(body): ValidatedJson<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let pair = sessions::login(
+        &state.db,
+        &state.sessions,
+        &body.email,
+        body.password,
+        Utc::now(),
+    )
+    .await?;
+    Ok(Json(pair.into()))
+}
+
+/// Spend a refresh token for new tokens. Presenting a token that was
+/// already spent revokes every token of that login.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "sessions", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "new tokens", body = TokenResponse),
+        (status = 401, description = "unknown, spent, revoked or expired refresh token", body = Problem),
+        (status = 422, description = "invalid request", body = Problem)))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ValidatedJson(body): ValidatedJson<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let pair =
+        sessions::refresh(&state.db, &state.sessions, &body.refresh_token, Utc::now()).await?;
+    Ok(Json(pair.into()))
+}
+
+/// Log out: revokes the refresh token and every token of its login.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "sessions", request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "logged out"),
+        (status = 401, description = "unknown refresh token", body = Problem),
+        (status = 422, description = "invalid request", body = Problem)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    ValidatedJson(body): ValidatedJson<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    sessions::logout(&state.db, &body.refresh_token, Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
