@@ -4,7 +4,7 @@ CARGO ?= cargo
 # The PostgreSQL server the PostgreSQL test pass creates its databases on.
 TEST_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 
-.PHONY: run test test-postgres test-db-clean check deps bench schemas-lock fmt
+.PHONY: run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
 
 ## Run the whole system locally: NATS (JetStream) + every service on SQLite.
 run:
@@ -35,9 +35,15 @@ deps:
 fmt:
 	$(CARGO) fmt --all
 
+## Regenerate the committed OpenAPI documents from the code (a test checks they match).
+openapi:
+	@mkdir -p openapi
+	$(CARGO) run --quiet -p auth-api -- openapi > openapi/auth-api.json
+
 ## Benchmarks (release build): outbox relay next to raw JetStream publishing.
 bench: deps
 	$(CARGO) bench -p ates-core --bench relay
+	$(CARGO) bench -p auth-api --bench auth
 
 ## Release new event-schema versions: adds new files to event-schemas/schemas.lock.
 ## Never changes the hash of a released file (the registry test refuses that).

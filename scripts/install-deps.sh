@@ -28,3 +28,10 @@ if ! command -v cargo >/dev/null; then
   echo "cargo is missing: install Rust with rustup (https://rustup.rs)" >&2
   exit 1
 fi
+# PyJWT: the interoperability test verifies auth-api's tokens with it.
+if ! python3 -c 'import jwt, cryptography' >/dev/null 2>&1; then
+  echo "installing PyJWT (pip install 'pyjwt[crypto]')"
+  python3 -m pip install --quiet --user 'pyjwt[crypto]' 2>/dev/null \
+    || python3 -m pip install --quiet 'pyjwt[crypto]' 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages 'pyjwt[crypto]'
+fi

@@ -6,9 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The services that exist so far, with their ports (SPEC section 10).
-SERVICES=${ATES_SERVICES:-}
+SERVICES=${ATES_SERVICES:-auth-api:3001}
 NATS_PORT=${NATS_PORT:-4222}
 export NATS_URL=${NATS_URL:-nats://127.0.0.1:$NATS_PORT}
+# The bootstrap admin: without ATES_ADMIN_PASSWORD, auth-api generates a
+# password on first start and prints it once.
+export ATES_ADMIN_EMAIL=${ATES_ADMIN_EMAIL:-admin@popug.inc}
+export AUTH_JWKS_URL=${AUTH_JWKS_URL:-http://127.0.0.1:3001/.well-known/jwks.json}
 
 scripts/install-deps.sh
 mkdir -p data/nats

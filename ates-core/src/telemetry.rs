@@ -18,3 +18,15 @@ pub fn init() {
     // An Err only means a subscriber is already installed.
     drop(result);
 }
+
+/// For tests: warnings and errors only (unless `RUST_LOG` says otherwise),
+/// through the test harness's capture so passing tests stay quiet.
+pub fn init_for_tests() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let result = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .compact()
+        .try_init();
+    drop(result);
+}

@@ -15,7 +15,7 @@ use tempfile::TempDir;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
-use crate::bus::BusConfig;
+use crate::bus::{BusConfig, EventBus};
 use crate::db;
 
 /// Polls `check` until it returns `Some`, or panics with `what` after
@@ -278,6 +278,52 @@ fn with_database(url: &str, database: &str) -> String {
         Some(query) => format!("{base}/{database}?{query}"),
         None => format!("{base}/{database}"),
     }
+}
+
+/// Every event in a domain's stream (oldest first), each checked against
+/// the registry: a test fails on an event that breaks its schema.
+pub async fn published_events(bus: &EventBus, domain: &str) -> Vec<serde_json::Value> {
+    use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+    use futures::StreamExt;
+
+    let Ok(mut stream) = bus
+        .jetstream()
+        .get_stream(bus.naming().domain_stream(domain))
+        .await
+    else {
+        return Vec::new();
+    };
+    let count = stream.info().await.expect("stream info").state.messages;
+    if count == 0 {
+        return Vec::new();
+    }
+    let reader = stream
+        .create_consumer(pull::Config {
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::None,
+            inactive_threshold: Duration::from_secs(10),
+            ..Default::default()
+        })
+        .await
+        .expect("a reader on the stream");
+    let mut messages = reader
+        .fetch()
+        .max_messages(usize::try_from(count).expect("count fits"))
+        .expires(Duration::from_secs(5))
+        .messages()
+        .await
+        .expect("fetch");
+    let mut events = Vec::new();
+    while let Some(message) = messages.next().await {
+        let message = message.expect("a message");
+        let event: serde_json::Value =
+            serde_json::from_slice(&message.payload).expect("events are JSON");
+        if let Err(error) = event_schemas::validate_envelope(&event) {
+            panic!("published event breaks the registry: {error}: {event}");
+        }
+        events.push(event);
+    }
+    events
 }
 
 #[cfg(test)]

@@ -103,7 +103,7 @@ impl Drop for Harness {
 
 impl Harness {
     async fn new(broker: TestBroker) -> Self {
-        ates_core::telemetry::init();
+        ates_core::telemetry::init_for_tests();
         let database = TestDatabase::create().await;
         let db = database.connect().await;
         BusMigrator::up(&db, None)

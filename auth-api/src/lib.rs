@@ -107,7 +107,9 @@ pub async fn prepare(config: Config) -> anyhow::Result<Service> {
         &config.issuer,
         &config.audience,
     )
-    .with_min_refresh_interval(Duration::from_secs(1));
+    // Its own key table is local and tiny: re-read it on any unknown kid,
+    // so a key rotated by the CLI signs and verifies at once.
+    .with_min_refresh_interval(Duration::ZERO);
     verifier
         .refresh()
         .await

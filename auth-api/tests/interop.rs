@@ -1,0 +1,52 @@
+//! A token from auth-api verifies with PyJWT against the served JWKS.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::Value;
+use support::TestApp;
+
+#[tokio::test]
+async fn a_token_verifies_with_pyjwt_against_the_served_jwks() {
+    let app = TestApp::spawn().await;
+    let account = app.worker("kesha@popug.inc").await;
+    let token = app.access_token("kesha@popug.inc").await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interop/verify_with_pyjwt.py"
+    );
+    let jwks_url = app.url("/.well-known/jwks.json");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .args([script, &jwks_url, &token, "ates-auth", "ates"])
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("No module named 'jwt'"),
+        "PyJWT is missing: run `make deps` (pip install 'pyjwt[crypto]')"
+    );
+    assert!(output.status.success(), "PyJWT refused the token: {stderr}");
+    let claims: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(claims["sub"], account["id"]);
+    assert_eq!(claims["role"], "worker");
+
+    // And PyJWT refuses a tampered token.
+    let tampered = app.access_token("kesha@popug.inc").await.replace('.', ".x");
+    let jwks_url = app.url("/.well-known/jwks.json");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .args([script, &jwks_url, &tampered, "ates-auth", "ates"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+}

@@ -1,0 +1,239 @@
+//! The auth-api test harness: the real service on 127.0.0.1:0 with a fresh
+//! database and a real JetStream broker, and one helper per endpoint.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use ates_core::bus::EventBus;
+use ates_core::http::HttpSettings;
+use ates_core::testing::{TestBroker, TestDatabase, eventually, published_events};
+use auth_api::config::Config;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_EMAIL: &str = "admin@popug.inc";
+pub const ADMIN_PASSWORD: &str = "admin password 1";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub config: Config,
+    pub bus: EventBus,
+    pub broker: TestBroker,
+    pub database: TestDatabase,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn test_config(database_url: &str, broker: &TestBroker) -> Config {
+    Config {
+        bind_addr: "127.0.0.1:0".into(),
+        database_url: database_url.into(),
+        database_max_connections: 5,
+        bus: broker.bus_config("auth-api"),
+        http: HttpSettings {
+            cors_allowed_origins: vec!["https://spa.popug.inc".into()],
+            max_body_bytes: 16 * 1024,
+        },
+        issuer: "ates-auth".into(),
+        audience: "ates".into(),
+        access_token_ttl: Duration::from_secs(900),
+        refresh_token_ttl: Duration::from_secs(3600),
+        signing_key_grace: Duration::from_secs(3600),
+        admin_email: Some(ADMIN_EMAIL.into()),
+        admin_password: Some(ADMIN_PASSWORD.into()),
+        login_max_failures: 3,
+        login_failure_window: Duration::from_secs(900),
+        login_max_block: Duration::from_secs(2),
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with a changed configuration.
+    pub async fn spawn_with(customize: impl FnOnce(&mut Config)) -> Self {
+        ates_core::telemetry::init_for_tests();
+        let broker = TestBroker::start().await;
+        let database = TestDatabase::create().await;
+        let mut config = test_config(database.url(), &broker);
+        customize(&mut config);
+        let bus = EventBus::connect(&broker.bus_config("auth-api-test"))
+            .await
+            .unwrap();
+        let mut app = Self {
+            address: String::new(),
+            client: reqwest::Client::new(),
+            config,
+            bus,
+            broker,
+            database,
+            shutdown: CancellationToken::new(),
+            server: None,
+        };
+        app.start().await;
+        app
+    }
+
+    async fn start(&mut self) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.address = format!("http://{}", listener.local_addr().unwrap());
+        self.shutdown = CancellationToken::new();
+        let service = auth_api::prepare(self.config.clone()).await.unwrap();
+        self.server = Some(tokio::spawn(auth_api::run(
+            listener,
+            service,
+            self.shutdown.clone(),
+        )));
+    }
+
+    /// Stops the service and starts it again on the same database.
+    pub async fn restart(&mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        self.start().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sign_up(&self, email: &str, full_name: &str) -> Response {
+        self.post(
+            "/v1/accounts",
+            &json!({"email": email, "password": PASSWORD, "full_name": full_name}),
+        )
+        .await
+    }
+
+    /// Signs up and returns the new account.
+    pub async fn worker(&self, email: &str) -> Value {
+        let response = self.sign_up(email, "A Popug").await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/v1/auth/login",
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Logs in and returns the token response.
+    pub async fn tokens(&self, email: &str, password: &str) -> Value {
+        let response = self.login(email, password).await;
+        assert_eq!(response.status(), StatusCode::OK, "login of {email}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn access_token(&self, email: &str) -> String {
+        self.tokens(email, PASSWORD).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post("/v1/auth/refresh", &json!({"refresh_token": refresh_token}))
+            .await
+    }
+
+    pub async fn logout(&self, refresh_token: &str) -> Response {
+        self.post("/v1/auth/logout", &json!({"refresh_token": refresh_token}))
+            .await
+    }
+
+    /// The account events published so far, each valid against the registry.
+    pub async fn account_events(&self) -> Vec<Value> {
+        published_events(&self.bus, "accounts").await
+    }
+
+    /// Waits until `count` account events with the given name exist.
+    pub async fn wait_for_events(&self, name: &str, count: usize) -> Vec<Value> {
+        eventually(Duration::from_secs(20), name, || async {
+            let matching: Vec<Value> = self
+                .account_events()
+                .await
+                .into_iter()
+                .filter(|event| event["event_name"] == name)
+                .collect();
+            (matching.len() >= count).then_some(matching)
+        })
+        .await
+    }
+}
+
+/// The JSON payload of a JWT, unverified (to read its claims in a test).
+pub fn jwt_part(token: &str, index: usize) -> Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(index).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Asserts a problem-details response and returns its body.
+pub async fn problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "errors are problem details"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["type"].as_str().unwrap().starts_with("https://"));
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}
