@@ -2,6 +2,7 @@
 //!
 //! - [`auth`]: stateless verification of auth-api's JWTs (JWKS), the
 //!   `AuthUser` extractor and role checks.
+//! - [`config`]: the settings every service reads from its environment.
 //! - [`db`]: one connection set-up for SQLite and PostgreSQL, chosen by URL.
 //! - [`bus`]: the event bus on NATS JetStream: the transactional outbox and
 //!   its relay, durable consumers with idempotent handling, dead letters.
@@ -14,6 +15,7 @@
 
 pub mod auth;
 pub mod bus;
+pub mod config;
 pub mod db;
 pub mod http;
 pub mod shutdown;

@@ -16,7 +16,9 @@ use tokio::process::{Child, Command};
 use uuid::Uuid;
 
 use crate::bus::{BusConfig, EventBus};
+use crate::config::{AuthKeys, ServiceSettings};
 use crate::db;
+use crate::http::HttpSettings;
 
 /// Polls `check` until it returns `Some`, or panics with `what` after
 /// `timeout`.
@@ -277,6 +279,30 @@ fn with_database(url: &str, database: &str) -> String {
     match query {
         Some(query) => format!("{base}/{database}?{query}"),
         None => format!("{base}/{database}"),
+    }
+}
+
+/// Settings for a service under test: a free port, the test database and
+/// broker, a small pool, CORS for `https://spa.popug.inc`, a 16 KiB body
+/// limit, and auth-api's keys at `jwks_url`.
+pub fn service_settings(
+    service: &str,
+    database: &TestDatabase,
+    broker: &TestBroker,
+    jwks_url: &str,
+) -> ServiceSettings {
+    ServiceSettings {
+        bind_addr: "127.0.0.1:0".into(),
+        database_url: database.url().to_owned(),
+        database_max_connections: 5,
+        bus: broker.bus_config(service),
+        http: HttpSettings {
+            cors_allowed_origins: vec!["https://spa.popug.inc".into()],
+            max_body_bytes: 16 * 1024,
+        },
+        jwt_issuer: "ates-auth".into(),
+        jwt_audience: "ates".into(),
+        auth_keys: AuthKeys::Url(jwks_url.to_owned()),
     }
 }
 

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ates_core::auth::{HttpJwks, TokenVerifier};
-use ates_core::http::HttpSettings;
-use ates_core::testing::{TestBroker, TestDatabase};
+use ates_core::testing::{TestBroker, TestDatabase, service_settings};
 use auth_api::config::Config;
 use auth_api::domain::passwords;
 use serde_json::{Value, json};
@@ -46,13 +45,7 @@ async fn main() {
     let broker = TestBroker::start().await;
     let database = TestDatabase::create().await;
     let config = Config {
-        bind_addr: "127.0.0.1:0".into(),
-        database_url: database.url().into(),
-        database_max_connections: 5,
-        bus: broker.bus_config("auth-api"),
-        http: HttpSettings::default(),
-        issuer: "ates-auth".into(),
-        audience: "ates".into(),
+        service: service_settings("auth-api", &database, &broker, "unused"),
         access_token_ttl: Duration::from_secs(900),
         refresh_token_ttl: Duration::from_secs(3600),
         signing_key_grace: Duration::from_secs(3600),

@@ -3,28 +3,17 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use ates_core::bus::BusConfig;
-use ates_core::http::HttpSettings;
+use anyhow::bail;
+use ates_core::config::{ServiceSettings, parse, seconds, var};
 
 /// The service name: the envelope's `producer`.
 pub const SERVICE: &str = "auth-api";
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `BIND_ADDR` (default `127.0.0.1:3001`).
-    pub bind_addr: String,
-    /// `DATABASE_URL` (default `sqlite://data/auth-api.sqlite?mode=rwc`).
-    pub database_url: String,
-    /// `DATABASE_MAX_CONNECTIONS` (default 10).
-    pub database_max_connections: u32,
-    /// `NATS_URL`, `NATS_SUBJECT_PREFIX`.
-    pub bus: BusConfig,
-    pub http: HttpSettings,
-    /// `JWT_ISSUER` (default `ates-auth`): the tokens' `iss`.
-    pub issuer: String,
-    /// `JWT_AUDIENCE` (default `ates`): the tokens' `aud`.
-    pub audience: String,
+    /// What every service reads (bind address, database, NATS, HTTP, JWT
+    /// issuer and audience); auth-api listens on 3001 by default.
+    pub service: ServiceSettings,
     /// `ACCESS_TOKEN_TTL_SECS` (default 900).
     pub access_token_ttl: Duration,
     /// `REFRESH_TOKEN_TTL_SECS` (default 30 days).
@@ -44,55 +33,18 @@ pub struct Config {
     pub login_max_block: Duration,
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|value| value.trim().to_owned())
-        .filter(|value| !value.is_empty())
-}
-
-fn secs(name: &str, default: u64) -> anyhow::Result<Duration> {
-    match var(name) {
-        Some(value) => {
-            Ok(Duration::from_secs(value.parse().with_context(|| {
-                format!("{name} must be a number of seconds")
-            })?))
-        }
-        None => Ok(Duration::from_secs(default)),
-    }
-}
-
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         let config = Self {
-            bind_addr: var("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:3001".into()),
-            database_url: var("DATABASE_URL")
-                .unwrap_or_else(|| format!("sqlite://data/{SERVICE}.sqlite?mode=rwc")),
-            database_max_connections: var("DATABASE_MAX_CONNECTIONS")
-                .map(|value| value.parse())
-                .transpose()
-                .context("DATABASE_MAX_CONNECTIONS must be a number")?
-                .unwrap_or(10),
-            bus: BusConfig {
-                nats_url: var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
-                subject_prefix: var("NATS_SUBJECT_PREFIX"),
-                service: SERVICE.into(),
-            },
-            http: HttpSettings::from_env()?,
-            issuer: var("JWT_ISSUER").unwrap_or_else(|| "ates-auth".into()),
-            audience: var("JWT_AUDIENCE").unwrap_or_else(|| "ates".into()),
-            access_token_ttl: secs("ACCESS_TOKEN_TTL_SECS", 900)?,
-            refresh_token_ttl: secs("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
-            signing_key_grace: secs("SIGNING_KEY_GRACE_SECS", 3600)?,
+            service: ServiceSettings::from_env(SERVICE, 3001)?,
+            access_token_ttl: seconds("ACCESS_TOKEN_TTL_SECS", 900)?,
+            refresh_token_ttl: seconds("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
+            signing_key_grace: seconds("SIGNING_KEY_GRACE_SECS", 3600)?,
             admin_email: var("ATES_ADMIN_EMAIL"),
             admin_password: var("ATES_ADMIN_PASSWORD"),
-            login_max_failures: var("LOGIN_MAX_FAILURES")
-                .map(|value| value.parse())
-                .transpose()
-                .context("LOGIN_MAX_FAILURES must be a number")?
-                .unwrap_or(5),
-            login_failure_window: secs("LOGIN_FAILURE_WINDOW_SECS", 900)?,
-            login_max_block: secs("LOGIN_MAX_BLOCK_SECS", 900)?,
+            login_max_failures: parse("LOGIN_MAX_FAILURES", 5)?,
+            login_failure_window: seconds("LOGIN_FAILURE_WINDOW_SECS", 900)?,
+            login_max_block: seconds("LOGIN_MAX_BLOCK_SECS", 900)?,
         };
         config.check()?;
         Ok(config)

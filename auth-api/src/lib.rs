@@ -88,12 +88,20 @@ pub struct Service {
 /// Connects and migrates the database, makes sure a signing key exists,
 /// creates the bootstrap admin, connects the bus.
 pub async fn prepare(config: Config) -> anyhow::Result<Service> {
-    let db = ates_core::db::connect(&config.database_url, config.database_max_connections)
-        .await
-        .with_context(|| format!("cannot open the database at {}", config.database_url))?;
+    let db = ates_core::db::connect(
+        &config.service.database_url,
+        config.service.database_max_connections,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot open the database at {}",
+            config.service.database_url
+        )
+    })?;
     Migrator::up(&db, None).await.context("migrations failed")?;
     keys::ensure_signing_key(&db).await?;
-    let bus = EventBus::connect(&config.bus)
+    let bus = EventBus::connect(&config.service.bus)
         .await
         .context("cannot set up the NATS connection")?;
     let outbox = bus.outbox();
@@ -104,8 +112,8 @@ pub async fn prepare(config: Config) -> anyhow::Result<Service> {
             db: db.clone(),
             grace: config.signing_key_grace,
         },
-        &config.issuer,
-        &config.audience,
+        &config.service.jwt_issuer,
+        &config.service.jwt_audience,
     )
     // Its own key table is local and tiny: re-read it on any unknown kid,
     // so a key rotated by the CLI signs and verifies at once.
@@ -133,8 +141,8 @@ pub async fn prepare(config: Config) -> anyhow::Result<Service> {
 
 pub fn session_policy(config: &Config) -> SessionPolicy {
     SessionPolicy {
-        issuer: config.issuer.clone(),
-        audience: config.audience.clone(),
+        issuer: config.service.jwt_issuer.clone(),
+        audience: config.service.jwt_audience.clone(),
         access_token_ttl: config.access_token_ttl,
         refresh_token_ttl: config.refresh_token_ttl,
         max_failures: config.login_max_failures,
@@ -183,7 +191,7 @@ async fn bootstrap_admin(
 
 /// The HTTP application.
 pub fn build_app(service: &Service) -> anyhow::Result<Router> {
-    routes::router(service.state.clone(), &service.config.http)
+    routes::router(service.state.clone(), &service.config.service.http)
 }
 
 /// Serves HTTP on `listener` and runs the outbox relay until `shutdown`.

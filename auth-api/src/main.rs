@@ -48,9 +48,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let config = Config::from_env()?;
-            let listener = tokio::net::TcpListener::bind(&config.bind_addr)
+            let listener = tokio::net::TcpListener::bind(&config.service.bind_addr)
                 .await
-                .with_context(|| format!("cannot listen on {}", config.bind_addr))?;
+                .with_context(|| format!("cannot listen on {}", config.service.bind_addr))?;
             let service = auth_api::prepare(config).await?;
             auth_api::run(listener, service, ates_core::shutdown::on_signal()).await
         }
@@ -69,9 +69,9 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 (auth_api::generate_password(), true)
             };
-            let db = ates_core::db::connect(&config.database_url, 2).await?;
+            let db = ates_core::db::connect(&config.service.database_url, 2).await?;
             Migrator::up(&db, None).await?;
-            let outbox = EventBus::connect(&config.bus).await?.outbox();
+            let outbox = EventBus::connect(&config.service.bus).await?.outbox();
             let new = accounts::NewAccount {
                 email: email.clone(),
                 password: password.clone(),
@@ -89,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::RotateKeys => {
             let config = Config::from_env()?;
-            let db = ates_core::db::connect(&config.database_url, 2).await?;
+            let db = ates_core::db::connect(&config.service.database_url, 2).await?;
             Migrator::up(&db, None).await?;
             let kid = keys::rotate(&db).await?;
             println!(

@@ -224,11 +224,7 @@ pub async fn refresh(
     now: DateTime<Utc>,
 ) -> Result<TokenPair, AuthError> {
     let txn = db::begin_write(db).await?;
-    let stored = refresh_token::Entity::find()
-        .filter(refresh_token::Column::TokenHash.eq(hash_token(token)))
-        .one(&txn)
-        .await?
-        .ok_or(AuthError::InvalidRefreshToken("unknown refresh token"))?;
+    let stored = stored_token(&txn, token).await?;
     if stored.revoked_at.is_some() {
         return Err(AuthError::InvalidRefreshToken(
             "this refresh token has been revoked",
@@ -280,14 +276,21 @@ pub async fn logout(
     now: DateTime<Utc>,
 ) -> Result<(), AuthError> {
     let txn = db::begin_write(db).await?;
-    let stored = refresh_token::Entity::find()
-        .filter(refresh_token::Column::TokenHash.eq(hash_token(token)))
-        .one(&txn)
-        .await?
-        .ok_or(AuthError::InvalidRefreshToken("unknown refresh token"))?;
+    let stored = stored_token(&txn, token).await?;
     revoke_family(&txn, stored.family_id, now).await?;
     txn.commit().await?;
     Ok(())
+}
+
+async fn stored_token(
+    conn: &impl ConnectionTrait,
+    token: &str,
+) -> Result<refresh_token::Model, AuthError> {
+    refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(hash_token(token)))
+        .one(conn)
+        .await?
+        .ok_or(AuthError::InvalidRefreshToken("unknown refresh token"))
 }
 
 async fn revoke_family(

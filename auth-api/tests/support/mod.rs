@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use ates_core::bus::EventBus;
-use ates_core::http::HttpSettings;
-use ates_core::testing::{TestBroker, TestDatabase, eventually, published_events};
+use ates_core::testing::{
+    TestBroker, TestDatabase, eventually, published_events, service_settings,
+};
 use auth_api::config::Config;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -35,18 +36,14 @@ impl Drop for TestApp {
     }
 }
 
-fn test_config(database_url: &str, broker: &TestBroker) -> Config {
+fn test_config(database: &TestDatabase, broker: &TestBroker) -> Config {
     Config {
-        bind_addr: "127.0.0.1:0".into(),
-        database_url: database_url.into(),
-        database_max_connections: 5,
-        bus: broker.bus_config("auth-api"),
-        http: HttpSettings {
-            cors_allowed_origins: vec!["https://spa.popug.inc".into()],
-            max_body_bytes: 16 * 1024,
-        },
-        issuer: "ates-auth".into(),
-        audience: "ates".into(),
+        service: service_settings(
+            "auth-api",
+            database,
+            broker,
+            "unused: auth-api reads its own keys",
+        ),
         access_token_ttl: Duration::from_secs(900),
         refresh_token_ttl: Duration::from_secs(3600),
         signing_key_grace: Duration::from_secs(3600),
@@ -68,7 +65,7 @@ impl TestApp {
         ates_core::telemetry::init_for_tests();
         let broker = TestBroker::start().await;
         let database = TestDatabase::create().await;
-        let mut config = test_config(database.url(), &broker);
+        let mut config = test_config(&database, &broker);
         customize(&mut config);
         let bus = EventBus::connect(&broker.bus_config("auth-api-test"))
             .await
