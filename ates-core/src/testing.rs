@@ -352,6 +352,32 @@ pub async fn published_events(bus: &EventBus, domain: &str) -> Vec<serde_json::V
     events
 }
 
+/// Asserts a problem-details response (RFC 9457) with `status` and returns
+/// its body.
+pub async fn problem(response: reqwest::Response, status: reqwest::StatusCode) -> serde_json::Value {
+    assert_eq!(response.status(), status, "status of {}", response.url());
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "errors are problem details"
+    );
+    let body: serde_json::Value = response.json().await.expect("a JSON problem");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["type"].as_str().is_some_and(|kind| kind.starts_with("https://")));
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+/// One part of a JWT (0 header, 1 claims), decoded but not verified.
+pub fn jwt_part(token: &str, index: usize) -> serde_json::Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(index).expect("a JWT part");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON")
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

@@ -1,0 +1,245 @@
+//! The auth-api test harness (feature `testing`): the real service on
+//! 127.0.0.1:0 with a fresh database and a real JetStream broker, and one
+//! helper per endpoint. Other services' tests use it to get real tokens and
+//! real account events.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::Duration;
+
+use ates_core::bus::EventBus;
+use ates_core::testing::{
+    TestBroker, TestDatabase, eventually, published_events, service_settings,
+};
+use crate::config::Config;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_EMAIL: &str = "admin@popug.inc";
+pub const ADMIN_PASSWORD: &str = "admin password 1";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub config: Config,
+    pub bus: EventBus,
+    pub broker: TestBroker,
+    pub database: TestDatabase,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn test_config(database: &TestDatabase, broker: &TestBroker) -> Config {
+    Config {
+        service: service_settings(
+            "auth-api",
+            database,
+            broker,
+            "unused: auth-api reads its own keys",
+        ),
+        access_token_ttl: Duration::from_secs(900),
+        refresh_token_ttl: Duration::from_secs(3600),
+        signing_key_grace: Duration::from_secs(3600),
+        admin_email: Some(ADMIN_EMAIL.into()),
+        admin_password: Some(ADMIN_PASSWORD.into()),
+        login_max_failures: 3,
+        login_failure_window: Duration::from_secs(900),
+        login_max_block: Duration::from_secs(2),
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with a changed configuration.
+    pub async fn spawn_with(customize: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_on(TestBroker::start().await, customize).await
+    }
+
+    /// Spawns on an existing broker (for tests of several services).
+    pub async fn spawn_on(broker: TestBroker, customize: impl FnOnce(&mut Config)) -> Self {
+        ates_core::telemetry::init_for_tests();
+        let database = TestDatabase::create().await;
+        let mut config = test_config(&database, &broker);
+        customize(&mut config);
+        let bus = EventBus::connect(&broker.bus_config("auth-api-test"))
+            .await
+            .unwrap();
+        let mut app = Self {
+            address: String::new(),
+            client: reqwest::Client::new(),
+            config,
+            bus,
+            broker,
+            database,
+            shutdown: CancellationToken::new(),
+            server: None,
+        };
+        app.start().await;
+        app
+    }
+
+    async fn start(&mut self) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.address = format!("http://{}", listener.local_addr().unwrap());
+        self.shutdown = CancellationToken::new();
+        let service = crate::prepare(self.config.clone()).await.unwrap();
+        self.server = Some(tokio::spawn(crate::run(
+            listener,
+            service,
+            self.shutdown.clone(),
+        )));
+    }
+
+    /// Stops the service and starts it again on the same database.
+    pub async fn restart(&mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        self.start().await;
+    }
+
+    /// Where other services fetch the public keys.
+    pub fn jwks_url(&self) -> String {
+        self.url("/.well-known/jwks.json")
+    }
+
+    /// Signs up `email`, gives it `role` (as the admin) and returns its id.
+    pub async fn account_with_role(&self, email: &str, role: &str) -> String {
+        let account = self.worker(email).await;
+        let id = account["id"].as_str().unwrap().to_owned();
+        if role != "worker" {
+            let admin = self.admin_token().await;
+            let response = self
+                .patch(&format!("/v1/accounts/{id}"), &admin, &json!({"role": role}))
+                .await;
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+        id
+    }
+
+    /// Deactivates an account as the admin.
+    pub async fn deactivate(&self, account_id: &str) {
+        let admin = self.admin_token().await;
+        let response = self
+            .patch(&format!("/v1/accounts/{account_id}"), &admin, &json!({"active": false}))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sign_up(&self, email: &str, full_name: &str) -> Response {
+        self.post(
+            "/v1/accounts",
+            &json!({"email": email, "password": PASSWORD, "full_name": full_name}),
+        )
+        .await
+    }
+
+    /// Signs up and returns the new account.
+    pub async fn worker(&self, email: &str) -> Value {
+        let response = self.sign_up(email, "A Popug").await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/v1/auth/login",
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Logs in and returns the token response.
+    pub async fn tokens(&self, email: &str, password: &str) -> Value {
+        let response = self.login(email, password).await;
+        assert_eq!(response.status(), StatusCode::OK, "login of {email}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn access_token(&self, email: &str) -> String {
+        self.tokens(email, PASSWORD).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post("/v1/auth/refresh", &json!({"refresh_token": refresh_token}))
+            .await
+    }
+
+    pub async fn logout(&self, refresh_token: &str) -> Response {
+        self.post("/v1/auth/logout", &json!({"refresh_token": refresh_token}))
+            .await
+    }
+
+    /// The account events published so far, each valid against the registry.
+    pub async fn account_events(&self) -> Vec<Value> {
+        published_events(&self.bus, "accounts").await
+    }
+
+    /// Waits until `count` account events with the given name exist.
+    pub async fn wait_for_events(&self, name: &str, count: usize) -> Vec<Value> {
+        eventually(Duration::from_secs(20), name, || async {
+            let matching: Vec<Value> = self
+                .account_events()
+                .await
+                .into_iter()
+                .filter(|event| event["event_name"] == name)
+                .collect();
+            (matching.len() >= count).then_some(matching)
+        })
+        .await
+    }
+}
