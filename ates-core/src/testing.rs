@@ -354,7 +354,10 @@ pub async fn published_events(bus: &EventBus, domain: &str) -> Vec<serde_json::V
 
 /// Asserts a problem-details response (RFC 9457) with `status` and returns
 /// its body.
-pub async fn problem(response: reqwest::Response, status: reqwest::StatusCode) -> serde_json::Value {
+pub async fn problem(
+    response: reqwest::Response,
+    status: reqwest::StatusCode,
+) -> serde_json::Value {
     assert_eq!(response.status(), status, "status of {}", response.url());
     assert_eq!(
         response.headers()["content-type"],
@@ -363,7 +366,11 @@ pub async fn problem(response: reqwest::Response, status: reqwest::StatusCode) -
     );
     let body: serde_json::Value = response.json().await.expect("a JSON problem");
     assert_eq!(body["status"], status.as_u16());
-    assert!(body["type"].as_str().is_some_and(|kind| kind.starts_with("https://")));
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|kind| kind.starts_with("https://"))
+    );
     assert!(body["title"].is_string() && body["detail"].is_string());
     body
 }

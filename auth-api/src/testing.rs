@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
+use crate::config::Config;
 use ates_core::bus::EventBus;
 use ates_core::testing::{
     TestBroker, TestDatabase, eventually, published_events, service_settings,
 };
-use crate::config::Config;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -123,7 +123,11 @@ impl TestApp {
         if role != "worker" {
             let admin = self.admin_token().await;
             let response = self
-                .patch(&format!("/v1/accounts/{id}"), &admin, &json!({"role": role}))
+                .patch(
+                    &format!("/v1/accounts/{id}"),
+                    &admin,
+                    &json!({"role": role}),
+                )
                 .await;
             assert_eq!(response.status(), StatusCode::OK);
         }
@@ -134,7 +138,11 @@ impl TestApp {
     pub async fn deactivate(&self, account_id: &str) {
         let admin = self.admin_token().await;
         let response = self
-            .patch(&format!("/v1/accounts/{account_id}"), &admin, &json!({"active": false}))
+            .patch(
+                &format!("/v1/accounts/{account_id}"),
+                &admin,
+                &json!({"active": false}),
+            )
             .await;
         assert_eq!(response.status(), StatusCode::OK);
     }

@@ -116,3 +116,113 @@ impl EventPayload for TaskCompletedV1 {
         }
     }
 }
+
+/// The Jira key pattern of `jira_id`: `POPUG-123`.
+pub fn is_jira_id(text: &str) -> bool {
+    let Some((project, number)) = text.split_once('-') else {
+        return false;
+    };
+    let mut project_chars = project.chars();
+    project_chars.next().is_some_and(|c| c.is_ascii_uppercase())
+        && project.len() >= 2
+        && project_chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit())
+}
+
+/// The longest title v2 allows.
+const V2_TITLE_MAX_CHARS: usize = 200;
+
+/// Reads a v1 task as v2: the first `[KEY-123]` in the title becomes
+/// `jira_id`, the rest (trimmed) the title. Other brackets become
+/// parentheses (v2 titles hold none), an empty title becomes the Jira id,
+/// and a title over 200 characters is cut: every v1 event upgrades to a
+/// valid v2 event.
+impl From<TaskCreatedV1> for TaskCreatedV2 {
+    fn from(v1: TaskCreatedV1) -> Self {
+        let (jira_id, rest) = split_jira_id(&v1.title);
+        let cleaned: String = rest
+            .chars()
+            .map(|c| match c {
+                '[' => '(',
+                ']' => ')',
+                other => other,
+            })
+            .collect();
+        let mut title: String = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+        if title.is_empty() {
+            title = jira_id.clone().unwrap_or_else(|| "(untitled)".to_owned());
+        }
+        let title = title.chars().take(V2_TITLE_MAX_CHARS).collect();
+        TaskCreatedV2 {
+            task_id: v1.task_id,
+            title,
+            jira_id,
+            description: v1.description,
+            status: v1.status,
+            assignee_id: v1.assignee_id,
+            created_at: v1.created_at,
+        }
+    }
+}
+
+/// The first bracketed Jira key in a v1 title, and the title without it.
+fn split_jira_id(title: &str) -> (Option<String>, String) {
+    let mut search_from = 0;
+    while let Some(open) = title[search_from..].find('[').map(|at| at + search_from) {
+        let Some(close) = title[open..].find(']').map(|at| at + open) else {
+            break;
+        };
+        let inner = title[open + 1..close].trim();
+        if is_jira_id(inner) {
+            let rest = format!("{} {}", &title[..open], &title[close + 1..]);
+            return (Some(inner.to_owned()), rest);
+        }
+        search_from = open + 1;
+    }
+    (None, title.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v1(title: &str) -> TaskCreatedV1 {
+        TaskCreatedV1 {
+            title: title.into(),
+            ..TaskCreatedV1::example()
+        }
+    }
+
+    #[test]
+    fn jira_ids_are_recognized() {
+        for good in ["POPUG-1", "UBER2-42", "AB-007"] {
+            assert!(is_jira_id(good), "{good}");
+        }
+        for bad in [
+            "popug-1", "P-1", "POPUG-", "POPUG1", "-1", "POPUG-1a", "PO PUG-1", "",
+        ] {
+            assert!(!is_jira_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_leading_jira_id_moves_to_its_field() {
+        let v2 = TaskCreatedV2::from(v1("[POPUG-42] Fix the nest"));
+        assert_eq!(v2.jira_id.as_deref(), Some("POPUG-42"));
+        assert_eq!(v2.title, "Fix the nest");
+    }
+
+    #[test]
+    fn a_jira_id_anywhere_and_other_brackets_are_handled() {
+        let v2 = TaskCreatedV2::from(v1("Fix [urgent] the nest [POPUG-7]"));
+        assert_eq!(v2.jira_id.as_deref(), Some("POPUG-7"));
+        assert_eq!(v2.title, "Fix (urgent) the nest");
+        let plain = TaskCreatedV2::from(v1("Feed the parrots"));
+        assert_eq!(plain.jira_id, None);
+        assert_eq!(plain.title, "Feed the parrots");
+        let only_id = TaskCreatedV2::from(v1("[POPUG-9]"));
+        assert_eq!(only_id.title, "POPUG-9");
+        assert_eq!(only_id.jira_id.as_deref(), Some("POPUG-9"));
+    }
+}
