@@ -39,6 +39,7 @@ fmt:
 openapi:
 	@mkdir -p openapi
 	$(CARGO) run --quiet -p auth-api -- openapi > openapi/auth-api.json
+	$(CARGO) run --quiet -p tasks-api -- openapi > openapi/tasks-api.json
 
 ## Benchmarks (release build): outbox relay next to raw JetStream publishing.
 bench: deps

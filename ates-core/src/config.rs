@@ -64,6 +64,10 @@ pub struct ServiceSettings {
     pub jwt_audience: String,
     /// `AUTH_JWKS_URL` or `AUTH_JWKS_FILE` (unused by auth-api itself).
     pub auth_keys: AuthKeys,
+    /// `CONSUMER_NAME` (default the service name): the durable consumer
+    /// every instance shares. A new name with an empty database rebuilds
+    /// the service's state by replaying the streams from the start.
+    pub consumer_name: String,
 }
 
 impl ServiceSettings {
@@ -89,6 +93,7 @@ impl ServiceSettings {
             jwt_issuer: var("JWT_ISSUER").unwrap_or_else(|| "ates-auth".into()),
             jwt_audience: var("JWT_AUDIENCE").unwrap_or_else(|| "ates".into()),
             auth_keys,
+            consumer_name: var("CONSUMER_NAME").unwrap_or_else(|| service.to_owned()),
         })
     }
 

@@ -1,5 +1,7 @@
 //! What every aTES service shares.
 //!
+//! - [`account_replica`]: the replica of accounts other services keep from
+//!   account events, and the gate that refuses deactivated accounts.
 //! - [`auth`]: stateless verification of auth-api's JWTs (JWKS), the
 //!   `AuthUser` extractor and role checks.
 //! - [`config`]: the settings every service reads from its environment.
@@ -13,6 +15,7 @@
 //! - `testing` (feature): the integration-test harness (a private
 //!   `nats-server`, fresh databases).
 
+pub mod account_replica;
 pub mod auth;
 pub mod bus;
 pub mod config;

@@ -303,6 +303,7 @@ pub fn service_settings(
         jwt_issuer: "ates-auth".into(),
         jwt_audience: "ates".into(),
         auth_keys: AuthKeys::Url(jwks_url.to_owned()),
+        consumer_name: service.to_owned(),
     }
 }
 

@@ -21,7 +21,6 @@ use ates_core::http::ApiError;
 use ates_core::http::health::Readiness;
 use axum::Router;
 use axum::extract::FromRef;
-use chrono::Utc;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use sea_orm::{DatabaseConnection, EntityTrait};
@@ -177,7 +176,7 @@ async fn bootstrap_admin(
         Some(password) => (password.clone(), false),
         None => (generate_password(), true),
     };
-    let outcome = accounts::ensure_admin(db, outbox, email, password.clone(), Utc::now())
+    let outcome = accounts::ensure_admin(db, outbox, email, password.clone(), ates_core::db::now())
         .await
         .map_err(|error| anyhow::anyhow!("cannot create the bootstrap admin: {error}"))?;
     if outcome == AdminBootstrap::Created {
@@ -207,9 +206,5 @@ pub async fn run(
         .bus
         .relay(service.state.db.clone(), RelaySettings::default());
     let relay = tokio::spawn(relay.run(shutdown.clone()));
-    tracing::info!(address = %listener.local_addr()?, "auth-api listening");
-    let served = ates_core::http::serve(listener, app, shutdown.clone()).await;
-    shutdown.cancel();
-    relay.await.ok();
-    served.context("HTTP server failed")
+    ates_core::http::serve_with_background(listener, app, vec![relay], shutdown).await
 }

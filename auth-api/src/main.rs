@@ -7,7 +7,6 @@ use ates_core::bus::EventBus;
 use auth_api::config::Config;
 use auth_api::db::migrations::Migrator;
 use auth_api::domain::{accounts, keys};
-use chrono::Utc;
 use clap::{Parser, Subcommand};
 use event_schemas::accounts::Role;
 use sea_orm_migration::MigratorTrait;
@@ -78,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
                 full_name,
                 role: Role::Admin,
             };
-            let account = accounts::create(&db, &outbox, new, Utc::now())
+            let account = accounts::create(&db, &outbox, new, ates_core::db::now())
                 .await
                 .map_err(|error| anyhow::anyhow!("cannot create the admin: {error}"))?;
             println!("created admin {} ({})", account.email, account.id);

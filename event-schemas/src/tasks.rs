@@ -8,6 +8,7 @@ use crate::{EventPayload, examples};
 
 /// Whether a task still waits for its assignee.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     Open,

@@ -10,4 +10,4 @@ mod server;
 
 pub use extract::{PathParam, ValidatedJson, ValidatedQuery};
 pub use problem::{ApiError, FieldError, Problem};
-pub use server::{HttpSettings, apply_conventions, document, serve};
+pub use server::{HttpSettings, apply_conventions, document, serve, serve_with_background};

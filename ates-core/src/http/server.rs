@@ -150,3 +150,24 @@ pub async fn serve(
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }
+
+/// Serves `router` and keeps the service's background tasks (the outbox
+/// relay, consumers, schedulers) running until `shutdown`; then stops
+/// accepting requests, lets the ones in flight and the background tasks
+/// finish, and returns.
+pub async fn serve_with_background(
+    listener: TcpListener,
+    router: Router,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    let served = serve(listener, router, shutdown.clone()).await;
+    shutdown.cancel();
+    for task in background {
+        if let Err(error) = task.await {
+            tracing::error!(%error, "a background task failed");
+        }
+    }
+    Ok(served?)
+}

@@ -56,7 +56,7 @@ pub async fn ensure_signing_key(db: &impl ConnectionTrait) -> Result<String, DbE
     if let Some(key) = newest_active(db).await? {
         return Ok(key.kid);
     }
-    let model = signing_key::Entity::insert(generate(Utc::now()))
+    let model = signing_key::Entity::insert(generate(ates_core::db::now()))
         .exec_with_returning(db)
         .await?;
     tracing::info!(kid = %model.kid, "generated the first signing key");
@@ -66,7 +66,7 @@ pub async fn ensure_signing_key(db: &impl ConnectionTrait) -> Result<String, DbE
 /// Adds a new signing key and retires the ones before it; returns the new
 /// kid.
 pub async fn rotate(db: &impl ConnectionTrait) -> Result<String, DbErr> {
-    let now = Utc::now();
+    let now = ates_core::db::now();
     signing_key::Entity::update_many()
         .col_expr(Column::RetiredAt, Expr::value(now))
         .filter(Column::RetiredAt.is_null())
@@ -107,7 +107,8 @@ pub async fn active_key(db: &impl ConnectionTrait) -> anyhow::Result<ActiveKey> 
 /// The public keys to publish: the active ones and those retired less than
 /// `grace` ago, newest first.
 pub async fn jwks(db: &impl ConnectionTrait, grace: Duration) -> Result<Jwks, DbErr> {
-    let cutoff = Utc::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    let cutoff =
+        ates_core::db::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
     let keys = signing_key::Entity::find()
         .filter(
             sea_orm::Condition::any()

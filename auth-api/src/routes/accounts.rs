@@ -115,7 +115,7 @@ pub async fn sign_up(
         full_name: body.full_name,
         role: Role::Worker,
     };
-    let account = accounts::create(&state.db, &state.outbox, new, Utc::now()).await?;
+    let account = accounts::create(&state.db, &state.outbox, new, ates_core::db::now()).await?;
     Ok((StatusCode::CREATED, Json(account.into())))
 }
 
@@ -189,6 +189,7 @@ pub async fn update(
         full_name: body.full_name,
         active: body.active,
     };
-    let account = accounts::change(&state.db, &state.outbox, id, change, Utc::now()).await?;
+    let account =
+        accounts::change(&state.db, &state.outbox, id, change, ates_core::db::now()).await?;
     Ok(Json(account.into()))
 }

@@ -4,7 +4,6 @@ use ates_core::http::{ApiError, Problem, ValidatedJson};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -76,7 +75,7 @@ pub async fn login(
         &state.sessions,
         &body.email,
         body.password,
-        Utc::now(),
+        ates_core::db::now(),
     )
     .await?;
     Ok(Json(pair.into()))
@@ -93,8 +92,13 @@ pub async fn refresh(
     State(state): State<AppState>,
     ValidatedJson(body): ValidatedJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let pair =
-        sessions::refresh(&state.db, &state.sessions, &body.refresh_token, Utc::now()).await?;
+    let pair = sessions::refresh(
+        &state.db,
+        &state.sessions,
+        &body.refresh_token,
+        ates_core::db::now(),
+    )
+    .await?;
     Ok(Json(pair.into()))
 }
 
@@ -108,6 +112,6 @@ pub async fn logout(
     State(state): State<AppState>,
     ValidatedJson(body): ValidatedJson<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
-    sessions::logout(&state.db, &body.refresh_token, Utc::now()).await?;
+    sessions::logout(&state.db, &body.refresh_token, ates_core::db::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,20 @@
+//! tasks-api's configuration: the settings every service reads (port 3002
+//! by default); tasks-api has none of its own.
+
+use ates_core::config::ServiceSettings;
+
+/// The service name: the envelope's `producer` and the consumer's name.
+pub const SERVICE: &str = "tasks-api";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub service: ServiceSettings,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            service: ServiceSettings::from_env(SERVICE, 3002)?,
+        })
+    }
+}

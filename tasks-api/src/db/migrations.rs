@@ -1,0 +1,95 @@
+//! tasks-api's migrations: the bus tables first, then its own. Released
+//! migrations are never edited.
+
+use sea_orm_migration::async_trait::async_trait;
+use sea_orm_migration::prelude::*;
+
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut migrations = ates_core::bus::migrations();
+        migrations.push(ates_core::account_replica::migration());
+        migrations.push(Box::new(CreateTaskTables));
+        migrations
+    }
+}
+
+#[derive(DeriveIden)]
+enum Tasks {
+    Table,
+    Id,
+    Title,
+    JiraId,
+    Description,
+    Status,
+    AssigneeId,
+    CreatedBy,
+    CreatedAt,
+    UpdatedAt,
+    CompletedAt,
+}
+
+struct CreateTaskTables;
+
+impl MigrationName for CreateTaskTables {
+    fn name(&self) -> &str {
+        "m20261124_200001_create_task_tables"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for CreateTaskTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Tasks::Table)
+                    .col(ColumnDef::new(Tasks::Id).uuid().not_null().primary_key())
+                    .col(ColumnDef::new(Tasks::Title).string_len(200).not_null())
+                    .col(ColumnDef::new(Tasks::JiraId).string_len(50).null())
+                    .col(ColumnDef::new(Tasks::Description).text().not_null())
+                    .col(ColumnDef::new(Tasks::Status).string_len(10).not_null())
+                    .col(ColumnDef::new(Tasks::AssigneeId).uuid().not_null())
+                    .col(ColumnDef::new(Tasks::CreatedBy).uuid().not_null())
+                    .col(
+                        ColumnDef::new(Tasks::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Tasks::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Tasks::CompletedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        for (name, columns) in [
+            (
+                "idx_tasks_assignee_status",
+                vec![Tasks::AssigneeId, Tasks::Status],
+            ),
+            (
+                "idx_tasks_status_created",
+                vec![Tasks::Status, Tasks::CreatedAt],
+            ),
+            ("idx_tasks_created", vec![Tasks::CreatedAt]),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table(Tasks::Table);
+            for column in columns {
+                index.col(column);
+            }
+            manager.create_index(index.to_owned()).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,29 @@
+//! tasks-api's tables: tasks, plus the bus tables and the account replica
+//! from ates-core.
+
+pub mod migrations;
+
+/// A task.
+pub mod task {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tasks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub title: String,
+        pub jira_id: Option<String>,
+        pub description: String,
+        /// `open` or `done`.
+        pub status: String,
+        pub assignee_id: Uuid,
+        pub created_by: Uuid,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub completed_at: Option<DateTimeUtc>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

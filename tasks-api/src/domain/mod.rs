@@ -1,0 +1,50 @@
+//! The task tracker's business processes, each one function: create a task
+//! (assigned at once at random), shuffle the open tasks, complete a task,
+//! and read tasks. Handlers only parse, authorize and call these.
+
+pub mod tasks;
+
+use ates_core::bus::OutboxError;
+use ates_core::http::ApiError;
+
+/// What can go wrong in the task tracker's rules.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error(
+        "no one can take tasks: there is no active account whose role is neither admin nor manager"
+    )]
+    NoEligibleAssignee,
+    #[error("no task with this id")]
+    NotFound,
+    #[error("only the task's assignee can complete it")]
+    NotTheAssignee,
+    #[error("the task is already done")]
+    AlreadyDone,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for TaskError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        TaskError::Internal(error.into())
+    }
+}
+
+impl From<OutboxError> for TaskError {
+    fn from(error: OutboxError) -> Self {
+        TaskError::Internal(error.into())
+    }
+}
+
+impl From<TaskError> for ApiError {
+    fn from(error: TaskError) -> Self {
+        match error {
+            TaskError::NoEligibleAssignee | TaskError::AlreadyDone => {
+                ApiError::Conflict(error.to_string())
+            }
+            TaskError::NotFound => ApiError::NotFound(error.to_string()),
+            TaskError::NotTheAssignee => ApiError::Forbidden(error.to_string()),
+            TaskError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}

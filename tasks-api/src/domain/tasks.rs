@@ -1,0 +1,285 @@
+//! Tasks: create (assigned at once to a uniformly random eligible account),
+//! shuffle every open task, complete by the assignee, and the reads.
+//!
+//! Eligible: an active account in the replica whose role is neither admin
+//! nor manager. Every assignment (on creation and for each task in each
+//! shuffle, even when the draw lands on the same account) is a
+//! `tasks.assigned` event: accounting charges the fee per assignment.
+
+use ates_core::account_replica::entity as account;
+use ates_core::bus::Outbox;
+use ates_core::db;
+use chrono::{DateTime, Utc};
+use event_schemas::accounts::Role;
+use event_schemas::tasks::{TaskAssignedV1, TaskCompletedV1, TaskCreatedV2, TaskStatus};
+use rand::Rng;
+use rand::seq::IndexedRandom;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::TaskError;
+use crate::db::task::{self, Column};
+
+pub const OPEN: &str = "open";
+pub const DONE: &str = "done";
+
+/// What a new task needs.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub title: String,
+    pub jira_id: Option<String>,
+    pub description: String,
+}
+
+/// Which tasks to list.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub status: Option<TaskStatus>,
+    pub assignee_id: Option<Uuid>,
+}
+
+/// One page of tasks.
+#[derive(Debug, Clone)]
+pub struct TaskPage {
+    pub items: Vec<task::Model>,
+    pub total: u64,
+}
+
+pub fn status_str(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::Open => OPEN,
+        TaskStatus::Done => DONE,
+    }
+}
+
+pub fn status_of(task: &task::Model) -> TaskStatus {
+    if task.status == DONE {
+        TaskStatus::Done
+    } else {
+        TaskStatus::Open
+    }
+}
+
+/// Every account that may be given a task now.
+async fn eligible_assignees(conn: &impl ConnectionTrait) -> Result<Vec<Uuid>, TaskError> {
+    Ok(account::Entity::find()
+        .select_only()
+        .column(account::Column::Id)
+        .filter(account::Column::Active.eq(true))
+        .filter(account::Column::Role.is_not_in([Role::Admin.as_str(), Role::Manager.as_str()]))
+        .order_by_asc(account::Column::Id)
+        .into_tuple::<Uuid>()
+        .all(conn)
+        .await?)
+}
+
+fn draw(eligible: &[Uuid], rng: &mut impl Rng) -> Result<Uuid, TaskError> {
+    eligible
+        .choose(rng)
+        .copied()
+        .ok_or(TaskError::NoEligibleAssignee)
+}
+
+/// Creates a task, assigned at once; publishes `tasks.created` (v2) and
+/// `tasks.assigned`. With no eligible account nothing is stored.
+pub async fn create(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    creator: Uuid,
+    new: NewTask,
+    rng: &mut (impl Rng + Send),
+    now: DateTime<Utc>,
+) -> Result<task::Model, TaskError> {
+    let txn = db::begin_write(db).await?;
+    let assignee = draw(&eligible_assignees(&txn).await?, rng)?;
+    let model = task::Model {
+        id: Uuid::now_v7(),
+        title: new.title.trim().to_owned(),
+        jira_id: new.jira_id,
+        description: new.description,
+        status: OPEN.into(),
+        assignee_id: assignee,
+        created_by: creator,
+        created_at: now,
+        updated_at: now,
+        completed_at: None,
+    };
+    task::Entity::insert(model.clone().into_active_model())
+        .exec_without_returning(&txn)
+        .await?;
+    outbox
+        .add(
+            &txn,
+            TaskCreatedV2 {
+                task_id: model.id,
+                title: model.title.clone(),
+                jira_id: model.jira_id.clone(),
+                description: model.description.clone(),
+                status: TaskStatus::Open,
+                assignee_id: assignee,
+                created_at: now,
+            },
+        )
+        .await?;
+    outbox
+        .add(
+            &txn,
+            TaskAssignedV1 {
+                task_id: model.id,
+                assignee_id: assignee,
+                previous_assignee_id: None,
+                assigned_at: now,
+            },
+        )
+        .await?;
+    txn.commit().await?;
+    outbox.notify_committed();
+    Ok(model)
+}
+
+/// Gives every open task an independently drawn eligible assignee, in one
+/// transaction; returns how many were reassigned. A task completed
+/// meanwhile is left alone (the update requires it still open).
+pub async fn shuffle(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    rng: &mut (impl Rng + Send),
+    now: DateTime<Utc>,
+) -> Result<u64, TaskError> {
+    let txn = db::begin_write(db).await?;
+    let eligible = eligible_assignees(&txn).await?;
+    let open: Vec<(Uuid, Uuid)> = task::Entity::find()
+        .select_only()
+        .columns([Column::Id, Column::AssigneeId])
+        .filter(Column::Status.eq(OPEN))
+        .order_by_asc(Column::Id)
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    if open.is_empty() {
+        return Ok(0);
+    }
+    if eligible.is_empty() {
+        return Err(TaskError::NoEligibleAssignee);
+    }
+    let mut reassigned = 0;
+    for (task_id, previous) in open {
+        let assignee = draw(&eligible, rng)?;
+        let updated = task::Entity::update_many()
+            .col_expr(Column::AssigneeId, Expr::value(assignee))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.eq(task_id))
+            .filter(Column::Status.eq(OPEN))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            continue;
+        }
+        outbox
+            .add(
+                &txn,
+                TaskAssignedV1 {
+                    task_id,
+                    assignee_id: assignee,
+                    previous_assignee_id: Some(previous),
+                    assigned_at: now,
+                },
+            )
+            .await?;
+        reassigned += 1;
+    }
+    txn.commit().await?;
+    outbox.notify_committed();
+    Ok(reassigned)
+}
+
+/// Marks a task done by its assignee; publishes `tasks.completed`.
+/// Completing a done task is `AlreadyDone` and publishes nothing.
+pub async fn complete(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    task_id: Uuid,
+    caller: Uuid,
+    now: DateTime<Utc>,
+) -> Result<task::Model, TaskError> {
+    let txn = db::begin_write(db).await?;
+    let task = task::Entity::find_by_id(task_id)
+        .one(&txn)
+        .await?
+        .ok_or(TaskError::NotFound)?;
+    if task.assignee_id != caller {
+        return Err(TaskError::NotTheAssignee);
+    }
+    if task.status == DONE {
+        return Err(TaskError::AlreadyDone);
+    }
+    // Conditional: a concurrent shuffle or completion that committed first wins.
+    let updated = task::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(DONE))
+        .col_expr(Column::CompletedAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(task_id))
+        .filter(Column::Status.eq(OPEN))
+        .filter(Column::AssigneeId.eq(caller))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(TaskError::AlreadyDone);
+    }
+    outbox
+        .add(
+            &txn,
+            TaskCompletedV1 {
+                task_id,
+                assignee_id: caller,
+                completed_at: now,
+            },
+        )
+        .await?;
+    txn.commit().await?;
+    outbox.notify_committed();
+    Ok(task::Model {
+        status: DONE.into(),
+        completed_at: Some(now),
+        updated_at: now,
+        ..task
+    })
+}
+
+pub async fn find(db: &DatabaseConnection, task_id: Uuid) -> Result<task::Model, TaskError> {
+    task::Entity::find_by_id(task_id)
+        .one(db)
+        .await?
+        .ok_or(TaskError::NotFound)
+}
+
+/// A page of tasks, newest first. `page` counts from 1.
+pub async fn list(
+    db: &DatabaseConnection,
+    filter: TaskFilter,
+    page: u64,
+    per_page: u64,
+) -> Result<TaskPage, TaskError> {
+    let mut condition = Condition::all();
+    if let Some(status) = filter.status {
+        condition = condition.add(Column::Status.eq(status_str(status)));
+    }
+    if let Some(assignee) = filter.assignee_id {
+        condition = condition.add(Column::AssigneeId.eq(assignee));
+    }
+    let query = task::Entity::find()
+        .filter(condition)
+        .order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Id);
+    let total = query.clone().count(db).await?;
+    let items = query
+        .offset(page.saturating_sub(1).saturating_mul(per_page))
+        .limit(per_page)
+        .all(db)
+        .await?;
+    Ok(TaskPage { items, total })
+}

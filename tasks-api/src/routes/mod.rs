@@ -1,0 +1,50 @@
+//! tasks-api's HTTP surface (SPEC section 10) and its OpenAPI document.
+
+pub mod tasks;
+
+use ates_core::http::health;
+use ates_core::http::{HttpSettings, Problem, apply_conventions};
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "aTES tasks-api",
+        description = "The task tracker: create tasks (assigned at random), shuffle, complete. Authenticate with an access token from auth-api (`Authorization: Bearer <token>`).",
+        version = "1.0.0"
+    ),
+    components(schemas(Problem)),
+    tags(
+        (name = "tasks", description = "Tasks and their assignment"),
+        (name = "health", description = "Liveness and readiness")
+    )
+)]
+struct ApiDoc;
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(tasks::create, tasks::list))
+        .routes(routes!(tasks::mine))
+        .routes(routes!(tasks::shuffle))
+        .routes(routes!(tasks::get_one))
+        .routes(routes!(tasks::complete))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut document = api().into_openapi();
+    ates_core::http::document(&mut document);
+    document
+}
+
+pub fn router(state: AppState, settings: &HttpSettings) -> anyhow::Result<Router> {
+    let (router, document) = api().with_state(state).split_for_parts();
+    apply_conventions(router, document, settings)
+}

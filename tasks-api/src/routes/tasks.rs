@@ -1,0 +1,300 @@
+//! The task tracker's endpoints.
+
+use ates_core::auth::AuthUser;
+use ates_core::http::{ApiError, PathParam, Problem, ValidatedJson, ValidatedQuery};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use event_schemas::accounts::Role;
+use event_schemas::tasks::{TaskStatus, is_jira_id};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use validator::{Validate, ValidationError};
+
+use crate::AppState;
+use crate::db::task;
+use crate::domain::tasks::{self, NewTask, TaskFilter, status_of};
+
+/// A task as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01956b1f-0000-7abc-8def-0123456789ab",
+    "title": "Fix the nest",
+    "jira_id": "POPUG-42",
+    "description": "The nest in the north wing leaks.",
+    "status": "open",
+    "assignee_id": "01956b1e-7c4a-7d2e-9a4b-3c1d2e0f1a2b",
+    "created_at": "2026-03-03T10:00:00Z",
+    "updated_at": "2026-03-03T10:00:00Z",
+    "completed_at": null
+}))]
+pub struct Task {
+    pub id: Uuid,
+    pub title: String,
+    pub jira_id: Option<String>,
+    pub description: String,
+    pub status: TaskStatus,
+    pub assignee_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl From<task::Model> for Task {
+    fn from(model: task::Model) -> Self {
+        Self {
+            status: status_of(&model),
+            id: model.id,
+            title: model.title,
+            jira_id: model.jira_id,
+            description: model.description,
+            assignee_id: model.assignee_id,
+            created_at: model.created_at,
+            updated_at: model.updated_at,
+            completed_at: model.completed_at,
+        }
+    }
+}
+
+fn title_rules(title: &str) -> Result<(), ValidationError> {
+    if title.trim().is_empty() {
+        return Err(ValidationError::new("blank").with_message("must not be blank".into()));
+    }
+    if title.contains(['[', ']']) {
+        return Err(ValidationError::new("jira_id_in_title").with_message(
+            "must not contain '[' or ']': put the Jira id (like POPUG-123) in the jira_id field instead"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+fn jira_id_rules(jira_id: &str) -> Result<(), ValidationError> {
+    if is_jira_id(jira_id) {
+        Ok(())
+    } else {
+        Err(ValidationError::new("jira_id").with_message(
+            "must look like POPUG-123 (capital letters and digits, a dash, a number)".into(),
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "Fix the nest", "jira_id": "POPUG-42", "description": "The nest in the north wing leaks."}))]
+pub struct CreateTaskRequest {
+    /// 1 to 200 characters, no `[` or `]`.
+    #[validate(
+        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
+        custom(function = "title_rules")
+    )]
+    pub title: String,
+    /// Like `POPUG-123`.
+    #[validate(
+        length(max = 50, message = "must be at most 50 characters"),
+        custom(function = "jira_id_rules")
+    )]
+    pub jira_id: Option<String>,
+    /// Up to 10,000 characters.
+    #[validate(length(max = 10000, message = "must be at most 10000 characters"))]
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `open` or `done`.
+    pub status: Option<TaskStatus>,
+    /// Only tasks of this assignee.
+    pub assignee_id: Option<Uuid>,
+    /// From 1 (default 1).
+    #[validate(range(min = 1, max = 1000000, message = "must be 1 or more"))]
+    pub page: Option<u64>,
+    /// 1 to 100 (default 20).
+    #[validate(range(min = 1, max = 100, message = "must be 1 to 100"))]
+    pub per_page: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MineQuery {
+    /// `open` or `done`.
+    pub status: Option<TaskStatus>,
+    /// From 1 (default 1).
+    #[validate(range(min = 1, max = 1000000, message = "must be 1 or more"))]
+    pub page: Option<u64>,
+    /// 1 to 100 (default 20).
+    #[validate(range(min = 1, max = 100, message = "must be 1 to 100"))]
+    pub per_page: Option<u64>,
+}
+
+/// A page of tasks, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TaskPage {
+    pub items: Vec<Task>,
+    pub page: u64,
+    pub per_page: u64,
+    /// How many tasks match, over all pages.
+    pub total: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ShuffleResult {
+    /// How many open tasks got a newly drawn assignee.
+    pub reassigned: u64,
+}
+
+const DEFAULT_PER_PAGE: u64 = 20;
+
+async fn page(
+    state: &AppState,
+    filter: TaskFilter,
+    page: Option<u64>,
+    per_page: Option<u64>,
+) -> Result<Json<TaskPage>, ApiError> {
+    let page = page.unwrap_or(1);
+    let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
+    let found = tasks::list(&state.db, filter, page, per_page).await?;
+    Ok(Json(TaskPage {
+        items: found.items.into_iter().map(Task::from).collect(),
+        page,
+        per_page,
+        total: found.total,
+    }))
+}
+
+/// Create a task (any role). It is assigned at once to a random account
+/// that is active and neither admin nor manager.
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", security(("bearer" = [])),
+    request_body = CreateTaskRequest,
+    responses(
+        (status = 201, description = "created and assigned", body = Task),
+        (status = 400, description = "malformed JSON", body = Problem),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 409, description = "no one can take tasks", body = Problem),
+        (status = 422, description = "invalid fields (a Jira id in the title goes to jira_id)", body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ValidatedJson(body): ValidatedJson<CreateTaskRequest>,
+) -> Result<(StatusCode, Json<Task>), ApiError> {
+    let new = NewTask {
+        title: body.title,
+        jira_id: body.jira_id,
+        description: body.description,
+    };
+    let mut rng = StdRng::from_os_rng();
+    let task = tasks::create(
+        &state.db,
+        &state.outbox,
+        user.account_id,
+        new,
+        &mut rng,
+        ates_core::db::now(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(task.into())))
+}
+
+/// All tasks (any role), newest first, filtered and paginated.
+#[utoipa::path(get, path = "/v1/tasks", tag = "tasks", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "a page of tasks", body = TaskPage),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 422, description = "invalid filter or page", body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    ValidatedQuery(query): ValidatedQuery<ListQuery>,
+) -> Result<Json<TaskPage>, ApiError> {
+    let filter = TaskFilter {
+        status: query.status,
+        assignee_id: query.assignee_id,
+    };
+    page(&state, filter, query.page, query.per_page).await
+}
+
+/// The caller's tasks.
+#[utoipa::path(get, path = "/v1/tasks/mine", tag = "tasks", security(("bearer" = [])),
+    params(MineQuery),
+    responses(
+        (status = 200, description = "a page of your tasks", body = TaskPage),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 422, description = "invalid filter or page", body = Problem)))]
+pub async fn mine(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ValidatedQuery(query): ValidatedQuery<MineQuery>,
+) -> Result<Json<TaskPage>, ApiError> {
+    let filter = TaskFilter {
+        status: query.status,
+        assignee_id: Some(user.account_id),
+    };
+    page(&state, filter, query.page, query.per_page).await
+}
+
+/// One task.
+#[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the task's id")),
+    responses(
+        (status = 200, description = "the task", body = Task),
+        (status = 400, description = "malformed id", body = Problem),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 404, description = "no such task", body = Problem)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    PathParam(id): PathParam<Uuid>,
+) -> Result<Json<Task>, ApiError> {
+    Ok(Json(tasks::find(&state.db, id).await?.into()))
+}
+
+/// Mark a task done. Only its assignee can; a done task cannot be done
+/// again.
+#[utoipa::path(post, path = "/v1/tasks/{id}/complete", tag = "tasks", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the task's id")),
+    responses(
+        (status = 200, description = "the task, done", body = Task),
+        (status = 400, description = "malformed id", body = Problem),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 403, description = "not the assignee", body = Problem),
+        (status = 404, description = "no such task", body = Problem),
+        (status = 409, description = "already done", body = Problem)))]
+pub async fn complete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    PathParam(id): PathParam<Uuid>,
+) -> Result<Json<Task>, ApiError> {
+    let task = tasks::complete(
+        &state.db,
+        &state.outbox,
+        id,
+        user.account_id,
+        ates_core::db::now(),
+    )
+    .await?;
+    Ok(Json(task.into()))
+}
+
+/// Reassign every open task at random (admins and managers).
+#[utoipa::path(post, path = "/v1/tasks/shuffle", tag = "tasks", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "how many tasks were reassigned", body = ShuffleResult),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 403, description = "neither admin nor manager", body = Problem),
+        (status = 409, description = "no one can take tasks", body = Problem)))]
+pub async fn shuffle(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<ShuffleResult>, ApiError> {
+    user.require_role(&[Role::Admin, Role::Manager])?;
+    let mut rng = StdRng::from_os_rng();
+    let reassigned =
+        tasks::shuffle(&state.db, &state.outbox, &mut rng, ates_core::db::now()).await?;
+    Ok(Json(ShuffleResult { reassigned }))
+}

@@ -1,0 +1,686 @@
+//! tasks-api over HTTP with real auth-api tokens, real account events and a
+//! real JetStream broker.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ates_core::bus::EventBus;
+use ates_core::testing::{eventually, problem, published_events};
+use auth_api::testing::TestApp as AuthApp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tasks_api::testing::TasksApp;
+
+/// auth-api and tasks-api on one broker.
+struct System {
+    auth: AuthApp,
+    tasks: TasksApp,
+    bus: EventBus,
+}
+
+/// A person in a test: their account id and access token.
+struct Popug {
+    id: String,
+    token: String,
+}
+
+impl System {
+    async fn start() -> Self {
+        let auth = AuthApp::spawn().await;
+        let tasks = TasksApp::spawn(&auth.broker, &auth.jwks_url()).await;
+        let bus = EventBus::connect(&auth.broker.bus_config("tasks-test"))
+            .await
+            .unwrap();
+        Self { auth, tasks, bus }
+    }
+
+    /// Signs up `email` with `role` and waits until tasks-api knows it.
+    async fn popug(&self, email: &str, role: &str) -> Popug {
+        let id = self.auth.account_with_role(email, role).await;
+        self.tasks.wait_for_account(&id, true).await;
+        self.tasks.wait_for_role(&id, role).await;
+        Popug {
+            id,
+            token: self.auth.access_token(email).await,
+        }
+    }
+
+    async fn admin(&self) -> Popug {
+        let token = self.auth.admin_token().await;
+        let me: Value = self
+            .auth
+            .get("/v1/accounts/me", Some(&token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = me["id"].as_str().unwrap().to_owned();
+        self.tasks.wait_for_account(&id, true).await;
+        Popug { id, token }
+    }
+
+    async fn task_events(&self, name: &str, count: usize) -> Vec<Value> {
+        eventually(Duration::from_secs(20), name, || async {
+            let events: Vec<Value> = published_events(&self.bus, "tasks")
+                .await
+                .into_iter()
+                .filter(|event| event["event_name"] == name)
+                .collect();
+            (events.len() >= count).then_some(events)
+        })
+        .await
+    }
+}
+
+#[tokio::test]
+async fn a_new_task_is_assigned_at_once_and_published() {
+    let system = System::start().await;
+    let admin = system.admin().await;
+    let worker = system.popug("kesha@popug.inc", "worker").await;
+    let response = system
+        .tasks
+        .create_task(
+            &admin.token,
+            &json!({"title": "Fix the nest", "jira_id": "POPUG-42", "description": "It leaks."}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let task: Value = response.json().await.unwrap();
+    assert_eq!(task["status"], "open");
+    assert_eq!(
+        task["assignee_id"],
+        json!(worker.id),
+        "the only eligible account"
+    );
+    assert_eq!(task["jira_id"], "POPUG-42");
+    assert_eq!(task["completed_at"], Value::Null);
+
+    let created = system.task_events("tasks.created", 1).await;
+    assert_eq!(created[0]["event_version"], 2);
+    assert_eq!(created[0]["producer"], "tasks-api");
+    assert_eq!(created[0]["data"]["task_id"], task["id"]);
+    assert_eq!(created[0]["data"]["jira_id"], "POPUG-42");
+    assert_eq!(created[0]["data"]["assignee_id"], json!(worker.id));
+    let assigned = system.task_events("tasks.assigned", 1).await;
+    assert_eq!(assigned[0]["data"]["assignee_id"], json!(worker.id));
+    assert_eq!(assigned[0]["data"]["previous_assignee_id"], Value::Null);
+
+    let fetched: Value = system
+        .tasks
+        .get(
+            &format!("/v1/tasks/{}", task["id"].as_str().unwrap()),
+            &worker.token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched, task);
+}
+
+#[tokio::test]
+async fn invalid_tasks_are_refused_with_clear_errors_and_nothing_is_stored() {
+    let system = System::start().await;
+    let worker = system.popug("kesha@popug.inc", "worker").await;
+    let body = problem(
+        system
+            .tasks
+            .create_task(
+                &worker.token,
+                &json!({"title": "[POPUG-1] Fix the nest", "description": ""}),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "title");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("jira_id")
+    );
+
+    for (invalid, field) in [
+        (
+            json!({"title": "Fix", "jira_id": "popug 1", "description": ""}),
+            "jira_id",
+        ),
+        (json!({"title": "", "description": ""}), "title"),
+        (
+            json!({"title": "x".repeat(201), "description": ""}),
+            "title",
+        ),
+        (
+            json!({"title": "Fix", "description": "d".repeat(10_001)}),
+            "description",
+        ),
+    ] {
+        let body = problem(
+            system.tasks.create_task(&worker.token, &invalid).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(body["errors"][0]["field"], field);
+    }
+    problem(
+        system
+            .tasks
+            .create_task(
+                &worker.token,
+                &json!({"title": "Fix", "description": "", "reward": 1}),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let malformed = system
+        .tasks
+        .client
+        .post(system.tasks.url("/v1/tasks"))
+        .bearer_auth(&worker.token)
+        .header("content-type", "application/json")
+        .body("{\"title\":")
+        .send()
+        .await
+        .unwrap();
+    problem(malformed, StatusCode::BAD_REQUEST).await;
+    problem(
+        system
+            .tasks
+            .client
+            .post(system.tasks.url("/v1/tasks"))
+            .json(&json!({"title": "Fix", "description": ""}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+
+    let all: Value = system
+        .tasks
+        .get("/v1/tasks", &worker.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["total"], 0);
+    assert!(published_events(&system.bus, "tasks").await.is_empty());
+}
+
+#[tokio::test]
+async fn with_no_eligible_account_a_task_is_refused_and_nothing_published() {
+    let system = System::start().await;
+    let admin = system.admin().await;
+    let manager = system.popug("boss@popug.inc", "manager").await;
+    let body = problem(
+        system
+            .tasks
+            .create_task(
+                &manager.token,
+                &json!({"title": "Fix the nest", "description": ""}),
+            )
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no one can take tasks")
+    );
+    let all: Value = system
+        .tasks
+        .get("/v1/tasks", &admin.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["total"], 0);
+    assert!(published_events(&system.bus, "tasks").await.is_empty());
+}
+
+#[tokio::test]
+async fn random_assignment_is_spread_over_eligible_accounts_only() {
+    let system = System::start().await;
+    let admin = system.admin().await;
+    let manager = system.popug("boss@popug.inc", "manager").await;
+    let mut eligible = Vec::new();
+    for (email, role) in [
+        ("a@popug.inc", "worker"),
+        ("b@popug.inc", "worker"),
+        ("c@popug.inc", "worker"),
+        ("d@popug.inc", "accountant"),
+    ] {
+        eligible.push(system.popug(email, role).await.id);
+    }
+    let tasks = 200;
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for index in 0..tasks {
+        let task = system
+            .tasks
+            .task(&admin.token, &format!("Task {index}"))
+            .await;
+        *counts
+            .entry(task["assignee_id"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert!(!counts.contains_key(&admin.id), "never an admin");
+    assert!(!counts.contains_key(&manager.id), "never a manager");
+    // Uniform over 4 accounts: 50 each expected; each gets at least 25
+    // (the chance of fewer is below 1e-5 per account).
+    for id in &eligible {
+        let got = counts.get(id).copied().unwrap_or(0);
+        assert!(got >= 25, "account {id} got {got} of {tasks}: {counts:?}");
+    }
+}
+
+#[tokio::test]
+async fn only_admins_and_managers_shuffle() {
+    let system = System::start().await;
+    let worker = system.popug("kesha@popug.inc", "worker").await;
+    let accountant = system.popug("money@popug.inc", "accountant").await;
+    let manager = system.popug("boss@popug.inc", "manager").await;
+    let admin = system.admin().await;
+    problem(
+        system.tasks.shuffle(&worker.token).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    problem(
+        system.tasks.shuffle(&accountant.token).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    for allowed in [&manager, &admin] {
+        let result: Value = system
+            .tasks
+            .shuffle(&allowed.token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(result["reassigned"], 0);
+    }
+}
+
+#[tokio::test]
+async fn shuffle_spreads_open_tasks_and_leaves_done_ones_alone() {
+    let system = System::start().await;
+    let manager = system.popug("boss@popug.inc", "manager").await;
+    let first = system.popug("a@popug.inc", "worker").await;
+    let mut tasks = Vec::new();
+    for index in 0..30 {
+        tasks.push(
+            system
+                .tasks
+                .task(&manager.token, &format!("Task {index}"))
+                .await,
+        );
+    }
+    // All went to the only worker; they finish one.
+    let done_id = tasks[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        system.tasks.complete(&first.token, &done_id).await.status(),
+        StatusCode::OK
+    );
+    let second = system.popug("b@popug.inc", "worker").await;
+    let third = system.popug("c@popug.inc", "worker").await;
+
+    let result: Value = system
+        .tasks
+        .shuffle(&manager.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(result["reassigned"], 29);
+    let open: Value = system
+        .tasks
+        .get("/v1/tasks?status=open&per_page=100", &manager.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut holders: HashMap<String, usize> = HashMap::new();
+    for task in open["items"].as_array().unwrap() {
+        *holders
+            .entry(task["assignee_id"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert!(
+        holders.len() >= 2,
+        "29 tasks over 3 workers land on several: {holders:?}"
+    );
+    for id in holders.keys() {
+        assert!([&first.id, &second.id, &third.id].contains(&id));
+    }
+    let done: Value = system
+        .tasks
+        .get(&format!("/v1/tasks/{done_id}"), &manager.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done["status"], "done");
+    assert_eq!(done["assignee_id"], json!(first.id));
+
+    let assigned = system.task_events("tasks.assigned", 30 + 29).await;
+    let reassignments: Vec<&Value> = assigned
+        .iter()
+        .filter(|event| !event["data"]["previous_assignee_id"].is_null())
+        .collect();
+    assert_eq!(reassignments.len(), 29);
+    assert!(
+        reassignments
+            .iter()
+            .all(|event| event["data"]["previous_assignee_id"] == json!(first.id))
+    );
+}
+
+#[tokio::test]
+async fn only_the_assignee_completes_and_only_once() {
+    let system = System::start().await;
+    let assignee = system.popug("kesha@popug.inc", "worker").await;
+    let manager = system.popug("boss@popug.inc", "manager").await;
+    let task = system.tasks.task(&manager.token, "Fix the nest").await;
+    let id = task["id"].as_str().unwrap();
+    problem(
+        system.tasks.complete(&manager.token, id).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let done = system.tasks.complete(&assignee.token, id).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let done: Value = done.json().await.unwrap();
+    assert_eq!(done["status"], "done");
+    assert!(done["completed_at"].is_string());
+    problem(
+        system.tasks.complete(&assignee.token, id).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    problem(
+        system
+            .tasks
+            .complete(&assignee.token, &uuid::Uuid::new_v4().to_string())
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        system.tasks.complete(&assignee.token, "nope").await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+
+    let completed = system.task_events("tasks.completed", 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let completed_again = system.task_events("tasks.completed", 1).await;
+    assert_eq!(completed.len(), 1);
+    assert_eq!(
+        completed_again.len(),
+        1,
+        "the second completion published nothing"
+    );
+    assert_eq!(completed[0]["data"]["assignee_id"], json!(assignee.id));
+}
+
+#[tokio::test]
+async fn listing_filters_and_paginates() {
+    let system = System::start().await;
+    let manager = system.popug("boss@popug.inc", "manager").await;
+    let kesha = system.popug("kesha@popug.inc", "worker").await;
+    for index in 0..5 {
+        system
+            .tasks
+            .task(&manager.token, &format!("Kesha's {index}"))
+            .await;
+    }
+    let rio = system.popug("rio@popug.inc", "worker").await;
+    // Deactivate Kesha in the replica's view? No: make Rio the only
+    // eligible one by giving Kesha the manager role for a while.
+    system
+        .auth
+        .account_with_role("x@popug.inc", "manager")
+        .await;
+    let admin = system.auth.admin_token().await;
+    system
+        .auth
+        .patch(
+            &format!("/v1/accounts/{}", kesha.id),
+            &admin,
+            &json!({"role": "manager"}),
+        )
+        .await;
+    system.tasks.wait_for_role(&kesha.id, "manager").await;
+    for index in 0..3 {
+        system
+            .tasks
+            .task(&manager.token, &format!("Rio's {index}"))
+            .await;
+    }
+    let one = system
+        .tasks
+        .get("/v1/tasks/mine", &rio.token)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(one["total"], 3);
+    let kesha_tasks: Value = system
+        .tasks
+        .get(
+            &format!("/v1/tasks?assignee_id={}&per_page=2&page=2", kesha.id),
+            &rio.token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kesha_tasks["total"], 5);
+    assert_eq!(kesha_tasks["items"].as_array().unwrap().len(), 2);
+    assert_eq!(kesha_tasks["page"], 2);
+    let titles: Vec<&str> = kesha_tasks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, vec!["Kesha's 2", "Kesha's 1"], "newest first");
+
+    let first = one["items"][0]["id"].as_str().unwrap().to_owned();
+    system.tasks.complete(&rio.token, &first).await;
+    let open_mine: Value = system
+        .tasks
+        .get("/v1/tasks/mine?status=open", &rio.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(open_mine["total"], 2);
+    let done_all: Value = system
+        .tasks
+        .get("/v1/tasks?status=done", &manager.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done_all["total"], 1);
+
+    for bad in [
+        "/v1/tasks?per_page=101",
+        "/v1/tasks?page=0",
+        "/v1/tasks?status=lost",
+        "/v1/tasks?assignee_id=nope",
+        "/v1/tasks/mine?per_page=0",
+    ] {
+        problem(
+            system.tasks.get(bad, &rio.token).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    problem(
+        system
+            .tasks
+            .get(&format!("/v1/tasks/{}", uuid::Uuid::new_v4()), &rio.token)
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_deactivated_account_is_refused_once_its_event_arrives() {
+    let system = System::start().await;
+    let kesha = system.popug("kesha@popug.inc", "worker").await;
+    let rio = system.popug("rio@popug.inc", "worker").await;
+    assert_eq!(
+        system
+            .tasks
+            .get("/v1/tasks/mine", &kesha.token)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    system.auth.deactivate(&kesha.id).await;
+    system.tasks.wait_for_account(&kesha.id, false).await;
+    let body = problem(
+        system.tasks.get("/v1/tasks/mine", &kesha.token).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert!(body["detail"].as_str().unwrap().contains("deactivated"));
+    // And is never assigned again.
+    for index in 0..10 {
+        let task = system
+            .tasks
+            .task(&rio.token, &format!("Task {index}"))
+            .await;
+        assert_eq!(task["assignee_id"], json!(rio.id));
+    }
+}
+
+#[tokio::test]
+async fn a_role_change_takes_effect_for_assignment_at_once() {
+    let system = System::start().await;
+    let kesha = system.popug("kesha@popug.inc", "worker").await;
+    let rio = system.popug("rio@popug.inc", "worker").await;
+    let admin = system.auth.admin_token().await;
+    system
+        .auth
+        .patch(
+            &format!("/v1/accounts/{}", kesha.id),
+            &admin,
+            &json!({"role": "manager"}),
+        )
+        .await;
+    system.tasks.wait_for_role(&kesha.id, "manager").await;
+    for index in 0..10 {
+        let task = system
+            .tasks
+            .task(&rio.token, &format!("Task {index}"))
+            .await;
+        assert_eq!(task["assignee_id"], json!(rio.id));
+    }
+}
+
+#[tokio::test]
+async fn a_shuffle_racing_completions_never_undoes_a_completion() {
+    let system = System::start().await;
+    let manager = system.popug("boss@popug.inc", "manager").await;
+    let kesha = system.popug("kesha@popug.inc", "worker").await;
+    let mut ids = Vec::new();
+    for index in 0..20 {
+        ids.push(
+            system
+                .tasks
+                .task(&manager.token, &format!("Task {index}"))
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let _rio = system.popug("rio@popug.inc", "worker").await;
+    let shuffles = async {
+        for _ in 0..5 {
+            assert_eq!(
+                system.tasks.shuffle(&manager.token).await.status(),
+                StatusCode::OK
+            );
+        }
+    };
+    let completions = async {
+        let mut completed = Vec::new();
+        for id in &ids {
+            let response = system.tasks.complete(&kesha.token, id).await;
+            match response.status() {
+                StatusCode::OK => completed.push(id.clone()),
+                StatusCode::FORBIDDEN | StatusCode::CONFLICT => {}
+                other => panic!("unexpected {other}"),
+            }
+        }
+        completed
+    };
+    let ((), completed) = tokio::join!(shuffles, completions);
+    assert!(!completed.is_empty());
+    for id in completed {
+        let task: Value = system
+            .tasks
+            .get(&format!("/v1/tasks/{id}"), &manager.token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(task["status"], "done", "{id}");
+        assert_eq!(
+            task["assignee_id"],
+            json!(kesha.id),
+            "a done task keeps its assignee"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_account_replica_is_rebuilt_by_replaying_the_stream() {
+    let system = System::start().await;
+    system.admin().await;
+    let kesha = system.popug("kesha@popug.inc", "worker").await;
+    system.popug("boss@popug.inc", "manager").await;
+    system.popug("rio@popug.inc", "accountant").await;
+    system.auth.deactivate(&kesha.id).await;
+    system.tasks.wait_for_account(&kesha.id, false).await;
+    let original = system.tasks.replica().await;
+    assert_eq!(original.len(), 4);
+
+    let rebuilt = TasksApp::spawn_with(&system.auth.broker, &system.auth.jwks_url(), |config| {
+        config.service.consumer_name = "tasks-api-rebuild".into();
+    })
+    .await;
+    let replayed = eventually(Duration::from_secs(20), "the replayed replica", || async {
+        let rows = rebuilt.replica().await;
+        (rows == original).then_some(rows)
+    })
+    .await;
+    assert_eq!(replayed.len(), 4);
+}
+
+#[test]
+fn the_committed_openapi_document_matches_the_code() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/tasks-api.json");
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(path).expect("openapi/tasks-api.json exists: run `make openapi`"),
+    )
+    .unwrap();
+    let generated: Value = serde_json::to_value(tasks_api::routes::openapi()).unwrap();
+    assert!(
+        committed == generated,
+        "openapi/tasks-api.json is stale: run `make openapi` and commit it"
+    );
+}
