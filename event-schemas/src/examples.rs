@@ -5,6 +5,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::accounting::{BillingCycleClosedV1, PaymentMadeV1, TaskPricedV1, TransactionAppliedV1};
 use crate::accounts::{
     AccountCreatedV1, AccountDeactivatedV1, AccountRoleChangedV1, AccountUpdatedV1,
 };
@@ -48,5 +49,9 @@ pub fn examples() -> Vec<(EventKey, Value)> {
         example_event::<TaskCreatedV2>(),
         example_event::<TaskAssignedV1>(),
         example_event::<TaskCompletedV1>(),
+        example_event::<TaskPricedV1>(),
+        example_event::<TransactionAppliedV1>(),
+        example_event::<PaymentMadeV1>(),
+        example_event::<BillingCycleClosedV1>(),
     ]
 }

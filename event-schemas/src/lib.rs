@@ -8,8 +8,9 @@
 //!
 //! Producers validate before an event is written to the outbox, consumers on
 //! receipt, both through [`validate`] / [`validate_envelope`]. The typed
-//! payloads in [`accounts`] and [`tasks`] are what Rust code builds and reads.
+//! payloads in [`accounts`], [`tasks`] and [`accounting`] are what Rust code builds and reads.
 
+pub mod accounting;
 pub mod accounts;
 mod envelope;
 mod examples;
