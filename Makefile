@@ -4,7 +4,7 @@ CARGO ?= cargo
 # The PostgreSQL server the PostgreSQL test pass creates its databases on.
 TEST_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 
-.PHONY: run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
+.PHONY: load run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
 
 ## Run the whole system locally: NATS (JetStream) + every service on SQLite.
 run:
@@ -34,6 +34,10 @@ deps:
 
 fmt:
 	$(CARGO) fmt --all
+
+## Load test of tasks-api with wrk (release build, SQLite).
+load:
+	@scripts/load-tasks.sh
 
 ## Regenerate the committed OpenAPI documents from the code (a test checks they match).
 openapi:

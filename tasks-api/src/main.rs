@@ -4,6 +4,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tasks_api::config::Config;
 
+/// The same allocator in every service: it hands freed memory back.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "tasks-api", about = "aTES task tracker")]
 struct Cli {

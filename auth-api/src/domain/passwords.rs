@@ -1,7 +1,7 @@
 //! Password hashing: argon2id with OWASP's minimum parameters (19 MiB,
 //! 2 iterations, parallelism 1), run off the async runtime.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex, mpsc};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -29,9 +29,61 @@ fn hash_now(password: &str) -> Result<String, argon2::password_hash::Error> {
         .to_string())
 }
 
+/// Argon2 work runs on a few dedicated threads, as many as there are
+/// cores: that bounds both the CPU it takes from request handling and the
+/// memory (each hash holds 19 MiB, and the allocator keeps a thread's
+/// arena; on the blocking pool every new thread would keep its own).
+struct HashingPool {
+    jobs: Mutex<mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+}
+
+static POOL: LazyLock<HashingPool> = LazyLock::new(|| {
+    let (sender, receiver) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    for index in 0..workers {
+        let receiver = receiver.clone();
+        std::thread::Builder::new()
+            .name(format!("argon2-{index}"))
+            .spawn(move || {
+                loop {
+                    let job = match receiver.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .expect("argon2 worker threads start");
+    }
+    HashingPool {
+        jobs: Mutex::new(sender),
+    }
+});
+
+/// Runs `work` on the hashing pool.
+async fn on_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        // The receiver only goes away if the request was dropped.
+        let _ = done.send(work());
+    });
+    POOL.jobs
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the hashing pool is poisoned"))?
+        .send(job)
+        .map_err(|_| anyhow::anyhow!("the hashing pool has stopped"))?;
+    Ok(result.await?)
+}
+
 /// Hashes a new password (PHC string: algorithm, parameters, salt, hash).
 pub async fn hash(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash_now(&password))
+    on_pool(move || hash_now(&password))
         .await?
         .map_err(|error| anyhow::anyhow!("cannot hash password: {error}"))
 }
@@ -39,7 +91,7 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
 /// Whether `password` matches `stored`; `None` checks against a decoy and
 /// is always false, in the same time.
 pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
+    on_pool(move || {
         let is_decoy = stored.is_none();
         let stored = stored.unwrap_or_else(|| DECOY_HASH.clone());
         let parsed = PasswordHash::new(&stored)

@@ -73,15 +73,26 @@ impl MigrationTrait for CreateTaskTables {
             )
             .await?;
         for (name, columns) in [
+            // Each list query walks one index in its order (newest first)
+            // and stops after the page: no sort of all matching rows.
             (
-                "idx_tasks_assignee_status",
-                vec![Tasks::AssigneeId, Tasks::Status],
+                "idx_tasks_assignee_created",
+                vec![Tasks::AssigneeId, Tasks::CreatedAt, Tasks::Id],
+            ),
+            (
+                "idx_tasks_assignee_status_created",
+                vec![
+                    Tasks::AssigneeId,
+                    Tasks::Status,
+                    Tasks::CreatedAt,
+                    Tasks::Id,
+                ],
             ),
             (
                 "idx_tasks_status_created",
-                vec![Tasks::Status, Tasks::CreatedAt],
+                vec![Tasks::Status, Tasks::CreatedAt, Tasks::Id],
             ),
-            ("idx_tasks_created", vec![Tasks::CreatedAt]),
+            ("idx_tasks_created", vec![Tasks::CreatedAt, Tasks::Id]),
         ] {
             let mut index = Index::create();
             index.name(name).table(Tasks::Table);

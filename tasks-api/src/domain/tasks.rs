@@ -271,12 +271,14 @@ pub async fn list(
     if let Some(assignee) = filter.assignee_id {
         condition = condition.add(Column::AssigneeId.eq(assignee));
     }
-    let query = task::Entity::find()
+    let total = task::Entity::find()
+        .filter(condition.clone())
+        .count(db)
+        .await?;
+    let items = task::Entity::find()
         .filter(condition)
         .order_by_desc(Column::CreatedAt)
-        .order_by_desc(Column::Id);
-    let total = query.clone().count(db).await?;
-    let items = query
+        .order_by_desc(Column::Id)
         .offset(page.saturating_sub(1).saturating_mul(per_page))
         .limit(per_page)
         .all(db)
