@@ -1,1 +1,173 @@
-//! accounting-api: filled in by its own issue; the workspace keeps a building place for it.
+//! accounting-api: prices, the ledger, balances, billing cycles and payouts
+//! (SPEC section 5).
+//!
+//! `prepare` opens the database (migrations, the first open cycle, any
+//! interrupted close finished) and the bus; `build_app` is the HTTP router;
+//! `run` serves it and runs the outbox relay, the consumer of account and
+//! task events, the end-of-day scheduler and the mailer until shutdown.
+
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod events;
+pub mod mailer;
+pub mod routes;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use ates_core::account_replica::ReplicaGate;
+use ates_core::auth::Authenticator;
+use ates_core::bus::{ConsumerSettings, EventBus, Outbox, RelaySettings, consumer};
+use ates_core::http::health::Readiness;
+use axum::Router;
+use axum::extract::FromRef;
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::db::migrations::Migrator;
+use crate::domain::billing;
+use crate::domain::calendar::BusinessCalendar;
+use crate::domain::pricing::Pricing;
+use crate::events::AccountingEvents;
+use crate::mailer::Mailer;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub outbox: Outbox,
+    pub authenticator: Authenticator,
+    pub readiness: Readiness,
+    pub calendar: BusinessCalendar,
+    pub mailer: Mailer,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.authenticator.clone()
+    }
+}
+
+impl FromRef<AppState> for Readiness {
+    fn from_ref(state: &AppState) -> Self {
+        state.readiness.clone()
+    }
+}
+
+/// A prepared service.
+#[derive(Debug)]
+pub struct Service {
+    pub state: AppState,
+    pub bus: EventBus,
+    pub config: Config,
+}
+
+/// Connects and migrates the database, opens the first billing cycle,
+/// finishes any close a crash interrupted, connects the bus.
+pub async fn prepare(config: Config) -> anyhow::Result<Service> {
+    let settings = &config.service;
+    let db = ates_core::db::connect(&settings.database_url, settings.database_max_connections)
+        .await
+        .with_context(|| format!("cannot open the database at {}", settings.database_url))?;
+    Migrator::up(&db, None).await.context("migrations failed")?;
+    let bus = EventBus::connect(&settings.bus)
+        .await
+        .context("cannot set up the NATS connection")?;
+    let outbox = bus.outbox();
+    let calendar = BusinessCalendar::new(config.business_timezone);
+    let now = ates_core::db::now();
+    billing::ensure_open_cycle(&db, &calendar, now).await?;
+    billing::resume_closes(&db, &outbox, now).await?;
+    let mailer = Mailer::new(db.clone(), config.smtp_url.as_deref(), &config.mail_from)?;
+    let state = AppState {
+        db: db.clone(),
+        outbox,
+        authenticator: Authenticator {
+            verifier: Arc::new(settings.token_verifier().await),
+            gate: Arc::new(ReplicaGate(db.clone())),
+        },
+        readiness: Readiness {
+            db,
+            bus: bus.clone(),
+        },
+        calendar,
+        mailer,
+    };
+    Ok(Service { state, bus, config })
+}
+
+/// The HTTP application.
+pub fn build_app(service: &Service) -> anyhow::Result<Router> {
+    routes::router(service.state.clone(), &service.config.service.http)
+}
+
+/// Closes each business day at its midnight (and at start, a day that
+/// ended while the service was down).
+async fn run_scheduler(state: AppState, shutdown: CancellationToken) {
+    loop {
+        let now = ates_core::db::now();
+        match billing::close_if_day_over(&state.db, &state.outbox, &state.calendar, now).await {
+            Ok(Some(summary)) => {
+                tracing::info!(date = %summary.cycle.business_date, payments = summary.cycle.payments_count, "closed the business day");
+                state.mailer.notify();
+            }
+            Ok(None) => {}
+            Err(error) => tracing::error!(%error, "end-of-day close failed; retrying in a minute"),
+        }
+        let until_midnight = (state.calendar.next_midnight(now) - now)
+            .to_std()
+            .unwrap_or_default()
+            .min(std::time::Duration::from_secs(60));
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(until_midnight) => {}
+        }
+    }
+    tracing::info!("billing scheduler stopped");
+}
+
+/// Serves HTTP and runs the relay, the consumer, the scheduler and the
+/// mailer until `shutdown`.
+pub async fn run(
+    listener: TcpListener,
+    service: Service,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let app = build_app(&service)?;
+    let state = service.state.clone();
+    let mut background = vec![
+        tokio::spawn(
+            service
+                .bus
+                .relay(state.db.clone(), RelaySettings::default())
+                .run(shutdown.clone()),
+        ),
+        tokio::spawn(consumer::run(
+            service.bus.clone(),
+            state.db.clone(),
+            Arc::new(AccountingEvents {
+                outbox: state.outbox.clone(),
+                pricing: Pricing::new(&service.config.pricing_seed),
+            }),
+            ConsumerSettings::new(&service.config.service.consumer_name),
+            shutdown.clone(),
+        )),
+        tokio::spawn(state.mailer.clone().run(shutdown.clone())),
+    ];
+    if service.config.scheduler_enabled {
+        background.push(tokio::spawn(run_scheduler(state, shutdown.clone())));
+    }
+    ates_core::http::serve_with_background(listener, app, background, shutdown).await
+}

@@ -253,6 +253,14 @@ impl TestDatabase {
         &self.url
     }
 
+    /// An empty stand-in, for moving a database out of a harness.
+    pub fn placeholder() -> Self {
+        Self {
+            url: String::new(),
+            _dir: None,
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.url.starts_with("postgres")
     }
@@ -351,6 +359,28 @@ pub async fn published_events(bus: &EventBus, domain: &str) -> Vec<serde_json::V
         events.push(event);
     }
     events
+}
+
+/// Publishes an event straight to its stream, as its producer's relay
+/// would (for consumer tests that need a given order or duplicates).
+pub async fn publish_event<T: event_schemas::EventPayload>(
+    bus: &EventBus,
+    envelope: &event_schemas::Envelope<T>,
+) {
+    bus.ensure_streams().await.expect("streams");
+    let subject = bus
+        .naming()
+        .wire_subject(&crate::bus::Naming::event_subject(
+            &envelope.event_name,
+            envelope.event_version,
+        ));
+    let payload = serde_json::to_vec(envelope).expect("an envelope serializes");
+    bus.jetstream()
+        .publish(subject, payload.into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
 }
 
 /// Asserts a problem-details response (RFC 9457) with `status` and returns

@@ -371,6 +371,8 @@ impl<H: EventHandler> StreamWorker<H> {
         }
         self.handler.handle(&txn, event).await?;
         txn.commit().await?;
+        // Handlers may have written events to the outbox: publish them now.
+        self.bus.outbox().notify_committed();
         Ok(true)
     }
 }

@@ -47,6 +47,12 @@ impl Outbox {
         }
     }
 
+    /// An outbox that wakes no relay (command-line tools, tests): its
+    /// events are published by the service's relay at its next poll.
+    pub fn detached(producer: &str) -> Self {
+        Self::new(Arc::from(producer), Arc::new(Notify::new()))
+    }
+
     /// Wraps `data` in a new envelope from this producer and adds it.
     pub async fn add<T: EventPayload>(
         &self,

@@ -1,0 +1,49 @@
+//! accounting-api's configuration: the settings every service reads (port
+//! 3003 by default) plus the business day, email and pricing.
+
+use anyhow::Context;
+use ates_core::config::{ServiceSettings, var};
+use chrono_tz::Tz;
+
+/// The service name: the envelope's `producer` and the consumer's name.
+pub const SERVICE: &str = "accounting-api";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub service: ServiceSettings,
+    /// `BUSINESS_TIMEZONE` (default `UTC`): an IANA zone such as
+    /// `Europe/Moscow`; a business day and a billing cycle run from midnight
+    /// to midnight there.
+    pub business_timezone: Tz,
+    /// `SMTP_URL` (e.g. `smtp://mail.popug.inc:587?tls=required`): unset,
+    /// payout emails are stored in the database and logged instead.
+    pub smtp_url: Option<String>,
+    /// `MAIL_FROM` (default `aTES Accounting <accounting@popug.inc>`).
+    pub mail_from: String,
+    /// `PRICING_SEED` (default `ates`): prices are drawn from a hash of this
+    /// seed and the task id, so a rebuild from the streams prices every
+    /// task the same again. Change it only for a fresh system.
+    pub pricing_seed: String,
+    /// `CLOSE_SCHEDULER` (default `on`): `off` leaves closing to the admin
+    /// endpoint (tests, or a deployment that closes from outside).
+    pub scheduler_enabled: bool,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let business_timezone = var("BUSINESS_TIMEZONE")
+            .unwrap_or_else(|| "UTC".into())
+            .parse::<Tz>()
+            .map_err(|error| anyhow::anyhow!("{error}"))
+            .context("BUSINESS_TIMEZONE must be an IANA time zone such as UTC or Europe/Moscow")?;
+        Ok(Self {
+            service: ServiceSettings::from_env(SERVICE, 3003)?,
+            business_timezone,
+            smtp_url: var("SMTP_URL"),
+            mail_from: var("MAIL_FROM")
+                .unwrap_or_else(|| "aTES Accounting <accounting@popug.inc>".into()),
+            pricing_seed: var("PRICING_SEED").unwrap_or_else(|| "ates".into()),
+            scheduler_enabled: var("CLOSE_SCHEDULER").is_none_or(|value| value != "off"),
+        })
+    }
+}

@@ -1,0 +1,52 @@
+//! Accounting's business processes, each one function: price a task, apply
+//! a task event to the ledger, close a billing cycle (payouts, emails,
+//! carry-overs), and the reports. Handlers, consumers and the scheduler
+//! only call these.
+
+pub mod billing;
+pub mod calendar;
+pub mod ledger;
+pub mod pricing;
+pub mod reports;
+
+use ates_core::bus::{HandlerError, OutboxError};
+use ates_core::http::ApiError;
+
+/// What can go wrong in accounting's rules.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountingError {
+    #[error("a billing cycle is being closed right now; try again in a moment")]
+    CloseInProgress,
+    #[error("{0}")]
+    InvalidRange(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for AccountingError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        AccountingError::Internal(error.into())
+    }
+}
+
+impl From<OutboxError> for AccountingError {
+    fn from(error: OutboxError) -> Self {
+        AccountingError::Internal(error.into())
+    }
+}
+
+impl From<AccountingError> for ApiError {
+    fn from(error: AccountingError) -> Self {
+        match error {
+            AccountingError::CloseInProgress => ApiError::Conflict(error.to_string()),
+            AccountingError::InvalidRange(detail) => ApiError::invalid_field("date", detail),
+            AccountingError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<AccountingError> for HandlerError {
+    fn from(error: AccountingError) -> Self {
+        HandlerError::Transient(error.to_string())
+    }
+}

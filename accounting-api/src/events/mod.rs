@@ -1,0 +1,40 @@
+//! What accounting consumes: account events (into its account replica, for
+//! payout emails and the gate) and task events (into the ledger). What it
+//! publishes (`accounting.task_priced`, `accounting.transaction_applied`,
+//! `accounting.payment_made`, `accounting.billing_cycle_closed`) is written
+//! by the domain functions.
+
+use ates_core::account_replica;
+use ates_core::bus::{EventHandler, HandlerError, IncomingEvent, Outbox};
+use sea_orm::DatabaseTransaction;
+
+use crate::domain::ledger;
+use crate::domain::pricing::Pricing;
+
+/// The consumer of account and task events.
+#[derive(Debug, Clone)]
+pub struct AccountingEvents {
+    pub outbox: Outbox,
+    pub pricing: Pricing,
+}
+
+impl EventHandler for AccountingEvents {
+    fn subscriptions(&self) -> Vec<(&'static str, u32)> {
+        account_replica::SUBSCRIPTIONS
+            .into_iter()
+            .chain(ledger::SUBSCRIPTIONS)
+            .collect()
+    }
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &IncomingEvent,
+    ) -> Result<(), HandlerError> {
+        if account_replica::is_account_event(event) {
+            account_replica::apply(txn, event).await
+        } else {
+            ledger::apply_task_event(txn, &self.outbox, &self.pricing, event).await
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Payout emails. A close writes one email row per payout in the payout's
+//! transaction; the mailer sends each over SMTP (`SMTP_URL`, with lettre)
+//! and marks it `sent`, or, without SMTP, logs it and marks it `stored`
+//! (the text stays in the database either way). A failed send is retried
+//! with back-off; a sent email is never picked again, and its Message-ID
+//! is derived from the payout, so even the one window where a crash could
+//! repeat it (after the server accepted it, before the row was marked)
+//! yields a duplicate a mail system recognises.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ates_core::account_replica;
+use chrono::Utc;
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::payout_email::{self, Column};
+
+pub const PENDING: &str = "pending";
+pub const SENT: &str = "sent";
+pub const STORED: &str = "stored";
+
+/// Formats cents as dollars: `1234` -> `$12.34`, `-500` -> `-$5.00`.
+pub fn dollars(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
+    format!("{sign}${}.{:02}", cents / 100, cents % 100)
+}
+
+/// Sends (or stores) payout emails.
+#[derive(Clone)]
+pub struct Mailer {
+    db: DatabaseConnection,
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    from: Mailbox,
+    wakeup: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("smtp", &self.transport.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mailer {
+    pub fn new(db: DatabaseConnection, smtp_url: Option<&str>, from: &str) -> anyhow::Result<Self> {
+        let transport = match smtp_url {
+            Some(url) => Some(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|error| anyhow::anyhow!("SMTP_URL is not usable: {error}"))?
+                    .timeout(Some(Duration::from_secs(10)))
+                    .build(),
+            ),
+            None => None,
+        };
+        let from = from
+            .parse()
+            .map_err(|error| anyhow::anyhow!("MAIL_FROM is not a mailbox: {error}"))?;
+        Ok(Self {
+            db,
+            transport,
+            from,
+            wakeup: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Wakes the mailer (after a close wrote emails).
+    pub fn notify(&self) {
+        self.wakeup.notify_one();
+    }
+
+    /// Delivers pending emails until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            if let Err(error) = self.deliver_pending().await {
+                tracing::warn!(%error, "mailer round failed");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.wakeup.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+        tracing::info!("mailer stopped");
+    }
+
+    /// One round: every pending email that is due. Returns how many went out.
+    pub async fn deliver_pending(&self) -> anyhow::Result<usize> {
+        let now = Utc::now();
+        let due = payout_email::Entity::find()
+            .filter(Column::Status.eq(PENDING))
+            .filter(Column::NextAttemptAt.lte(now))
+            .order_by_asc(Column::NextAttemptAt)
+            .limit(100)
+            .all(&self.db)
+            .await?;
+        let mut delivered = 0;
+        for email in due {
+            match self.deliver(&email).await {
+                Ok(()) => delivered += 1,
+                Err(error) => {
+                    let attempts = email.attempts.saturating_add(1);
+                    let wait = Duration::from_secs(30).saturating_mul(
+                        2u32.saturating_pow(u32::try_from(attempts).unwrap_or(16).min(8)),
+                    );
+                    tracing::warn!(payout = %email.payout_id, attempts, %error, retry_in = ?wait, "payout email not sent");
+                    payout_email::Entity::update_many()
+                        .col_expr(Column::Attempts, Expr::value(attempts))
+                        .col_expr(Column::LastError, Expr::value(error.to_string()))
+                        .col_expr(
+                            Column::NextAttemptAt,
+                            Expr::value(now + chrono::Duration::from_std(wait).unwrap_or_default()),
+                        )
+                        .filter(Column::PayoutId.eq(email.payout_id))
+                        .exec(&self.db)
+                        .await?;
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    async fn deliver(&self, email: &payout_email::Model) -> anyhow::Result<()> {
+        let account = account_replica::find(&self.db, email.account_id)
+            .await?
+            .filter(|account| !account.email.is_empty())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no email address known for account {} yet",
+                    email.account_id
+                )
+            })?;
+        let subject = format!(
+            "aTES payout for {}: {}",
+            email.business_date,
+            dollars(email.amount_cents)
+        );
+        let body = format!(
+            "Hello {},\n\nfor your work on {} aTES paid you {}.\nYour balance is now settled; the payout is in your audit log.\n\nUberPopug Inc. accounting\n",
+            if account.full_name.is_empty() {
+                "popug"
+            } else {
+                &account.full_name
+            },
+            email.business_date,
+            dollars(email.amount_cents),
+        );
+        let status = match &self.transport {
+            Some(transport) => {
+                let message = Message::builder()
+                    .from(self.from.clone())
+                    .to(account.email.parse()?)
+                    .subject(subject.clone())
+                    .message_id(Some(format!("<payout-{}@ates.popug.inc>", email.payout_id)))
+                    .body(body.clone())?;
+                transport.send(message).await?;
+                SENT
+            }
+            None => {
+                tracing::info!(to = %account.email, %subject, "payout email (SMTP_URL unset: stored, not sent)");
+                STORED
+            }
+        };
+        payout_email::Entity::update_many()
+            .col_expr(Column::Status, Expr::value(status))
+            .col_expr(Column::Recipient, Expr::value(account.email))
+            .col_expr(Column::Subject, Expr::value(subject))
+            .col_expr(Column::Body, Expr::value(body))
+            .col_expr(Column::SentAt, Expr::value(ates_core::db::now()))
+            .col_expr(
+                Column::Attempts,
+                Expr::value(email.attempts.saturating_add(1)),
+            )
+            .filter(Column::PayoutId.eq(email.payout_id))
+            .filter(Column::Status.eq(PENDING))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dollars;
+
+    #[test]
+    fn cents_read_as_dollars() {
+        assert_eq!(dollars(1234), "$12.34");
+        assert_eq!(dollars(-500), "-$5.00");
+        assert_eq!(dollars(7), "$0.07");
+    }
+}

@@ -1,0 +1,334 @@
+//! accounting-api's endpoints: a worker's own balance and audit log; every
+//! balance, any log, management earnings and billing cycles for admins and
+//! accountants; closing the day for admins.
+
+use ates_core::auth::AuthUser;
+use ates_core::http::{ApiError, PathParam, Problem, ValidatedQuery};
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, NaiveDate, Utc};
+use event_schemas::accounting::TransactionKind;
+use event_schemas::accounts::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::AppState;
+use crate::db::billing_cycle;
+use crate::domain::billing::{self, CloseSummary};
+use crate::domain::reports::{self, LogEntry};
+
+const MANAGEMENT: [Role; 2] = [Role::Admin, Role::Accountant];
+
+/// The task of a transaction, as far as accounting knows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TransactionTask {
+    pub id: Uuid,
+    /// Null until `tasks.created` reached accounting.
+    pub title: Option<String>,
+    pub jira_id: Option<String>,
+    pub description: Option<String>,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Transaction {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub kind: TransactionKind,
+    /// Signed: fees and payouts negative, rewards positive.
+    pub amount_cents: i64,
+    pub task: Option<TransactionTask>,
+    pub billing_cycle_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<LogEntry> for Transaction {
+    fn from(entry: LogEntry) -> Self {
+        let row = entry.transaction;
+        Self {
+            id: row.id,
+            account_id: row.account_id,
+            kind: row.kind.parse().unwrap_or(TransactionKind::Payout),
+            amount_cents: row.amount_cents,
+            task: row.task_id.map(|id| TransactionTask {
+                id,
+                title: entry.task.as_ref().and_then(|task| task.title.clone()),
+                jira_id: entry.task.as_ref().and_then(|task| task.jira_id.clone()),
+                description: entry
+                    .task
+                    .as_ref()
+                    .and_then(|task| task.description.clone()),
+            }),
+            billing_cycle_id: row.billing_cycle_id,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// Today's sums for one account.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Today {
+    pub date: NaiveDate,
+    /// Rewards credited today (positive).
+    pub rewards_cents: i64,
+    /// Fees debited today (negative).
+    pub fees_cents: i64,
+    /// Paid out today (negative).
+    pub payouts_cents: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MyAccount {
+    pub account_id: Uuid,
+    pub balance_cents: i64,
+    pub today: Today,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccountBalance {
+    pub account_id: Uuid,
+    /// Null while the account's events have not reached accounting.
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    pub role: Option<String>,
+    pub balance_cents: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DailyEarnings {
+    pub date: NaiveDate,
+    /// Fees taken minus rewards paid that day.
+    pub earnings_cents: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BillingCycle {
+    pub id: Uuid,
+    pub business_date: String,
+    /// `open`, `closing` or `closed`.
+    pub status: String,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub payments_count: i64,
+    pub payments_total_cents: i64,
+}
+
+impl From<billing_cycle::Model> for BillingCycle {
+    fn from(cycle: billing_cycle::Model) -> Self {
+        Self {
+            id: cycle.id,
+            business_date: cycle.business_date,
+            status: cycle.status,
+            opened_at: cycle.opened_at,
+            closed_at: cycle.closed_at,
+            payments_count: cycle.payments_count,
+            payments_total_cents: cycle.payments_total_cents,
+        }
+    }
+}
+
+/// What a close did.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CloseResult {
+    pub cycle: BillingCycle,
+    /// The cycle that is open now.
+    pub next_billing_cycle_id: Uuid,
+    /// Accounts whose negative balance carries over.
+    pub negative_balances_carried: u64,
+}
+
+impl From<CloseSummary> for CloseResult {
+    fn from(summary: CloseSummary) -> Self {
+        Self {
+            cycle: summary.cycle.into(),
+            next_billing_cycle_id: summary.next_cycle_id,
+            negative_balances_carried: summary.negative_balances_carried,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DayQuery {
+    /// A business day, `YYYY-MM-DD` (default today).
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RangeQuery {
+    /// First day, `YYYY-MM-DD` (default today).
+    pub from: Option<NaiveDate>,
+    /// Last day, included (default `from`); at most 366 days in all.
+    pub to: Option<NaiveDate>,
+}
+
+async fn log_of(
+    state: &AppState,
+    account_id: Uuid,
+    date: Option<NaiveDate>,
+) -> Result<Json<Vec<Transaction>>, ApiError> {
+    let date = date.unwrap_or_else(|| state.calendar.date_of(ates_core::db::now()));
+    let entries = reports::log_of_day(&state.db, &state.calendar, account_id, date).await?;
+    Ok(Json(entries.into_iter().map(Transaction::from).collect()))
+}
+
+/// Your balance and today's sums.
+#[utoipa::path(get, path = "/v1/me", tag = "accounting", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "your account", body = MyAccount),
+        (status = 401, description = "no or bad token", body = Problem)))]
+pub async fn me(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<MyAccount>, ApiError> {
+    let today = state.calendar.date_of(ates_core::db::now());
+    let balance_cents = reports::balance_of(&state.db, user.account_id).await?;
+    let entries = reports::log_of_day(&state.db, &state.calendar, user.account_id, today).await?;
+    let totals = reports::totals(&entries);
+    Ok(Json(MyAccount {
+        account_id: user.account_id,
+        balance_cents,
+        today: Today {
+            date: today,
+            rewards_cents: totals.rewards_cents,
+            fees_cents: totals.fees_cents,
+            payouts_cents: totals.payouts_cents,
+        },
+    }))
+}
+
+/// Your audit log for one day.
+#[utoipa::path(get, path = "/v1/me/transactions", tag = "accounting", security(("bearer" = [])),
+    params(DayQuery),
+    responses(
+        (status = 200, description = "that day's transactions, oldest first", body = [Transaction]),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 422, description = "invalid date", body = Problem)))]
+pub async fn my_transactions(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ValidatedQuery(query): ValidatedQuery<DayQuery>,
+) -> Result<Json<Vec<Transaction>>, ApiError> {
+    log_of(&state, user.account_id, query.date).await
+}
+
+/// Every account's balance (admins and accountants).
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounting", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "all balances", body = [AccountBalance]),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 403, description = "neither admin nor accountant", body = Problem)))]
+pub async fn accounts(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Vec<AccountBalance>>, ApiError> {
+    user.require_role(&MANAGEMENT)?;
+    let balances = reports::all_balances(&state.db).await?;
+    Ok(Json(
+        balances
+            .into_iter()
+            .map(|balance| AccountBalance {
+                account_id: balance.account_id,
+                email: balance.email,
+                full_name: balance.full_name,
+                role: balance.role,
+                balance_cents: balance.balance_cents,
+            })
+            .collect(),
+    ))
+}
+
+/// One account's audit log for one day (admins and accountants).
+#[utoipa::path(get, path = "/v1/accounts/{id}/transactions", tag = "accounting", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the account"), DayQuery),
+    responses(
+        (status = 200, description = "that day's transactions, oldest first", body = [Transaction]),
+        (status = 400, description = "malformed id", body = Problem),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 403, description = "neither admin nor accountant", body = Problem),
+        (status = 422, description = "invalid date", body = Problem)))]
+pub async fn account_transactions(
+    State(state): State<AppState>,
+    user: AuthUser,
+    PathParam(id): PathParam<Uuid>,
+    ValidatedQuery(query): ValidatedQuery<DayQuery>,
+) -> Result<Json<Vec<Transaction>>, ApiError> {
+    user.require_role(&MANAGEMENT)?;
+    log_of(&state, id, query.date).await
+}
+
+/// Management earnings day by day (admins and accountants).
+#[utoipa::path(get, path = "/v1/stats/management", tag = "accounting", security(("bearer" = [])),
+    params(RangeQuery),
+    responses(
+        (status = 200, description = "one row per day", body = [DailyEarnings]),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 403, description = "neither admin nor accountant", body = Problem),
+        (status = 422, description = "invalid range", body = Problem)))]
+pub async fn management(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ValidatedQuery(query): ValidatedQuery<RangeQuery>,
+) -> Result<Json<Vec<DailyEarnings>>, ApiError> {
+    user.require_role(&MANAGEMENT)?;
+    let from = query
+        .from
+        .unwrap_or_else(|| state.calendar.date_of(ates_core::db::now()));
+    let to = query.to.unwrap_or(from);
+    let days = reports::management_earnings(&state.db, &state.calendar, from, to).await?;
+    Ok(Json(
+        days.into_iter()
+            .map(|(date, earnings_cents)| DailyEarnings {
+                date,
+                earnings_cents,
+            })
+            .collect(),
+    ))
+}
+
+/// Close the open billing cycle now (admin): pay out positive balances,
+/// email each payout, carry negative balances; the next cycle opens.
+#[utoipa::path(post, path = "/v1/billing-cycles/close", tag = "billing", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the closed cycle", body = CloseResult),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 403, description = "not an admin", body = Problem),
+        (status = 409, description = "a close is already running", body = Problem)))]
+pub async fn close(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<CloseResult>, ApiError> {
+    user.require_role(&[Role::Admin])?;
+    let summary = billing::close_now(
+        &state.db,
+        &state.outbox,
+        &state.calendar,
+        ates_core::db::now(),
+    )
+    .await?;
+    state.mailer.notify();
+    Ok(Json(summary.into()))
+}
+
+/// Billing cycles, newest first (admins and accountants).
+#[utoipa::path(get, path = "/v1/billing-cycles", tag = "billing", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "cycles with their totals", body = [BillingCycle]),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 403, description = "neither admin nor accountant", body = Problem)))]
+pub async fn cycles(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Vec<BillingCycle>>, ApiError> {
+    user.require_role(&MANAGEMENT)?;
+    Ok(Json(
+        billing::list(&state.db)
+            .await?
+            .into_iter()
+            .map(BillingCycle::from)
+            .collect(),
+    ))
+}

@@ -1,0 +1,53 @@
+//! accounting-api's HTTP surface (SPEC section 10) and its OpenAPI document.
+
+pub mod accounting;
+
+use ates_core::http::health;
+use ates_core::http::{HttpSettings, Problem, apply_conventions};
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "aTES accounting-api",
+        description = "Balances, the audit log, management earnings and billing cycles. Money is in integer cents. Authenticate with an access token from auth-api.",
+        version = "1.0.0"
+    ),
+    components(schemas(Problem)),
+    tags(
+        (name = "accounting", description = "Balances, audit log, management statistics"),
+        (name = "billing", description = "Billing cycles and payouts"),
+        (name = "health", description = "Liveness and readiness")
+    )
+)]
+struct ApiDoc;
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(accounting::me))
+        .routes(routes!(accounting::my_transactions))
+        .routes(routes!(accounting::accounts))
+        .routes(routes!(accounting::account_transactions))
+        .routes(routes!(accounting::management))
+        .routes(routes!(accounting::close))
+        .routes(routes!(accounting::cycles))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut document = api().into_openapi();
+    ates_core::http::document(&mut document);
+    document
+}
+
+pub fn router(state: AppState, settings: &HttpSettings) -> anyhow::Result<Router> {
+    let (router, document) = api().with_state(state).split_for_parts();
+    apply_conventions(router, document, settings)
+}

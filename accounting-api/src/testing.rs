@@ -1,0 +1,212 @@
+//! The accounting-api test harness (feature `testing`): the real service
+//! on 127.0.0.1:0 with a fresh database on a shared broker, and a tiny
+//! SMTP server that records what it receives.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::{Arc, Mutex};
+
+use ates_core::testing::{TestBroker, TestDatabase, service_settings};
+use reqwest::Response;
+use sea_orm::DatabaseConnection;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+pub struct AccountingApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub database: TestDatabase,
+    pub db: DatabaseConnection,
+    pub config: Config,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Drop for AccountingApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A test configuration: UTC, no scheduler (tests close by hand), emails
+/// to `smtp_url` if given.
+pub fn test_config(
+    database: &TestDatabase,
+    broker: &TestBroker,
+    jwks_url: &str,
+    smtp_url: Option<String>,
+) -> Config {
+    Config {
+        service: service_settings("accounting-api", database, broker, jwks_url),
+        business_timezone: chrono_tz::UTC,
+        smtp_url,
+        mail_from: "aTES Accounting <accounting@popug.inc>".into(),
+        pricing_seed: "test".into(),
+        scheduler_enabled: false,
+    }
+}
+
+impl AccountingApp {
+    pub async fn spawn(broker: &TestBroker, jwks_url: &str, smtp_url: Option<String>) -> Self {
+        Self::spawn_with(broker, jwks_url, smtp_url, |_| {}).await
+    }
+
+    pub async fn spawn_with(
+        broker: &TestBroker,
+        jwks_url: &str,
+        smtp_url: Option<String>,
+        customize: impl FnOnce(&mut Config),
+    ) -> Self {
+        ates_core::telemetry::init_for_tests();
+        let database = TestDatabase::create().await;
+        let mut config = test_config(&database, broker, jwks_url, smtp_url);
+        customize(&mut config);
+        Self::start_on(database, config).await
+    }
+
+    /// Starts on an existing database (a restart).
+    pub async fn start_on(database: TestDatabase, config: Config) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let service = crate::prepare(config.clone()).await.unwrap();
+        let db = service.state.db.clone();
+        let server = tokio::spawn(crate::run(listener, service, shutdown.clone()));
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            database,
+            db,
+            config,
+            shutdown,
+            server: Some(server),
+        }
+    }
+
+    /// Stops the service and hands back its database (to start again).
+    pub async fn stop(mut self) -> (TestDatabase, Config) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        let database = std::mem::replace(&mut self.database, TestDatabase::placeholder());
+        (database, self.config.clone())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn close_day(&self, token: &str) -> Response {
+        self.client
+            .post(self.url("/v1/billing-cycles/close"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// One message an SMTP client delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+/// A minimal SMTP server (enough for lettre) that keeps every message.
+#[derive(Clone, Default)]
+pub struct SmtpSink {
+    pub received: Arc<Mutex<Vec<ReceivedMail>>>,
+    pub port: u16,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sink = Self {
+            received: Arc::default(),
+            port: listener.local_addr().unwrap().port(),
+        };
+        let received = sink.received.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let received = received.clone();
+                tokio::spawn(async move {
+                    let _ = serve_session(stream, received).await;
+                });
+            }
+        });
+        sink
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    pub fn messages(&self) -> Vec<ReceivedMail> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+async fn serve_session(
+    stream: tokio::net::TcpStream,
+    received: Arc<Mutex<Vec<ReceivedMail>>>,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    write
+        .write_all(b"220 sink.popug.inc ESMTP test\r\n")
+        .await?;
+    let mut from = String::new();
+    let mut to = Vec::new();
+    while let Some(line) = lines.next_line().await? {
+        let upper = line.to_ascii_uppercase();
+        if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            write
+                .write_all(b"250-sink.popug.inc\r\n250 8BITMIME\r\n")
+                .await?;
+        } else if upper.starts_with("MAIL FROM:") {
+            from = line[10..].trim().trim_matches(['<', '>']).to_owned();
+            write.write_all(b"250 OK\r\n").await?;
+        } else if upper.starts_with("RCPT TO:") {
+            to.push(line[8..].trim().trim_matches(['<', '>']).to_owned());
+            write.write_all(b"250 OK\r\n").await?;
+        } else if upper == "DATA" {
+            write.write_all(b"354 go ahead\r\n").await?;
+            let mut data = String::new();
+            while let Some(line) = lines.next_line().await? {
+                if line == "." {
+                    break;
+                }
+                data.push_str(&line);
+                data.push('\n');
+            }
+            received.lock().unwrap().push(ReceivedMail {
+                from: std::mem::take(&mut from),
+                to: std::mem::take(&mut to),
+                data,
+            });
+            write.write_all(b"250 queued\r\n").await?;
+        } else if upper == "QUIT" {
+            write.write_all(b"221 bye\r\n").await?;
+            return Ok(());
+        } else {
+            write.write_all(b"250 OK\r\n").await?;
+        }
+    }
+    Ok(())
+}

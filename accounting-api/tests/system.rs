@@ -1,0 +1,455 @@
+//! accounting-api with real auth-api and tasks-api on one JetStream broker:
+//! fees, rewards, management earnings, closing the day with emails to a
+//! real SMTP listener, and the role checks.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use accounting_api::testing::{AccountingApp, SmtpSink};
+use ates_core::bus::EventBus;
+use ates_core::testing::{eventually, problem, published_events};
+use auth_api::testing::TestApp as AuthApp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tasks_api::testing::TasksApp;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct System {
+    auth: AuthApp,
+    tasks: TasksApp,
+    accounting: AccountingApp,
+    smtp: SmtpSink,
+    bus: EventBus,
+}
+
+struct Popug {
+    id: String,
+    email: String,
+    token: String,
+}
+
+impl System {
+    async fn start() -> Self {
+        let auth = AuthApp::spawn().await;
+        let tasks = TasksApp::spawn(&auth.broker, &auth.jwks_url()).await;
+        let smtp = SmtpSink::start().await;
+        let accounting =
+            AccountingApp::spawn(&auth.broker, &auth.jwks_url(), Some(smtp.url())).await;
+        let bus = EventBus::connect(&auth.broker.bus_config("accounting-test"))
+            .await
+            .unwrap();
+        Self {
+            auth,
+            tasks,
+            accounting,
+            smtp,
+            bus,
+        }
+    }
+
+    async fn popug(&self, email: &str, role: &str) -> Popug {
+        let id = self.auth.account_with_role(email, role).await;
+        self.tasks.wait_for_account(&id, true).await;
+        self.tasks.wait_for_role(&id, role).await;
+        Popug {
+            id,
+            email: email.into(),
+            token: self.auth.access_token(email).await,
+        }
+    }
+
+    /// `count` transactions of `who` today, once accounting has them.
+    async fn log(&self, who: &Popug, count: usize) -> Vec<Value> {
+        eventually(WAIT, "transactions in accounting", || async {
+            let log: Value = self
+                .accounting
+                .get("/v1/me/transactions", &who.token)
+                .await
+                .json()
+                .await
+                .unwrap();
+            let entries = log.as_array().unwrap().clone();
+            (entries.len() >= count).then_some(entries)
+        })
+        .await
+    }
+
+    async fn me(&self, who: &Popug) -> Value {
+        self.accounting
+            .get("/v1/me", &who.token)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn fees_at_each_assignment_rewards_at_completion_and_management_earnings() {
+    let system = System::start().await;
+    let manager = system.popug("boss@popug.inc", "manager").await;
+    let kesha = system.popug("kesha@popug.inc", "worker").await;
+    let task = system
+        .tasks
+        .create_task(
+            &manager.token,
+            &json!({"title": "Fix the nest", "jira_id": "POPUG-42", "description": "It leaks."}),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let task_id = task["id"].as_str().unwrap();
+
+    let first = system.log(&kesha, 1).await;
+    assert_eq!(first[0]["kind"], "assignment_fee");
+    let fee = -first[0]["amount_cents"].as_i64().unwrap();
+    assert!((1000..=2000).contains(&fee) && fee % 100 == 0, "fee {fee}");
+    assert_eq!(first[0]["task"]["id"], task["id"]);
+
+    assert_eq!(
+        system.tasks.shuffle(&manager.token).await.status(),
+        StatusCode::OK
+    );
+    let second = system.log(&kesha, 2).await;
+    assert_eq!(second[1]["kind"], "assignment_fee");
+    assert_eq!(
+        second[1]["amount_cents"],
+        json!(-fee),
+        "the price never changes"
+    );
+
+    system.tasks.complete(&kesha.token, task_id).await;
+    let log = system.log(&kesha, 3).await;
+    assert_eq!(log[2]["kind"], "task_reward");
+    let reward = log[2]["amount_cents"].as_i64().unwrap();
+    assert!(
+        (2000..=4000).contains(&reward) && reward % 100 == 0,
+        "reward {reward}"
+    );
+    let titled = eventually(WAIT, "the task's title in the log", || async {
+        let log = system.log(&kesha, 3).await;
+        (log[2]["task"]["title"] == "Fix the nest").then_some(log)
+    })
+    .await;
+    assert_eq!(titled[2]["task"]["jira_id"], "POPUG-42");
+    assert_eq!(titled[2]["task"]["description"], "It leaks.");
+
+    let me = system.me(&kesha).await;
+    assert_eq!(me["balance_cents"], json!(reward - 2 * fee));
+    assert_eq!(me["today"]["fees_cents"], json!(-2 * fee));
+    assert_eq!(me["today"]["rewards_cents"], json!(reward));
+
+    let accountant = system.popug("money@popug.inc", "accountant").await;
+    let stats: Value = system
+        .accounting
+        .get("/v1/stats/management", &accountant.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stats[0]["earnings_cents"],
+        json!(2 * fee - reward),
+        "-(rewards + fees), fees negative"
+    );
+    let today = chrono::Utc::now().date_naive();
+    let yesterday = today.pred_opt().unwrap();
+    let range: Value = system
+        .accounting
+        .get(
+            &format!("/v1/stats/management?from={yesterday}&to={today}"),
+            &accountant.token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        range,
+        json!([{"date": yesterday.to_string(), "earnings_cents": 0}, {"date": today.to_string(), "earnings_cents": 2 * fee - reward}])
+    );
+    problem(
+        system
+            .accounting
+            .get(
+                &format!("/v1/stats/management?from={today}&to={yesterday}"),
+                &accountant.token,
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    problem(
+        system
+            .accounting
+            .get(
+                "/v1/stats/management?from=2020-01-01&to=2026-01-01",
+                &accountant.token,
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    problem(
+        system
+            .accounting
+            .get("/v1/stats/management?from=yesterday", &accountant.token)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+
+    let accounting_events = published_events(&system.bus, "accounting").await;
+    let priced: Vec<&Value> = accounting_events
+        .iter()
+        .filter(|e| e["event_name"] == "accounting.task_priced")
+        .collect();
+    assert_eq!(priced.len(), 1, "priced once");
+    assert_eq!(priced[0]["data"]["assignment_fee_cents"], json!(fee));
+    assert_eq!(priced[0]["data"]["reward_cents"], json!(reward));
+    let applied = eventually(WAIT, "three transaction events", || async {
+        let events: Vec<Value> = published_events(&system.bus, "accounting")
+            .await
+            .into_iter()
+            .filter(|e| e["event_name"] == "accounting.transaction_applied")
+            .collect();
+        (events.len() >= 3).then_some(events)
+    })
+    .await;
+    assert_eq!(applied.len(), 3);
+}
+
+#[tokio::test]
+async fn closing_the_day_pays_positive_balances_once_and_carries_negative_ones() {
+    let system = System::start().await;
+    let manager = system.popug("boss@popug.inc", "manager").await;
+    let earner = system.popug("kesha@popug.inc", "worker").await;
+    let mut task_ids = Vec::new();
+    for index in 0..3 {
+        let task = system
+            .tasks
+            .task(&manager.token, &format!("Task {index}"))
+            .await;
+        task_ids.push(task["id"].as_str().unwrap().to_owned());
+    }
+    for id in &task_ids {
+        system.tasks.complete(&earner.token, id).await;
+    }
+    // Three rewards of at least $20 beat three fees of at most $20.
+    let debtor = system.popug("rio@popug.inc", "worker").await;
+    // Only the debtor is eligible now: make the earner a manager.
+    let admin = system.auth.admin_token().await;
+    system
+        .auth
+        .patch(
+            &format!("/v1/accounts/{}", earner.id),
+            &admin,
+            &json!({"role": "manager"}),
+        )
+        .await;
+    system.tasks.wait_for_role(&earner.id, "manager").await;
+    system.tasks.task(&manager.token, "Debt").await;
+    system.log(&earner, 6).await;
+    system.log(&debtor, 1).await;
+    let earned = system.me(&earner).await["balance_cents"].as_i64().unwrap();
+    let owed = system.me(&debtor).await["balance_cents"].as_i64().unwrap();
+    assert!(earned > 0 && owed < 0);
+
+    problem(
+        system.accounting.close_day(&manager.token).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let response = system.accounting.close_day(&admin).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let closed: Value = response.json().await.unwrap();
+    assert_eq!(closed["cycle"]["status"], "closed");
+    assert_eq!(closed["cycle"]["payments_count"], 1);
+    assert_eq!(closed["cycle"]["payments_total_cents"], json!(earned));
+    assert_eq!(closed["negative_balances_carried"], 1);
+
+    // The earner's token still names the worker role; balances are their own.
+    assert_eq!(system.me(&earner).await["balance_cents"], 0);
+    assert_eq!(
+        system.me(&debtor).await["balance_cents"],
+        json!(owed),
+        "negative balances carry over"
+    );
+    let log = system.log(&earner, 7).await;
+    assert_eq!(log[6]["kind"], "payout");
+    assert_eq!(log[6]["amount_cents"], json!(-earned));
+    assert_eq!(log[6]["task"], Value::Null);
+
+    let mails = eventually(WAIT, "the payout email", || async {
+        let mails = system.smtp.messages();
+        (!mails.is_empty()).then_some(mails)
+    })
+    .await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, vec![earner.email.clone()]);
+    let dollars = accounting_api::mailer::dollars(earned);
+    assert!(
+        mails[0].data.contains(&dollars),
+        "the amount {dollars} is in the email: {}",
+        mails[0].data
+    );
+
+    // A second close: a new cycle with nothing to pay; no second email.
+    let again: Value = system
+        .accounting
+        .close_day(&admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["cycle"]["payments_count"], 0);
+    assert_ne!(again["cycle"]["id"], closed["cycle"]["id"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(system.smtp.messages().len(), 1);
+
+    let cycles: Value = system
+        .accounting
+        .get("/v1/billing-cycles", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = cycles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec!["open", "closed", "closed"],
+        "always exactly one open cycle"
+    );
+    let payments = eventually(WAIT, "the payment event", || async {
+        let events: Vec<Value> = published_events(&system.bus, "accounting")
+            .await
+            .into_iter()
+            .filter(|e| e["event_name"] == "accounting.payment_made")
+            .collect();
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
+    assert_eq!(payments[0]["data"]["amount_cents"], json!(earned));
+    let closes = eventually(WAIT, "two close events", || async {
+        let events: Vec<Value> = published_events(&system.bus, "accounting")
+            .await
+            .into_iter()
+            .filter(|e| e["event_name"] == "accounting.billing_cycle_closed")
+            .collect();
+        (events.len() == 2).then_some(events)
+    })
+    .await;
+    assert_eq!(closes[0]["data"]["payments_count"], 1);
+}
+
+#[tokio::test]
+async fn workers_see_only_their_own_account() {
+    let system = System::start().await;
+    let worker = system.popug("kesha@popug.inc", "worker").await;
+    let accountant = system.popug("money@popug.inc", "accountant").await;
+    let other = format!("/v1/accounts/{}/transactions", accountant.id);
+    problem(
+        system.accounting.get("/v1/accounts", &worker.token).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    problem(
+        system.accounting.get(&other, &worker.token).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    problem(
+        system
+            .accounting
+            .get("/v1/billing-cycles", &worker.token)
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    problem(
+        system
+            .accounting
+            .get("/v1/stats/management", &worker.token)
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    problem(
+        system.accounting.close_day(&accountant.token).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    problem(
+        system
+            .accounting
+            .client
+            .get(system.accounting.url("/v1/me"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    problem(
+        system
+            .accounting
+            .get("/v1/me/transactions?date=03.03.2026", &worker.token)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+
+    let balances: Value = eventually(WAIT, "the accounts in accounting", || async {
+        let balances: Value = system
+            .accounting
+            .get("/v1/accounts", &accountant.token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        (balances.as_array().unwrap().len() >= 3).then_some(balances)
+    })
+    .await;
+    assert!(
+        balances
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["email"] == "kesha@popug.inc" && row["balance_cents"] == 0)
+    );
+    let log = system
+        .accounting
+        .get(
+            &format!("/v1/accounts/{}/transactions?date=2026-03-03", worker.id),
+            &accountant.token,
+        )
+        .await;
+    assert_eq!(log.status(), StatusCode::OK);
+    assert_eq!(log.json::<Value>().await.unwrap(), json!([]));
+}
+
+#[test]
+fn the_committed_openapi_document_matches_the_code() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../openapi/accounting-api.json"
+    );
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(path)
+            .expect("openapi/accounting-api.json exists: run `make openapi`"),
+    )
+    .unwrap();
+    let generated: Value = serde_json::to_value(accounting_api::routes::openapi()).unwrap();
+    assert!(
+        committed == generated,
+        "openapi/accounting-api.json is stale: run `make openapi` and commit it"
+    );
+}
