@@ -1,0 +1,435 @@
+//! The ledger against real JetStream streams of task events: any order and
+//! duplicates give the same balances, a replay into an empty database gives
+//! the same balances, and a close interrupted by a crash is finished on the
+//! next start without paying anyone twice. Plus the ledger's invariants as
+//! property tests.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use accounting_api::db::{balance, billing_cycle, payout, payout_email, transaction};
+use accounting_api::domain::billing;
+use accounting_api::domain::calendar::BusinessCalendar;
+use accounting_api::domain::ledger;
+use accounting_api::domain::pricing::{FEE_DOLLARS, Pricing, REWARD_DOLLARS};
+use accounting_api::testing::AccountingApp;
+use ates_core::bus::{EventBus, IncomingEvent, Outbox};
+use ates_core::testing::{TestBroker, TestDatabase, eventually, publish_event};
+use chrono::{DateTime, Duration as Span, Utc};
+use event_schemas::accounts::{AccountCreatedV1, Role};
+use event_schemas::tasks::{
+    TaskAssignedV1, TaskCompletedV1, TaskCreatedV1, TaskCreatedV2, TaskStatus,
+};
+use event_schemas::{Envelope, EventKey, EventPayload};
+use proptest::prelude::*;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm_migration::MigratorTrait;
+use uuid::Uuid;
+
+const UNUSED_JWKS: &str = "http://127.0.0.1:9/not-used-by-these-tests";
+
+/// One task event of a synthetic history.
+#[derive(Debug, Clone)]
+enum TaskEvent {
+    CreatedV1(Envelope<TaskCreatedV1>),
+    CreatedV2(Envelope<TaskCreatedV2>),
+    Assigned(Envelope<TaskAssignedV1>),
+    Completed(Envelope<TaskCompletedV1>),
+}
+
+impl TaskEvent {
+    async fn publish(&self, bus: &EventBus) {
+        match self {
+            TaskEvent::CreatedV1(envelope) => publish_event(bus, envelope).await,
+            TaskEvent::CreatedV2(envelope) => publish_event(bus, envelope).await,
+            TaskEvent::Assigned(envelope) => publish_event(bus, envelope).await,
+            TaskEvent::Completed(envelope) => publish_event(bus, envelope).await,
+        }
+    }
+
+    fn incoming(&self) -> IncomingEvent {
+        let (key, id, envelope) = match self {
+            TaskEvent::CreatedV1(e) => {
+                (key::<TaskCreatedV1>(), e.event_id, serde_json::to_value(e))
+            }
+            TaskEvent::CreatedV2(e) => {
+                (key::<TaskCreatedV2>(), e.event_id, serde_json::to_value(e))
+            }
+            TaskEvent::Assigned(e) => {
+                (key::<TaskAssignedV1>(), e.event_id, serde_json::to_value(e))
+            }
+            TaskEvent::Completed(e) => (
+                key::<TaskCompletedV1>(),
+                e.event_id,
+                serde_json::to_value(e),
+            ),
+        };
+        IncomingEvent {
+            key,
+            event_id: id,
+            envelope: envelope.unwrap(),
+            delivered: 1,
+        }
+    }
+
+    fn is_money(&self) -> bool {
+        matches!(self, TaskEvent::Assigned(_) | TaskEvent::Completed(_))
+    }
+}
+
+fn key<T: EventPayload>() -> EventKey {
+    EventKey {
+        name: T::NAME.into(),
+        version: T::VERSION,
+    }
+}
+
+/// A day of work: `tasks` tasks created (alternating v1 and v2), assigned,
+/// some shuffled, some completed, over `accounts` accounts.
+fn history(accounts: &[Uuid], tasks: usize, start: DateTime<Utc>) -> Vec<TaskEvent> {
+    let mut events = Vec::new();
+    let mut clock = start;
+    let mut tick = || {
+        clock += Span::seconds(1);
+        clock
+    };
+    for index in 0..tasks {
+        let task_id = Uuid::now_v7();
+        let assignee = accounts[index % accounts.len()];
+        let at = tick();
+        if index % 2 == 0 {
+            events.push(TaskEvent::CreatedV2(Envelope::at(
+                "tasks-api",
+                at,
+                TaskCreatedV2 {
+                    task_id,
+                    title: format!("Task {index}"),
+                    jira_id: Some(format!("POPUG-{index}")),
+                    description: "work".into(),
+                    status: TaskStatus::Open,
+                    assignee_id: assignee,
+                    created_at: at,
+                },
+            )));
+        } else {
+            events.push(TaskEvent::CreatedV1(Envelope::at(
+                "tasks-api",
+                at,
+                TaskCreatedV1 {
+                    task_id,
+                    title: format!("[POPUG-{index}] Task {index}"),
+                    description: "work".into(),
+                    status: TaskStatus::Open,
+                    assignee_id: assignee,
+                    created_at: at,
+                },
+            )));
+        }
+        let at = tick();
+        events.push(TaskEvent::Assigned(Envelope::at(
+            "tasks-api",
+            at,
+            TaskAssignedV1 {
+                task_id,
+                assignee_id: assignee,
+                previous_assignee_id: None,
+                assigned_at: at,
+            },
+        )));
+        let mut holder = assignee;
+        if index % 3 == 0 {
+            let next = accounts[(index + 1) % accounts.len()];
+            let at = tick();
+            events.push(TaskEvent::Assigned(Envelope::at(
+                "tasks-api",
+                at,
+                TaskAssignedV1 {
+                    task_id,
+                    assignee_id: next,
+                    previous_assignee_id: Some(holder),
+                    assigned_at: at,
+                },
+            )));
+            holder = next;
+        }
+        if index % 2 == 1 || index % 5 == 0 {
+            let at = tick();
+            events.push(TaskEvent::Completed(Envelope::at(
+                "tasks-api",
+                at,
+                TaskCompletedV1 {
+                    task_id,
+                    assignee_id: holder,
+                    completed_at: at,
+                },
+            )));
+        }
+    }
+    events
+}
+
+async fn balances(db: &DatabaseConnection) -> Vec<(Uuid, i64)> {
+    balance::Entity::find()
+        .order_by_asc(balance::Column::AccountId)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.account_id, row.balance_cents))
+        .collect()
+}
+
+async fn wait_for_transactions(db: &DatabaseConnection, count: usize) {
+    eventually(
+        Duration::from_secs(30),
+        "the ledger to catch up",
+        || async {
+            let rows = transaction::Entity::find().all(db).await.unwrap();
+            (rows.len() >= count).then_some(())
+        },
+    )
+    .await;
+}
+
+/// A broker with accounting on it, and a bus to publish task events.
+async fn accounting_on_fresh_broker() -> (TestBroker, AccountingApp, EventBus) {
+    let broker = TestBroker::start().await;
+    let app = AccountingApp::spawn(&broker, UNUSED_JWKS, None).await;
+    let bus = EventBus::connect(&broker.bus_config("ledger-test"))
+        .await
+        .unwrap();
+    (broker, app, bus)
+}
+
+#[tokio::test]
+async fn any_order_and_duplicates_give_the_same_balances() {
+    let accounts: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    let events = history(&accounts, 12, Utc::now() - Span::hours(1));
+    let money_events = events.iter().filter(|event| event.is_money()).count();
+
+    let (_in_order_broker, in_order, in_order_bus) = accounting_on_fresh_broker().await;
+    for event in &events {
+        event.publish(&in_order_bus).await;
+    }
+
+    // The other copy sees the events backwards (so every assignment and
+    // completion comes before its task's creation) and each twice.
+    let (_shuffled_broker, shuffled, shuffled_bus) = accounting_on_fresh_broker().await;
+    for event in events.iter().rev() {
+        event.publish(&shuffled_bus).await;
+        event.publish(&shuffled_bus).await;
+    }
+
+    wait_for_transactions(&in_order.db, money_events).await;
+    wait_for_transactions(&shuffled.db, money_events).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let expected = balances(&in_order.db).await;
+    assert_eq!(expected.len(), 3);
+    assert_eq!(balances(&shuffled.db).await, expected);
+    assert_eq!(
+        transaction::Entity::find()
+            .all(&shuffled.db)
+            .await
+            .unwrap()
+            .len(),
+        money_events,
+        "a duplicate has no effect"
+    );
+    // The late creation still filled in the titles (v1 titles upgraded).
+    let tasks = accounting_api::db::task::Entity::find()
+        .all(&shuffled.db)
+        .await
+        .unwrap();
+    assert!(tasks.iter().all(|task| {
+        task.title
+            .as_deref()
+            .is_some_and(|title| title.starts_with("Task"))
+    }));
+    assert!(tasks.iter().all(|task| task.jira_id.is_some()));
+}
+
+#[tokio::test]
+async fn replaying_the_streams_into_an_empty_database_gives_the_same_balances() {
+    let accounts: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+    let events = history(&accounts, 15, Utc::now() - Span::hours(1));
+    let money_events = events.iter().filter(|event| event.is_money()).count();
+    let (broker, original, bus) = accounting_on_fresh_broker().await;
+    for event in &events {
+        event.publish(&bus).await;
+    }
+    wait_for_transactions(&original.db, money_events).await;
+
+    let rebuilt = AccountingApp::spawn_with(&broker, UNUSED_JWKS, None, |config| {
+        config.service.consumer_name = "accounting-api-rebuild".into();
+    })
+    .await;
+    wait_for_transactions(&rebuilt.db, money_events).await;
+    assert_eq!(balances(&rebuilt.db).await, balances(&original.db).await);
+}
+
+#[tokio::test]
+async fn a_close_interrupted_by_a_crash_is_finished_on_restart_paying_once() {
+    let accounts: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    let events = history(&accounts, 12, Utc::now() - Span::hours(1));
+    let money_events = events.iter().filter(|event| event.is_money()).count();
+    let (_broker, app, bus) = accounting_on_fresh_broker().await;
+    // The accounts exist (for the payout emails' addresses).
+    for (index, account_id) in accounts.iter().enumerate() {
+        let created = AccountCreatedV1 {
+            account_id: *account_id,
+            email: format!("popug{index}@popug.inc"),
+            full_name: format!("Popug {index}"),
+            role: Role::Worker,
+            active: true,
+            created_at: Utc::now() - Span::hours(2),
+        };
+        publish_event(&bus, &Envelope::new("auth-api", created)).await;
+    }
+    for event in &events {
+        event.publish(&bus).await;
+    }
+    wait_for_transactions(&app.db, money_events).await;
+    let before = balances(&app.db).await;
+    let positive: Vec<&(Uuid, i64)> = before.iter().filter(|(_, cents)| *cents > 0).collect();
+    assert!(
+        !positive.is_empty(),
+        "the history leaves someone in credit: {before:?}"
+    );
+
+    // The process dies right after marking the cycle "closing".
+    let (database, config) = app.stop().await;
+    let db = database.connect().await;
+    let calendar = BusinessCalendar::new(config.business_timezone);
+    let closing = billing::begin_close(&db, &calendar, ates_core::db::now())
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+
+    let app = AccountingApp::start_on(database, config).await;
+    let cycle = billing_cycle::Entity::find_by_id(closing.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cycle.status, "closed", "the start finished the close");
+    assert_eq!(cycle.payments_count, positive.len() as i64);
+    let after = balances(&app.db).await;
+    for (account, cents) in &before {
+        let now = after.iter().find(|(id, _)| id == account).unwrap().1;
+        assert_eq!(
+            now,
+            if *cents > 0 { 0 } else { *cents },
+            "paid out or carried over"
+        );
+    }
+
+    // It dies again after the payouts, before marking the cycle closed.
+    let (database, config) = app.stop().await;
+    let db = database.connect().await;
+    billing_cycle::Entity::update_many()
+        .col_expr(
+            billing_cycle::Column::Status,
+            sea_orm::sea_query::Expr::value("closing"),
+        )
+        .filter(billing_cycle::Column::Id.eq(closing.id))
+        .exec(&db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    let app = AccountingApp::start_on(database, config).await;
+    let payouts = payout::Entity::find()
+        .filter(payout::Column::BillingCycleId.eq(closing.id))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(payouts.len(), positive.len(), "nobody is paid twice");
+    assert_eq!(balances(&app.db).await, after);
+    let emails = eventually(Duration::from_secs(10), "the emails stored", || async {
+        let emails = payout_email::Entity::find().all(&app.db).await.unwrap();
+        emails
+            .iter()
+            .all(|email| email.status == "stored")
+            .then_some(emails)
+    })
+    .await;
+    assert_eq!(emails.len(), positive.len(), "one email per payout");
+}
+
+// ---- properties ------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn prices_are_always_in_range_and_whole_dollars(seed in ".{0,20}", id in any::<u128>()) {
+        let price = Pricing::new(seed).price(Uuid::from_u128(id));
+        prop_assert!(FEE_DOLLARS.contains(&(price.assignment_fee_cents / 100)));
+        prop_assert!(REWARD_DOLLARS.contains(&(price.reward_cents / 100)));
+        prop_assert_eq!(price.assignment_fee_cents % 100, 0);
+        prop_assert_eq!(price.reward_cents % 100, 0);
+    }
+}
+
+/// Applies a history (some events twice) and closes cycles in between;
+/// every account's balance must equal the sum of its ledger entries.
+async fn ledger_sums_to_balances(tasks: usize, closes_after: Vec<usize>, accounts: usize) {
+    let database = TestDatabase::create().await;
+    let db = database.connect().await;
+    accounting_api::db::migrations::Migrator::up(&db, None)
+        .await
+        .unwrap();
+    let calendar = BusinessCalendar::new(chrono_tz::UTC);
+    billing::ensure_open_cycle(&db, &calendar, ates_core::db::now())
+        .await
+        .unwrap();
+    let outbox = Outbox::detached("accounting-api");
+    let pricing = Pricing::new("property");
+    let ids: Vec<Uuid> = (0..accounts).map(|_| Uuid::now_v7()).collect();
+    let events = history(&ids, tasks, Utc::now() - Span::hours(1));
+    for (index, event) in events.iter().enumerate() {
+        let txn = ates_core::db::begin_write(&db).await.unwrap();
+        ledger::apply_task_event(&txn, &outbox, &pricing, &event.incoming())
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+        if closes_after.contains(&index) {
+            billing::close_now(&db, &outbox, &calendar, ates_core::db::now())
+                .await
+                .unwrap();
+        }
+    }
+    for (account, cents) in balances(&db).await {
+        let sum: i64 = transaction::Entity::find()
+            .filter(transaction::Column::AccountId.eq(account))
+            .all(&db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.amount_cents)
+            .sum();
+        assert_eq!(
+            cents, sum,
+            "balance of {account} is the sum of its transactions"
+        );
+    }
+    let open = billing_cycle::Entity::find()
+        .filter(billing_cycle::Column::Status.eq("open"))
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 1, "exactly one open cycle");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn the_ledger_always_sums_to_the_balance(tasks in 1usize..12, accounts in 1usize..4, closes in proptest::collection::vec(0usize..40, 0..3)) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(ledger_sums_to_balances(tasks, closes, accounts));
+    }
+}
