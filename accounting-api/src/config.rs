@@ -1,20 +1,15 @@
 //! accounting-api's configuration: the settings every service reads (port
 //! 3003 by default) plus the business day, email and pricing.
 
-use anyhow::Context;
 use ates_core::config::{ServiceSettings, var};
-use chrono_tz::Tz;
 
 /// The service name: the envelope's `producer` and the consumer's name.
 pub const SERVICE: &str = "accounting-api";
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Includes `BUSINESS_TIMEZONE`: a billing cycle is a business day.
     pub service: ServiceSettings,
-    /// `BUSINESS_TIMEZONE` (default `UTC`): an IANA zone such as
-    /// `Europe/Moscow`; a business day and a billing cycle run from midnight
-    /// to midnight there.
-    pub business_timezone: Tz,
     /// `SMTP_URL` (e.g. `smtp://mail.popug.inc:587?tls=required`): unset,
     /// payout emails are stored in the database and logged instead.
     pub smtp_url: Option<String>,
@@ -31,14 +26,8 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
-        let business_timezone = var("BUSINESS_TIMEZONE")
-            .unwrap_or_else(|| "UTC".into())
-            .parse::<Tz>()
-            .map_err(|error| anyhow::anyhow!("{error}"))
-            .context("BUSINESS_TIMEZONE must be an IANA time zone such as UTC or Europe/Moscow")?;
         Ok(Self {
             service: ServiceSettings::from_env(SERVICE, 3003)?,
-            business_timezone,
             smtp_url: var("SMTP_URL"),
             mail_from: var("MAIL_FROM")
                 .unwrap_or_else(|| "aTES Accounting <accounting@popug.inc>".into()),

@@ -32,10 +32,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::db::migrations::Migrator;
 use crate::domain::billing;
-use crate::domain::calendar::BusinessCalendar;
 use crate::domain::pricing::Pricing;
 use crate::events::AccountingEvents;
 use crate::mailer::Mailer;
+use ates_core::calendar::BusinessCalendar;
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -86,7 +86,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<Service> {
         .await
         .context("cannot set up the NATS connection")?;
     let outbox = bus.outbox();
-    let calendar = BusinessCalendar::new(config.business_timezone);
+    let calendar = BusinessCalendar::new(config.service.business_timezone);
     let now = ates_core::db::now();
     billing::ensure_open_cycle(&db, &calendar, now).await?;
     billing::resume_closes(&db, &outbox, now).await?;

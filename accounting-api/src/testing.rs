@@ -41,7 +41,6 @@ pub fn test_config(
 ) -> Config {
     Config {
         service: service_settings("accounting-api", database, broker, jwks_url),
-        business_timezone: chrono_tz::UTC,
         smtp_url,
         mail_from: "aTES Accounting <accounting@popug.inc>".into(),
         pricing_seed: "test".into(),

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use accounting_api::db::{balance, billing_cycle, payout, payout_email, transaction};
 use accounting_api::domain::billing;
-use accounting_api::domain::calendar::BusinessCalendar;
 use accounting_api::domain::ledger;
 use accounting_api::domain::pricing::{FEE_DOLLARS, Pricing, REWARD_DOLLARS};
 use accounting_api::testing::AccountingApp;
 use ates_core::bus::{EventBus, IncomingEvent, Outbox};
+use ates_core::calendar::BusinessCalendar;
 use ates_core::testing::{TestBroker, TestDatabase, eventually, publish_event};
 use chrono::{DateTime, Duration as Span, Utc};
 use event_schemas::accounts::{AccountCreatedV1, Role};
@@ -300,7 +300,7 @@ async fn a_close_interrupted_by_a_crash_is_finished_on_restart_paying_once() {
     // The process dies right after marking the cycle "closing".
     let (database, config) = app.stop().await;
     let db = database.connect().await;
-    let calendar = BusinessCalendar::new(config.business_timezone);
+    let calendar = BusinessCalendar::new(config.service.business_timezone);
     let closing = billing::begin_close(&db, &calendar, ates_core::db::now())
         .await
         .unwrap();

@@ -68,6 +68,9 @@ pub struct ServiceSettings {
     /// every instance shares. A new name with an empty database rebuilds
     /// the service's state by replaying the streams from the start.
     pub consumer_name: String,
+    /// `BUSINESS_TIMEZONE` (default `UTC`): an IANA zone such as
+    /// `Europe/Moscow`; business days run from midnight to midnight there.
+    pub business_timezone: chrono_tz::Tz,
 }
 
 impl ServiceSettings {
@@ -94,6 +97,13 @@ impl ServiceSettings {
             jwt_audience: var("JWT_AUDIENCE").unwrap_or_else(|| "ates".into()),
             auth_keys,
             consumer_name: var("CONSUMER_NAME").unwrap_or_else(|| service.to_owned()),
+            business_timezone: var("BUSINESS_TIMEZONE")
+                .unwrap_or_else(|| "UTC".into())
+                .parse()
+                .map_err(|error| anyhow::anyhow!("{error}"))
+                .context(
+                    "BUSINESS_TIMEZONE must be an IANA time zone such as UTC or Europe/Moscow",
+                )?,
         })
     }
 

@@ -312,6 +312,7 @@ pub fn service_settings(
         jwt_audience: "ates".into(),
         auth_keys: AuthKeys::Url(jwks_url.to_owned()),
         consumer_name: service.to_owned(),
+        business_timezone: chrono_tz::UTC,
     }
 }
 

@@ -26,9 +26,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::AccountingError;
-use super::calendar::BusinessCalendar;
 use super::ledger::{self, Entry};
 use crate::db::{billing_cycle, payout, payout_email};
+use ates_core::calendar::BusinessCalendar;
 
 pub const OPEN: &str = "open";
 pub const CLOSING: &str = "closing";

@@ -4,7 +4,6 @@
 //! only call these.
 
 pub mod billing;
-pub mod calendar;
 pub mod ledger;
 pub mod pricing;
 pub mod reports;

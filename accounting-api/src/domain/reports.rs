@@ -10,8 +10,8 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use uuid::Uuid;
 
 use super::AccountingError;
-use super::calendar::BusinessCalendar;
 use crate::db::{balance, task, transaction};
+use ates_core::calendar::BusinessCalendar;
 
 /// The longest range of days one report covers.
 pub const MAX_REPORT_DAYS: i64 = 366;
