@@ -45,6 +45,7 @@ openapi:
 	$(CARGO) run --quiet -p auth-api -- openapi > openapi/auth-api.json
 	$(CARGO) run --quiet -p tasks-api -- openapi > openapi/tasks-api.json
 	$(CARGO) run --quiet -p accounting-api -- openapi > openapi/accounting-api.json
+	$(CARGO) run --quiet -p analytics-api -- openapi > openapi/analytics-api.json
 
 ## Benchmarks (release build): outbox relay next to raw JetStream publishing.
 bench: deps

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The services that exist so far, with their ports (SPEC section 10).
-SERVICES=${ATES_SERVICES:-auth-api:3001 tasks-api:3002 accounting-api:3003}
+SERVICES=${ATES_SERVICES:-auth-api:3001 tasks-api:3002 accounting-api:3003 analytics-api:3004}
 NATS_PORT=${NATS_PORT:-4222}
 export NATS_URL=${NATS_URL:-nats://127.0.0.1:$NATS_PORT}
 # The bootstrap admin: without ATES_ADMIN_PASSWORD, auth-api generates a

@@ -1,1 +1,144 @@
-//! analytics-api: filled in by its own issue; the workspace keeps a building place for it.
+//! analytics-api: the admin dashboard (SPEC section 6), built only from
+//! events into its own read models.
+//!
+//! `prepare` opens the database (migrations) and the bus; `build_app` is the
+//! HTTP router; `run` serves it and consumes events until shutdown;
+//! `rebuild` empties the read models so the next start replays every
+//! stream from the beginning.
+
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod events;
+pub mod routes;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use ates_core::account_replica::{self, ReplicaGate};
+use ates_core::auth::Authenticator;
+use ates_core::bus::{ConsumerSettings, EventBus, consumer};
+use ates_core::calendar::BusinessCalendar;
+use ates_core::http::health::Readiness;
+use axum::Router;
+use axum::extract::FromRef;
+use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm_migration::MigratorTrait;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::db::migrations::Migrator;
+use crate::db::{balance, ledger_entry, task};
+use crate::events::AnalyticsEvents;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub authenticator: Authenticator,
+    pub readiness: Readiness,
+    pub calendar: BusinessCalendar,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.authenticator.clone()
+    }
+}
+
+impl FromRef<AppState> for Readiness {
+    fn from_ref(state: &AppState) -> Self {
+        state.readiness.clone()
+    }
+}
+
+/// A prepared service.
+#[derive(Debug)]
+pub struct Service {
+    pub state: AppState,
+    pub bus: EventBus,
+    pub config: Config,
+}
+
+async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let settings = &config.service;
+    let db = ates_core::db::connect(&settings.database_url, settings.database_max_connections)
+        .await
+        .with_context(|| format!("cannot open the database at {}", settings.database_url))?;
+    Migrator::up(&db, None).await.context("migrations failed")?;
+    Ok(db)
+}
+
+/// Connects and migrates the database, connects the bus, loads auth's keys.
+pub async fn prepare(config: Config) -> anyhow::Result<Service> {
+    let db = open_database(&config).await?;
+    let bus = EventBus::connect(&config.service.bus)
+        .await
+        .context("cannot set up the NATS connection")?;
+    let state = AppState {
+        db: db.clone(),
+        authenticator: Authenticator {
+            verifier: Arc::new(config.service.token_verifier().await),
+            gate: Arc::new(ReplicaGate(db.clone())),
+        },
+        readiness: Readiness {
+            db,
+            bus: bus.clone(),
+        },
+        calendar: BusinessCalendar::new(config.service.business_timezone),
+    };
+    Ok(Service { state, bus, config })
+}
+
+/// The HTTP application.
+pub fn build_app(service: &Service) -> anyhow::Result<Router> {
+    routes::router(service.state.clone(), &service.config.service.http)
+}
+
+/// Serves HTTP and consumes events until `shutdown`.
+pub async fn run(
+    listener: TcpListener,
+    service: Service,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let app = build_app(&service)?;
+    let consumer = tokio::spawn(consumer::run(
+        service.bus.clone(),
+        service.state.db.clone(),
+        Arc::new(AnalyticsEvents),
+        ConsumerSettings::new(&service.config.service.consumer_name),
+        shutdown.clone(),
+    ));
+    ates_core::http::serve_with_background(listener, app, vec![consumer], shutdown).await
+}
+
+/// Empties the read models and this service's record of processed events,
+/// and deletes its durable consumers: the next start replays every stream
+/// from the beginning and builds the read models anew. Run it with the
+/// service stopped.
+pub async fn rebuild(config: &Config) -> anyhow::Result<()> {
+    let db = open_database(config).await?;
+    let bus = EventBus::connect(&config.service.bus).await?;
+    consumer::delete_durable(&bus, &config.service.consumer_name)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot delete the durable consumers: {error}"))?;
+    let txn = ates_core::db::begin_write(&db).await?;
+    ledger_entry::Entity::delete_many().exec(&txn).await?;
+    balance::Entity::delete_many().exec(&txn).await?;
+    task::Entity::delete_many().exec(&txn).await?;
+    account_replica::entity::Entity::delete_many()
+        .exec(&txn)
+        .await?;
+    ates_core::bus::forget_processed(&txn, &config.service.consumer_name).await?;
+    txn.commit().await?;
+    Ok(())
+}

@@ -376,3 +376,35 @@ impl<H: EventHandler> StreamWorker<H> {
         Ok(true)
     }
 }
+
+/// Deletes a service's durable consumers on every domain stream, so the
+/// next start replays the streams from the beginning (a rebuild, together
+/// with emptying the service's read models and its processed events).
+pub async fn delete_durable(bus: &EventBus, durable_name: &str) -> Result<(), async_nats::Error> {
+    for domain in super::DOMAINS {
+        let Ok(stream) = bus
+            .jetstream()
+            .get_stream(bus.naming().domain_stream(domain))
+            .await
+        else {
+            continue;
+        };
+        if stream.consumer_info(durable_name).await.is_ok() {
+            stream.delete_consumer(durable_name).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Forgets which events `consumer` applied (part of a rebuild).
+pub async fn forget_processed(
+    conn: &impl sea_orm::ConnectionTrait,
+    consumer: &str,
+) -> Result<(), DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    processed_event::Entity::delete_many()
+        .filter(processed_event::Column::Consumer.eq(consumer))
+        .exec(conn)
+        .await?;
+    Ok(())
+}

@@ -28,7 +28,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream};
 use tokio::sync::Notify;
 
-pub use consumer::{ConsumerSettings, EventHandler, HandlerError, IncomingEvent};
+pub use consumer::{ConsumerSettings, EventHandler, HandlerError, IncomingEvent, forget_processed};
 pub use outbox::{Outbox, OutboxError};
 pub use relay::{Relay, RelaySettings};
 pub use schema::{BusMigrator, migrations};

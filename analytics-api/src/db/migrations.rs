@@ -1,0 +1,126 @@
+//! analytics-api's migrations: the bus tables and the account replica,
+//! then its read models. Released migrations are never edited.
+
+use sea_orm_migration::async_trait::async_trait;
+use sea_orm_migration::prelude::*;
+
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut migrations = ates_core::bus::migrations();
+        migrations.push(ates_core::account_replica::migration());
+        migrations.push(Box::new(CreateReadModels));
+        migrations
+    }
+}
+
+#[derive(DeriveIden)]
+enum Tasks {
+    Table,
+    Id,
+    Title,
+    JiraId,
+}
+
+#[derive(DeriveIden)]
+enum LedgerEntries {
+    Table,
+    Id,
+    AccountId,
+    Kind,
+    AmountCents,
+    TaskId,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Balances {
+    Table,
+    AccountId,
+    BalanceCents,
+}
+
+struct CreateReadModels;
+
+impl MigrationName for CreateReadModels {
+    fn name(&self) -> &str {
+        "m20261124_400001_create_read_models"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for CreateReadModels {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Tasks::Table)
+                    .col(ColumnDef::new(Tasks::Id).uuid().not_null().primary_key())
+                    .col(ColumnDef::new(Tasks::Title).string_len(250).not_null())
+                    .col(ColumnDef::new(Tasks::JiraId).string_len(50).null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(LedgerEntries::Table)
+                    .col(
+                        ColumnDef::new(LedgerEntries::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(LedgerEntries::AccountId).uuid().not_null())
+                    .col(
+                        ColumnDef::new(LedgerEntries::Kind)
+                            .string_len(20)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(LedgerEntries::AmountCents)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(LedgerEntries::TaskId).uuid().null())
+                    .col(
+                        ColumnDef::new(LedgerEntries::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_ledger_entries_kind_time")
+                    .table(LedgerEntries::Table)
+                    .col(LedgerEntries::Kind)
+                    .col(LedgerEntries::CreatedAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Balances::Table)
+                    .col(
+                        ColumnDef::new(Balances::AccountId)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Balances::BalanceCents)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}

@@ -1,0 +1,58 @@
+//! analytics-api's read models, all built from events: task titles, the
+//! ledger entries accounting published, balances; plus the bus tables and
+//! the account replica from ates-core.
+
+pub mod migrations;
+
+/// A task's title and Jira id, from `tasks.created`.
+pub mod task {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tasks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub title: String,
+        pub jira_id: Option<String>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A ledger entry, from `accounting.transaction_applied`.
+pub mod ledger_entry {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ledger_entries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub account_id: Uuid,
+        pub kind: String,
+        pub amount_cents: i64,
+        pub task_id: Option<Uuid>,
+        pub created_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Each account's balance: the sum of its entries.
+pub mod balance {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "balances")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: Uuid,
+        pub balance_cents: i64,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,112 @@
+//! Events into read models, in the consumer's transaction (so each event
+//! counts once). Order does not matter: a ledger entry and a task's title
+//! are independent rows, joined only when read.
+
+use ates_core::account_replica;
+use ates_core::bus::{HandlerError, IncomingEvent};
+use event_schemas::EventPayload;
+use event_schemas::accounting::TransactionAppliedV1;
+use event_schemas::tasks::{TaskCreatedV1, TaskCreatedV2};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ActiveValue, ConnectionTrait, EntityTrait, IntoActiveModel};
+
+use crate::db::{balance, ledger_entry, task};
+
+/// Everything analytics reads.
+pub fn subscriptions() -> Vec<(&'static str, u32)> {
+    account_replica::SUBSCRIPTIONS
+        .into_iter()
+        .chain([
+            (TaskCreatedV1::NAME, 1),
+            (TaskCreatedV2::NAME, 2),
+            (TransactionAppliedV1::NAME, TransactionAppliedV1::VERSION),
+        ])
+        .collect()
+}
+
+pub async fn apply(conn: &impl ConnectionTrait, event: &IncomingEvent) -> Result<(), HandlerError> {
+    match (event.key.name.as_str(), event.key.version) {
+        _ if account_replica::is_account_event(event) => account_replica::apply(conn, event).await,
+        (TaskCreatedV1::NAME, 1) => {
+            let created = TaskCreatedV2::from(event.decode::<TaskCreatedV1>()?.data);
+            record_task(conn, &created).await
+        }
+        (TaskCreatedV2::NAME, 2) => record_task(conn, &event.decode::<TaskCreatedV2>()?.data).await,
+        (TransactionAppliedV1::NAME, 1) => {
+            let applied = event.decode::<TransactionAppliedV1>()?.data;
+            record_entry(conn, &applied).await
+        }
+        _ => Err(HandlerError::Rejected(format!(
+            "analytics does not read {}",
+            event.key
+        ))),
+    }
+}
+
+async fn record_task(
+    conn: &impl ConnectionTrait,
+    created: &TaskCreatedV2,
+) -> Result<(), HandlerError> {
+    task::Entity::insert(
+        task::Model {
+            id: created.task_id,
+            title: created.title.clone(),
+            jira_id: created.jira_id.clone(),
+        }
+        .into_active_model(),
+    )
+    .on_conflict(
+        OnConflict::column(task::Column::Id)
+            .update_columns([task::Column::Title, task::Column::JiraId])
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+async fn record_entry(
+    conn: &impl ConnectionTrait,
+    applied: &TransactionAppliedV1,
+) -> Result<(), HandlerError> {
+    let inserted = ledger_entry::Entity::insert(
+        ledger_entry::Model {
+            id: applied.transaction_id,
+            account_id: applied.account_id,
+            kind: applied.kind.as_str().to_owned(),
+            amount_cents: applied.amount_cents,
+            task_id: applied.task_id,
+            created_at: applied.created_at,
+        }
+        .into_active_model(),
+    )
+    .on_conflict(
+        OnConflict::column(ledger_entry::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await;
+    // The same transaction published twice (a re-published event with a
+    // new id) still counts once.
+    match inserted {
+        Ok(0) | Err(sea_orm::DbErr::RecordNotInserted) => return Ok(()),
+        Ok(_) => {}
+        Err(error) => return Err(error.into()),
+    }
+    balance::Entity::insert(balance::ActiveModel {
+        account_id: ActiveValue::Set(applied.account_id),
+        balance_cents: ActiveValue::Set(applied.amount_cents),
+    })
+    .on_conflict(
+        OnConflict::column(balance::Column::AccountId)
+            .value(
+                balance::Column::BalanceCents,
+                Expr::cust("balances.balance_cents + excluded.balance_cents"),
+            )
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! What analytics consumes: account events (the replica and the gate),
+//! `tasks.created` v1 and v2 (titles), `accounting.transaction_applied`
+//! (earnings, balances, rewards). It publishes nothing.
+
+use ates_core::bus::{EventHandler, HandlerError, IncomingEvent};
+use sea_orm::DatabaseTransaction;
+
+use crate::domain::read_models;
+
+#[derive(Debug, Clone, Copy)]
+pub struct AnalyticsEvents;
+
+impl EventHandler for AnalyticsEvents {
+    fn subscriptions(&self) -> Vec<(&'static str, u32)> {
+        read_models::subscriptions()
+    }
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &IncomingEvent,
+    ) -> Result<(), HandlerError> {
+        read_models::apply(txn, event).await
+    }
+}

@@ -1,0 +1,397 @@
+//! analytics-api over HTTP with real events on a real broker: each
+//! endpoint, period edges in the business time zone, the admin-only rule,
+//! agreement with accounting-api on one event history, and a full rebuild.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use accounting_api::testing::AccountingApp;
+use analytics_api::db::ledger_entry;
+use analytics_api::testing::AnalyticsApp;
+use ates_core::bus::EventBus;
+use ates_core::testing::{eventually, problem, publish_event};
+use auth_api::testing::TestApp as AuthApp;
+use chrono::{DateTime, TimeZone, Utc};
+use event_schemas::Envelope;
+use event_schemas::accounting::{TransactionAppliedV1, TransactionKind};
+use event_schemas::tasks::{TaskAssignedV1, TaskCompletedV1, TaskCreatedV2, TaskStatus};
+use reqwest::StatusCode;
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn entries(app: &AnalyticsApp) -> u64 {
+    ledger_entry::Entity::find().count(&app.db).await.unwrap()
+}
+
+async fn wait_for_entries(app: &AnalyticsApp, count: u64) {
+    eventually(WAIT, "analytics to catch up", || async {
+        (entries(app).await >= count).then_some(())
+    })
+    .await;
+}
+
+fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+}
+
+/// Publishes a task (for its title) and its reward entry.
+async fn completed(bus: &EventBus, title: &str, reward_cents: i64, at: DateTime<Utc>) -> Uuid {
+    let task_id = Uuid::now_v7();
+    let account_id = Uuid::now_v7();
+    publish_event(
+        bus,
+        &Envelope::at(
+            "tasks-api",
+            at,
+            TaskCreatedV2 {
+                task_id,
+                title: title.into(),
+                jira_id: Some(format!("POPUG-{}", reward_cents / 100)),
+                description: String::new(),
+                status: TaskStatus::Open,
+                assignee_id: account_id,
+                created_at: at,
+            },
+        ),
+    )
+    .await;
+    publish_event(
+        bus,
+        &Envelope::at(
+            "accounting-api",
+            at,
+            TransactionAppliedV1 {
+                transaction_id: Uuid::now_v7(),
+                account_id,
+                kind: TransactionKind::TaskReward,
+                amount_cents: reward_cents,
+                task_id: Some(task_id),
+                billing_cycle_id: Uuid::now_v7(),
+                created_at: at,
+            },
+        ),
+    )
+    .await;
+    task_id
+}
+
+#[tokio::test]
+async fn only_admins_see_the_dashboard() {
+    let auth = AuthApp::spawn().await;
+    let analytics = AnalyticsApp::spawn(&auth.broker, &auth.jwks_url()).await;
+    auth.account_with_role("kesha@popug.inc", "accountant")
+        .await;
+    let accountant = auth.access_token("kesha@popug.inc").await;
+    let admin = auth.admin_token().await;
+    for path in [
+        "/v1/dashboard/today",
+        "/v1/most-expensive-task?period=week",
+        "/v1/most-expensive-tasks/daily",
+    ] {
+        problem(
+            analytics.get(path, &accountant).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        problem(
+            analytics
+                .client
+                .get(analytics.url(path))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+        assert_eq!(
+            analytics.get(path, &admin).await.status(),
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    let empty: Value = analytics
+        .get("/v1/dashboard/today", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(empty["management_earnings_cents"], 0);
+    assert_eq!(empty["negative_balance_accounts"], 0);
+    problem(
+        analytics
+            .get("/v1/most-expensive-task?period=year", &admin)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    problem(
+        analytics
+            .get(
+                "/v1/most-expensive-tasks/daily?from=2026-03-05&to=2026-03-01",
+                &admin,
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    problem(
+        analytics
+            .get(
+                "/v1/most-expensive-tasks/daily?from=2025-01-01&to=2026-03-01",
+                &admin,
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn most_expensive_tasks_respect_day_week_and_month_edges_in_the_business_zone() {
+    let auth = AuthApp::spawn().await;
+    let analytics = AnalyticsApp::spawn_with(&auth.broker, &auth.jwks_url(), |config| {
+        config.service.business_timezone = chrono_tz::Europe::Moscow;
+    })
+    .await;
+    let bus = EventBus::connect(&auth.broker.bus_config("analytics-test"))
+        .await
+        .unwrap();
+    let admin = auth.admin_token().await;
+    // Moscow is UTC+3. 2026-03-01 is a Sunday, 2026-03-02 a Monday.
+    let d = completed(&bus, "Feed the birds", 3500, utc(2026, 2, 28, 12, 0)).await;
+    let a = completed(&bus, "Late Sunday", 3000, utc(2026, 3, 1, 20, 59)).await; // 23:59 Sunday
+    let b = completed(&bus, "Monday midnight", 4000, utc(2026, 3, 1, 21, 0)).await; // 00:00 Monday
+    let e = completed(&bus, "Same reward, later", 4000, utc(2026, 3, 3, 9, 0)).await;
+    let c = completed(&bus, "Wednesday", 2500, utc(2026, 3, 4, 10, 0)).await;
+    wait_for_entries(&analytics, 5).await;
+
+    let task_of = |body: &Value| {
+        body["task"]["id"]
+            .as_str()
+            .map(|id| Uuid::parse_str(id).unwrap())
+    };
+    let ask = |query: &str| {
+        let analytics = &analytics;
+        let admin = admin.clone();
+        let query = query.to_owned();
+        async move {
+            analytics
+                .get(&format!("/v1/most-expensive-task?{query}"), &admin)
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let sunday = ask("period=day&date=2026-03-01").await;
+    assert_eq!(task_of(&sunday), Some(a), "23:59 Moscow is still Sunday");
+    assert_eq!(sunday["task"]["title"], "Late Sunday");
+    assert_eq!(sunday["task"]["reward_cents"], 3000);
+    assert_eq!(task_of(&ask("period=day&date=2026-03-02").await), Some(b));
+    let week = ask("period=week&date=2026-03-04").await;
+    assert_eq!(
+        (week["from"].as_str(), week["to"].as_str()),
+        (Some("2026-03-02"), Some("2026-03-08"))
+    );
+    assert_eq!(task_of(&week), Some(b), "ties go to the earlier completion");
+    assert_eq!(
+        task_of(&ask("period=week&date=2026-03-01").await),
+        Some(d),
+        "the week of Sunday 1 March starts on 23 February"
+    );
+    assert_eq!(task_of(&ask("period=month&date=2026-02-10").await), Some(d));
+    assert_eq!(task_of(&ask("period=month&date=2026-03-31").await), Some(b));
+    let empty = ask("period=day&date=2026-03-05").await;
+    assert_eq!(empty["task"], Value::Null);
+
+    let daily: Value = analytics
+        .get(
+            "/v1/most-expensive-tasks/daily?from=2026-02-28&to=2026-03-05",
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rows: Vec<(String, Option<Uuid>)> = daily
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (row["date"].as_str().unwrap().to_owned(), task_of(row)))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("2026-02-28".into(), Some(d)),
+            ("2026-03-01".into(), Some(a)),
+            ("2026-03-02".into(), Some(b)),
+            ("2026-03-03".into(), Some(e)),
+            ("2026-03-04".into(), Some(c)),
+            ("2026-03-05".into(), None),
+        ]
+    );
+
+    // A full rebuild from the streams gives identical answers.
+    let before_week = ask("period=week&date=2026-03-04").await;
+    let (database, config) = analytics.stop().await;
+    analytics_api::rebuild(&config).await.unwrap();
+    let analytics = AnalyticsApp::start_on(database, config).await;
+    wait_for_entries(&analytics, 5).await;
+    let after_daily: Value = analytics
+        .get(
+            "/v1/most-expensive-tasks/daily?from=2026-02-28&to=2026-03-05",
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after_daily, daily);
+    let after_week: Value = analytics
+        .get(
+            "/v1/most-expensive-task?period=week&date=2026-03-04",
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after_week, before_week);
+}
+
+#[tokio::test]
+async fn the_dashboard_agrees_with_accounting_on_one_event_history() {
+    let auth = AuthApp::spawn().await;
+    let accounting = AccountingApp::spawn(&auth.broker, &auth.jwks_url(), None).await;
+    let analytics = AnalyticsApp::spawn(&auth.broker, &auth.jwks_url()).await;
+    let bus = EventBus::connect(&auth.broker.bus_config("agreement-test"))
+        .await
+        .unwrap();
+    let admin = auth.admin_token().await;
+
+    // One history of task events, fed to accounting; analytics reads what
+    // accounting makes of it.
+    let workers: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+    let now = Utc::now();
+    let mut money = 0u64;
+    for index in 0..16 {
+        let task_id = Uuid::now_v7();
+        let worker = workers[index % workers.len()];
+        publish_event(
+            &bus,
+            &Envelope::at(
+                "tasks-api",
+                now,
+                TaskCreatedV2 {
+                    task_id,
+                    title: format!("Task {index}"),
+                    jira_id: None,
+                    description: String::new(),
+                    status: TaskStatus::Open,
+                    assignee_id: worker,
+                    created_at: now,
+                },
+            ),
+        )
+        .await;
+        publish_event(
+            &bus,
+            &Envelope::at(
+                "tasks-api",
+                now,
+                TaskAssignedV1 {
+                    task_id,
+                    assignee_id: worker,
+                    previous_assignee_id: None,
+                    assigned_at: now,
+                },
+            ),
+        )
+        .await;
+        money += 1;
+        if index % 3 != 0 {
+            publish_event(
+                &bus,
+                &Envelope::at(
+                    "tasks-api",
+                    now,
+                    TaskCompletedV1 {
+                        task_id,
+                        assignee_id: worker,
+                        completed_at: now,
+                    },
+                ),
+            )
+            .await;
+            money += 1;
+        }
+    }
+    wait_for_entries(&analytics, money).await;
+
+    let compare = || async {
+        let stats: Value = accounting
+            .get("/v1/stats/management", &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let balances: Value = accounting
+            .get("/v1/accounts", &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let negative = balances
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row["balance_cents"].as_i64().unwrap() < 0)
+            .count();
+        let today: Value = analytics
+            .get("/v1/dashboard/today", &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        (stats[0]["earnings_cents"].clone(), json!(negative), today)
+    };
+    let (earnings, negative, today) = compare().await;
+    assert_eq!(today["management_earnings_cents"], earnings);
+    assert_eq!(today["negative_balance_accounts"], negative);
+    assert!(negative.as_u64().unwrap() > 0 || earnings.as_i64().unwrap() != 0);
+
+    // After a close, payouts move balances; the answers still agree.
+    accounting.close_day(&admin).await;
+    let payouts = eventually(WAIT, "the payouts in analytics", || async {
+        let count = entries(&analytics).await;
+        (count > money).then_some(count)
+    })
+    .await;
+    assert!(payouts > money);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (earnings, negative, today) = compare().await;
+    assert_eq!(
+        today["management_earnings_cents"], earnings,
+        "payouts are not earnings"
+    );
+    assert_eq!(today["negative_balance_accounts"], negative);
+}
+
+#[test]
+fn the_committed_openapi_document_matches_the_code() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/analytics-api.json");
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(path)
+            .expect("openapi/analytics-api.json exists: run `make openapi`"),
+    )
+    .unwrap();
+    let generated: Value = serde_json::to_value(analytics_api::routes::openapi()).unwrap();
+    assert!(
+        committed == generated,
+        "openapi/analytics-api.json is stale: run `make openapi` and commit it"
+    );
+}
