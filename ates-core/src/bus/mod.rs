@@ -146,6 +146,7 @@ pub struct EventBus {
     naming: Naming,
     service: Arc<str>,
     relay_wakeup: Arc<Notify>,
+    streams_ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -169,7 +170,9 @@ impl EventBus {
             .connect(config.nats_url.as_str())
             .await?;
         let jetstream = jetstream::ContextBuilder::new()
-            .timeout(Duration::from_secs(5))
+            // API calls and publish acks; generous, as a loaded broker
+            // answers slowly and a timeout only means a retry.
+            .timeout(Duration::from_secs(10))
             .max_ack_inflight(4096)
             .backpressure_on_inflight(true)
             .build(client.clone());
@@ -179,6 +182,7 @@ impl EventBus {
             naming: Naming::new(config.subject_prefix.as_deref()),
             service: Arc::from(config.service.as_str()),
             relay_wakeup: Arc::new(Notify::new()),
+            streams_ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
@@ -218,8 +222,26 @@ impl EventBus {
     }
 
     /// Creates (or updates) the domain streams and the dead-letter stream.
-    /// Idempotent: every service calls it at start.
+    /// Idempotent; the relay and every consumer call it, and once it has
+    /// succeeded on this connection the later calls cost nothing.
     pub async fn ensure_streams(&self) -> Result<(), async_nats::Error> {
+        use std::sync::atomic::Ordering;
+        if self.streams_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.create_streams().await?;
+        self.streams_ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Makes the next `ensure_streams` check the server again (after a
+    /// publish failed: the broker may have lost its streams).
+    pub(crate) fn recheck_streams(&self) {
+        self.streams_ready
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    async fn create_streams(&self) -> Result<(), async_nats::Error> {
         for domain in DOMAINS {
             self.ensure_stream(
                 self.naming.domain_stream(domain),

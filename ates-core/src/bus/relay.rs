@@ -101,20 +101,16 @@ impl Relay {
     /// Runs until `shutdown` is cancelled, finishing the batch in flight.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut failures = 0u32;
-        let mut streams_ready = false;
         let mut last_prune = tokio::time::Instant::now();
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
             let round = async {
-                if !streams_ready {
-                    self.bus
-                        .ensure_streams()
-                        .await
-                        .map_err(|error| RelayError::Broker(error.to_string()))?;
-                    streams_ready = true;
-                }
+                self.bus
+                    .ensure_streams()
+                    .await
+                    .map_err(|error| RelayError::Broker(error.to_string()))?;
                 self.drain().await
             };
             match round.await {
@@ -133,6 +129,7 @@ impl Relay {
                     }
                 }
                 Err(error) => {
+                    self.bus.recheck_streams();
                     failures = failures.saturating_add(1);
                     let wait = backoff(failures, self.settings.retry_base, self.settings.retry_max);
                     tracing::warn!(%error, attempt = failures, retry_in = ?wait, "outbox relay cannot publish; retrying");
