@@ -4,15 +4,19 @@ CARGO ?= cargo
 # The PostgreSQL server the PostgreSQL test pass creates its databases on.
 TEST_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 
-.PHONY: load run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
+.PHONY: compose-check load run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
 
 ## Run the whole system locally: NATS (JetStream) + every service on SQLite.
 run:
 	@scripts/run-local.sh
 
 ## The whole test suite (formatting, lints, unit and integration tests) on SQLite.
-test: deps check
+test: deps check compose-check
 	$(CARGO) test --workspace --all-features
+
+## compose.yaml is valid and matches what the binaries read (no Docker engine needed).
+compose-check:
+	/usr/bin/python3 scripts/check-compose.py
 
 ## The same suite on PostgreSQL: a fresh database per test on TEST_POSTGRES_URL's server.
 test-postgres: deps

@@ -35,3 +35,9 @@ if ! python3 -c 'import jwt, cryptography' >/dev/null 2>&1; then
     || python3 -m pip install --quiet 'pyjwt[crypto]' 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages 'pyjwt[crypto]'
 fi
+# docker-compose (Debian's): the compose test validates compose.yaml with it
+# (no Docker engine is needed for `docker-compose config`).
+if ! command -v docker-compose >/dev/null || ! /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1; then
+  echo "installing docker-compose (apt-get install docker-compose)"
+  apt_install docker-compose
+fi
