@@ -43,13 +43,15 @@ fmt:
 load:
 	@scripts/load-tasks.sh
 
-## Regenerate the committed OpenAPI documents from the code (a test checks they match).
+## Regenerate the committed OpenAPI and AsyncAPI documents and the event catalogue (tests check they match).
 openapi:
 	@mkdir -p openapi
 	$(CARGO) run --quiet -p auth-api -- openapi > openapi/auth-api.json
 	$(CARGO) run --quiet -p tasks-api -- openapi > openapi/tasks-api.json
 	$(CARGO) run --quiet -p accounting-api -- openapi > openapi/accounting-api.json
 	$(CARGO) run --quiet -p analytics-api -- openapi > openapi/analytics-api.json
+	$(CARGO) run --quiet -p event-schemas --bin event-docs -- asyncapi > openapi/events.asyncapi.json
+	$(CARGO) run --quiet -p event-schemas --bin event-docs -- catalogue > docs/events.md
 
 ## Benchmarks (release build): outbox relay next to raw JetStream publishing.
 bench: deps

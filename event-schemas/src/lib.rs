@@ -12,6 +12,7 @@
 
 pub mod accounting;
 pub mod accounts;
+pub mod documents;
 mod envelope;
 mod examples;
 mod registry;

@@ -250,3 +250,33 @@ fn released_schema_versions_are_unchanged() {
         );
     }
 }
+
+/// `openapi/events.asyncapi.json` and `docs/events.md` are generated from
+/// the registry (`make openapi`); this fails when they drift.
+#[test]
+fn the_committed_asyncapi_document_and_catalogue_match_the_registry() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let committed: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root.join("openapi/events.asyncapi.json"))
+            .expect("openapi/events.asyncapi.json exists: run `make openapi`"),
+    )
+    .expect("JSON");
+    assert!(
+        committed == event_schemas::documents::asyncapi(),
+        "openapi/events.asyncapi.json is stale: run `make openapi` and commit it"
+    );
+    let catalogue = fs::read_to_string(root.join("docs/events.md"))
+        .expect("docs/events.md exists: run `make openapi`");
+    assert_eq!(
+        catalogue,
+        event_schemas::documents::catalogue(),
+        "docs/events.md is stale: run `make openapi`"
+    );
+    let channels = committed["channels"].as_object().expect("channels");
+    assert_eq!(
+        channels.len(),
+        registry().events().count(),
+        "one channel per event version"
+    );
+    assert_eq!(committed["asyncapi"], "3.0.0");
+}
