@@ -4,11 +4,15 @@ CARGO ?= cargo
 # The PostgreSQL server the PostgreSQL test pass creates its databases on.
 TEST_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 
-.PHONY: compose-check load run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
+.PHONY: compose-check demo load run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
 
 ## Run the whole system locally: NATS (JetStream) + every service on SQLite.
 run:
 	@scripts/run-local.sh
+
+## The whole story with curl, against a running `make run`.
+demo:
+	@scripts/demo.sh
 
 ## The whole test suite (formatting, lints, unit and integration tests) on SQLite.
 test: deps check compose-check

@@ -33,6 +33,9 @@ use crate::http::ApiError;
 /// A boxed future, for the object-safe traits below.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// How soon a failed key fetch may be tried again.
+const FAILED_FETCH_RETRY: Duration = Duration::from_secs(1);
+
 /// Leeway for `exp`/`iat` between machines' clocks.
 pub const CLOCK_LEEWAY_SECS: u64 = 30;
 
@@ -212,11 +215,15 @@ impl TokenVerifier {
         self
     }
 
-    /// Loads the keys now (at start); an error leaves the old keys.
+    /// Loads the keys now (at start); an error leaves the old keys and
+    /// lets the first token with an unknown kid try again.
     pub async fn refresh(&self) -> Result<usize, String> {
         let mut last = self.last_refresh.lock().await;
-        *last = Some(Instant::now());
-        self.load().await
+        let loaded = self.load().await;
+        if loaded.is_ok() {
+            *last = Some(Instant::now());
+        }
+        loaded
     }
 
     async fn load(&self) -> Result<usize, String> {
@@ -244,9 +251,16 @@ impl TokenVerifier {
         if last.is_some_and(|at| at.elapsed() < self.min_refresh_interval) {
             return;
         }
-        *last = Some(Instant::now());
-        if let Err(error) = self.load().await {
-            tracing::warn!(%error, "cannot refresh the token signing keys");
+        match self.load().await {
+            Ok(_) => *last = Some(Instant::now()),
+            Err(error) => {
+                tracing::warn!(%error, "cannot refresh the token signing keys");
+                // A failed fetch (auth not up yet) may be tried again soon.
+                let retry_soon = self.min_refresh_interval.saturating_sub(FAILED_FETCH_RETRY);
+                *last = Instant::now()
+                    .checked_sub(retry_soon)
+                    .or(Some(Instant::now()));
+            }
         }
     }
 

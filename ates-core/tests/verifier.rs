@@ -58,6 +58,7 @@ impl Key {
 struct Keys {
     jwks: Arc<Mutex<Jwks>>,
     fetches: Arc<AtomicUsize>,
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Keys {
@@ -72,6 +73,9 @@ impl KeySource for Keys {
     fn fetch(&self) -> BoxFuture<'_, Result<Jwks, String>> {
         Box::pin(async move {
             self.fetches.fetch_add(1, Ordering::SeqCst);
+            if self.down.load(Ordering::SeqCst) {
+                return Err("auth-api is not up".into());
+            }
             Ok(self.jwks.lock().await.clone())
         })
     }
@@ -265,4 +269,17 @@ async fn a_token_without_kid_is_refused() {
     )
     .unwrap();
     assert_eq!(verifier.verify(&token).await, Err(TokenError::NoKeyId));
+}
+
+#[tokio::test]
+async fn keys_that_could_not_be_fetched_at_start_are_fetched_on_the_first_token() {
+    let key = Key::new("k1");
+    let keys = Keys::default();
+    keys.publish(&[&key]).await;
+    keys.down.store(true, Ordering::SeqCst);
+    let verifier = TokenVerifier::new(keys.clone(), ISSUER, AUDIENCE);
+    assert!(verifier.refresh().await.is_err(), "auth-api is not up yet");
+    keys.down.store(false, Ordering::SeqCst);
+    let claims = claims();
+    assert_eq!(verifier.verify(&key.sign(&claims)).await, Ok(claims));
 }
