@@ -153,8 +153,18 @@ async fn main() {
     shutdown.cancel();
     assert_eq!(stream_count(&relay_bus).await, count as u64);
 
+    // Registry validation of one event, the cost every publish and every
+    // receipt pays.
+    let sample = serde_json::to_value(&envelopes(1)[0]).expect("serializes");
+    let rounds = 200_000u32;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        event_schemas::validate("tasks.completed", 1, &sample).expect("valid");
+    }
+    let validation_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+
     println!(
-        "| measure ({count} events, {} database) | events/s |",
+        "| measure ({count} events, {} database) | value |",
         if database.is_postgres() {
             "PostgreSQL"
         } else {
@@ -162,8 +172,9 @@ async fn main() {
         }
     );
     println!("|---|---:|");
-    println!("| raw JetStream publish (pipelined, acked) | {raw_rate:.0} |");
-    println!("| outbox write (validated, 500 per transaction) | {outbox_rate:.0} |");
-    println!("| outbox relay drain | {relay_rate:.0} |");
+    println!("| raw JetStream publish (pipelined, acked) | {raw_rate:.0} events/s |");
+    println!("| outbox write (validated, 500 per transaction) | {outbox_rate:.0} events/s |");
+    println!("| outbox relay drain | {relay_rate:.0} events/s |");
     println!("| relay / raw | {:.0}% |", 100.0 * relay_rate / raw_rate);
+    println!("| registry validation of one event | {validation_us:.2} µs |");
 }
