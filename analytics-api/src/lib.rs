@@ -23,9 +23,7 @@ use ates_core::bus::{ConsumerSettings, EventBus, consumer};
 use ates_core::calendar::BusinessCalendar;
 use ates_core::http::health::Readiness;
 use axum::Router;
-use axum::extract::FromRef;
 use sea_orm::{DatabaseConnection, EntityTrait};
-use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -49,17 +47,7 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-impl FromRef<AppState> for Authenticator {
-    fn from_ref(state: &AppState) -> Self {
-        state.authenticator.clone()
-    }
-}
-
-impl FromRef<AppState> for Readiness {
-    fn from_ref(state: &AppState) -> Self {
-        state.readiness.clone()
-    }
-}
+ates_core::service_state!(AppState);
 
 /// A prepared service.
 #[derive(Debug)]
@@ -71,11 +59,7 @@ pub struct Service {
 
 async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let settings = &config.service;
-    let db = ates_core::db::connect(&settings.database_url, settings.database_max_connections)
-        .await
-        .with_context(|| format!("cannot open the database at {}", settings.database_url))?;
-    Migrator::up(&db, None).await.context("migrations failed")?;
-    Ok(db)
+    ates_core::db::open::<Migrator>(&settings.database_url, settings.database_max_connections).await
 }
 
 /// Connects and migrates the database, connects the bus, loads auth's keys.

@@ -70,3 +70,17 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     now.duration_trunc(chrono::TimeDelta::microseconds(1))
         .unwrap_or(now)
 }
+
+/// Connects to `url` and brings the schema up to date with `M`'s
+/// migrations: how every service opens its database at start.
+pub async fn open<M: sea_orm_migration::MigratorTrait>(
+    url: &str,
+    max_connections: u32,
+) -> anyhow::Result<DatabaseConnection> {
+    use anyhow::Context;
+    let db = connect(url, max_connections)
+        .await
+        .with_context(|| format!("cannot open the database at {url}"))?;
+    M::up(&db, None).await.context("migrations failed")?;
+    Ok(db)
+}

@@ -20,11 +20,9 @@ use ates_core::bus::{EventBus, Outbox, RelaySettings};
 use ates_core::http::ApiError;
 use ates_core::http::health::Readiness;
 use axum::Router;
-use axum::extract::FromRef;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use sea_orm::{DatabaseConnection, EntityTrait};
-use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -53,17 +51,7 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-impl FromRef<AppState> for Authenticator {
-    fn from_ref(state: &AppState) -> Self {
-        state.authenticator.clone()
-    }
-}
-
-impl FromRef<AppState> for Readiness {
-    fn from_ref(state: &AppState) -> Self {
-        state.readiness.clone()
-    }
-}
+ates_core::service_state!(AppState);
 
 /// auth-api refuses a deactivated account's tokens from its own table.
 struct AccountsGate(DatabaseConnection);
@@ -89,18 +77,10 @@ pub struct Service {
 /// Connects and migrates the database, makes sure a signing key exists,
 /// creates the bootstrap admin, connects the bus.
 pub async fn prepare(config: Config) -> anyhow::Result<Service> {
-    let db = ates_core::db::connect(
-        &config.service.database_url,
-        config.service.database_max_connections,
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "cannot open the database at {}",
-            config.service.database_url
-        )
-    })?;
-    Migrator::up(&db, None).await.context("migrations failed")?;
+    let settings = &config.service;
+    let db =
+        ates_core::db::open::<Migrator>(&settings.database_url, settings.database_max_connections)
+            .await?;
     keys::ensure_signing_key(&db).await?;
     let bus = EventBus::connect(&config.service.bus)
         .await

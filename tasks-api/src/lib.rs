@@ -20,9 +20,7 @@ use ates_core::auth::Authenticator;
 use ates_core::bus::{ConsumerSettings, EventBus, Outbox, RelaySettings, consumer};
 use ates_core::http::health::Readiness;
 use axum::Router;
-use axum::extract::FromRef;
 use sea_orm::DatabaseConnection;
-use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -45,17 +43,7 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-impl FromRef<AppState> for Authenticator {
-    fn from_ref(state: &AppState) -> Self {
-        state.authenticator.clone()
-    }
-}
-
-impl FromRef<AppState> for Readiness {
-    fn from_ref(state: &AppState) -> Self {
-        state.readiness.clone()
-    }
-}
+ates_core::service_state!(AppState);
 
 /// A prepared service.
 #[derive(Debug)]
@@ -68,10 +56,9 @@ pub struct Service {
 /// Connects and migrates the database, connects the bus, loads auth's keys.
 pub async fn prepare(config: Config) -> anyhow::Result<Service> {
     let settings = &config.service;
-    let db = ates_core::db::connect(&settings.database_url, settings.database_max_connections)
-        .await
-        .with_context(|| format!("cannot open the database at {}", settings.database_url))?;
-    Migrator::up(&db, None).await.context("migrations failed")?;
+    let db =
+        ates_core::db::open::<Migrator>(&settings.database_url, settings.database_max_connections)
+            .await?;
     let bus = EventBus::connect(&settings.bus)
         .await
         .context("cannot set up the NATS connection")?;

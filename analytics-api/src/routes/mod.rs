@@ -2,8 +2,7 @@
 
 pub mod dashboard;
 
-use ates_core::http::health;
-use ates_core::http::{HttpSettings, Problem, apply_conventions};
+use ates_core::http::{HttpSettings, Problem};
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,22 +26,17 @@ use crate::AppState;
 struct ApiDoc;
 
 fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    ates_core::http::service_api(ApiDoc::openapi())
         .routes(routes!(dashboard::today))
         .routes(routes!(dashboard::most_expensive_task))
         .routes(routes!(dashboard::most_expensive_daily))
-        .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz))
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut document = api().into_openapi();
-    ates_core::http::document(&mut document);
-    document
+    ates_core::http::openapi_of(api())
 }
 
 pub fn router(state: AppState, settings: &HttpSettings) -> anyhow::Result<Router> {
-    let (router, document) = api().with_state(state).split_for_parts();
-    apply_conventions(router, document, settings)
+    ates_core::http::service_app(api(), state, settings)
 }

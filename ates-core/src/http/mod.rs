@@ -10,4 +10,27 @@ mod server;
 
 pub use extract::{PathParam, ValidatedJson, ValidatedQuery};
 pub use problem::{ApiError, FieldError, Problem};
-pub use server::{HttpSettings, apply_conventions, document, serve, serve_with_background};
+pub use server::{
+    HttpSettings, apply_conventions, document, openapi_of, serve, serve_with_background,
+    service_api, service_app,
+};
+
+/// Implements `FromRef<$state>` for the `Authenticator` and `Readiness`
+/// every service's state carries (in fields of those names), so the
+/// `AuthUser` extractor and `/readyz` find them.
+#[macro_export]
+macro_rules! service_state {
+    ($state:ty) => {
+        impl ::axum::extract::FromRef<$state> for $crate::auth::Authenticator {
+            fn from_ref(state: &$state) -> Self {
+                state.authenticator.clone()
+            }
+        }
+
+        impl ::axum::extract::FromRef<$state> for $crate::http::health::Readiness {
+            fn from_ref(state: &$state) -> Self {
+                state.readiness.clone()
+            }
+        }
+    };
+}

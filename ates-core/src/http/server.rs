@@ -16,9 +16,12 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::ApiError;
+use super::health::{self, Readiness};
 
 /// HTTP settings shared by every service.
 #[derive(Debug, Clone)]
@@ -170,4 +173,34 @@ pub async fn serve_with_background(
         }
     }
     Ok(served?)
+}
+
+/// The start of every service's routes: its OpenAPI info plus `/healthz`
+/// and `/readyz`.
+pub fn service_api<S>(info: OpenApi) -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Readiness: axum::extract::FromRef<S>,
+{
+    OpenApiRouter::with_openapi(info)
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+}
+
+/// A service's OpenAPI document as it serves it (`/openapi.json`).
+pub fn openapi_of<S: Clone + Send + Sync + 'static>(api: OpenApiRouter<S>) -> OpenApi {
+    let mut openapi = api.into_openapi();
+    document(&mut openapi);
+    openapi
+}
+
+/// A service's HTTP application: its routes with their state, the docs and
+/// the shared conventions.
+pub fn service_app<S: Clone + Send + Sync + 'static>(
+    api: OpenApiRouter<S>,
+    state: S,
+    settings: &HttpSettings,
+) -> anyhow::Result<Router> {
+    let (router, openapi) = api.with_state(state).split_for_parts();
+    apply_conventions(router, openapi, settings)
 }

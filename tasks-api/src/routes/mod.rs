@@ -2,8 +2,7 @@
 
 pub mod tasks;
 
-use ates_core::http::health;
-use ates_core::http::{HttpSettings, Problem, apply_conventions};
+use ates_core::http::{HttpSettings, Problem};
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,24 +26,19 @@ use crate::AppState;
 struct ApiDoc;
 
 fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    ates_core::http::service_api(ApiDoc::openapi())
         .routes(routes!(tasks::create, tasks::list))
         .routes(routes!(tasks::mine))
         .routes(routes!(tasks::shuffle))
         .routes(routes!(tasks::get_one))
         .routes(routes!(tasks::complete))
-        .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz))
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut document = api().into_openapi();
-    ates_core::http::document(&mut document);
-    document
+    ates_core::http::openapi_of(api())
 }
 
 pub fn router(state: AppState, settings: &HttpSettings) -> anyhow::Result<Router> {
-    let (router, document) = api().with_state(state).split_for_parts();
-    apply_conventions(router, document, settings)
+    ates_core::http::service_app(api(), state, settings)
 }
