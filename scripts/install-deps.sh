@@ -41,3 +41,10 @@ if ! command -v docker-compose >/dev/null || ! /usr/bin/python3 -c 'import yaml'
   echo "installing docker-compose (apt-get install docker-compose)"
   apt_install docker-compose
 fi
+# openapi-python-client: a test generates clients from openapi/ with it.
+if ! python3 -c 'import openapi_python_client' >/dev/null 2>&1; then
+  echo "installing openapi-python-client (pip)"
+  python3 -m pip install --quiet --user openapi-python-client 2>/dev/null \
+    || python3 -m pip install --quiet openapi-python-client 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages openapi-python-client
+fi
