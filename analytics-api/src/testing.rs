@@ -3,28 +3,35 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use ates_core::testing::{TestBroker, TestDatabase, service_settings};
-use reqwest::Response;
+use std::ops::Deref;
+
+use ates_core::testing::{RunningService, TestBroker, TestDatabase, service_settings};
 use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
-pub struct AnalyticsApp {
-    pub address: String,
-    pub client: reqwest::Client,
-    pub database: TestDatabase,
-    pub db: DatabaseConnection,
-    pub config: Config,
-    shutdown: CancellationToken,
-    server: Option<JoinHandle<anyhow::Result<()>>>,
+/// analytics-api under test; derefs to the generic [`RunningService`].
+pub struct AnalyticsApp(RunningService<Config>);
+
+impl Deref for AnalyticsApp {
+    type Target = RunningService<Config>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
-impl Drop for AnalyticsApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
+async fn launch(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(DatabaseConnection, JoinHandle<anyhow::Result<()>>)> {
+    let service = crate::prepare(config).await?;
+    let db = service.state.db.clone();
+    Ok((db, tokio::spawn(crate::run(listener, service, shutdown))))
 }
 
 impl AnalyticsApp {
@@ -37,7 +44,6 @@ impl AnalyticsApp {
         jwks_url: &str,
         customize: impl FnOnce(&mut Config),
     ) -> Self {
-        ates_core::telemetry::init_for_tests();
         let database = TestDatabase::create().await;
         let mut config = Config {
             service: service_settings("analytics-api", &database, broker, jwks_url),
@@ -48,43 +54,11 @@ impl AnalyticsApp {
 
     /// Starts on an existing database (a restart).
     pub async fn start_on(database: TestDatabase, config: Config) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
-        let shutdown = CancellationToken::new();
-        let service = crate::prepare(config.clone()).await.unwrap();
-        let db = service.state.db.clone();
-        let server = tokio::spawn(crate::run(listener, service, shutdown.clone()));
-        Self {
-            address,
-            client: reqwest::Client::new(),
-            database,
-            db,
-            config,
-            shutdown,
-            server: Some(server),
-        }
+        Self(RunningService::start(database, config, launch).await)
     }
 
     /// Stops the service and hands back its database.
-    pub async fn stop(mut self) -> (TestDatabase, Config) {
-        self.shutdown.cancel();
-        if let Some(server) = self.server.take() {
-            server.await.unwrap().unwrap();
-        }
-        let database = std::mem::replace(&mut self.database, TestDatabase::placeholder());
-        (database, self.config.clone())
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    pub async fn get(&self, path: &str, token: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+    pub async fn stop(self) -> (TestDatabase, Config) {
+        self.0.stop().await
     }
 }

@@ -362,6 +362,99 @@ pub async fn published_events(bus: &EventBus, domain: &str) -> Vec<serde_json::V
     events
 }
 
+/// A service running in the test process on `127.0.0.1:0`, over a test
+/// database: what every service's harness wraps.
+pub struct RunningService<C> {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub database: TestDatabase,
+    /// The service's own connection (to look at its tables).
+    pub db: DatabaseConnection,
+    pub config: C,
+    shutdown: tokio_util::sync::CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl<C> Drop for RunningService<C> {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl<C: Clone> RunningService<C> {
+    /// Starts a service with `launch`, which prepares it from `config`,
+    /// spawns its `run` on the listener and returns its connection and task.
+    pub async fn start<L, F>(database: TestDatabase, config: C, launch: L) -> Self
+    where
+        L: FnOnce(C, tokio::net::TcpListener, tokio_util::sync::CancellationToken) -> F,
+        F: Future<
+            Output = anyhow::Result<(
+                DatabaseConnection,
+                tokio::task::JoinHandle<anyhow::Result<()>>,
+            )>,
+        >,
+    {
+        crate::telemetry::init_for_tests();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let address = format!("http://{}", listener.local_addr().expect("bound"));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let (db, server) = launch(config.clone(), listener, shutdown.clone())
+            .await
+            .expect("the service starts");
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            database,
+            db,
+            config,
+            shutdown,
+            server: Some(server),
+        }
+    }
+
+    /// Stops the service (draining it) and hands back its database and
+    /// configuration, to start it again.
+    pub async fn stop(mut self) -> (TestDatabase, C) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("the service task")
+                .expect("the service stops cleanly");
+        }
+        let database = std::mem::replace(&mut self.database, TestDatabase::placeholder());
+        (database, self.config.clone())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the service answers")
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("the service answers")
+    }
+}
+
 /// Publishes an event straight to its stream, as its producer's relay
 /// would (for consumer tests that need a given order or duplicates).
 pub async fn publish_event<T: event_schemas::EventPayload>(

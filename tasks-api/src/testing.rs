@@ -4,32 +4,40 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::ops::Deref;
 use std::time::Duration;
 
 use ates_core::account_replica::entity as account;
-use ates_core::testing::{TestBroker, TestDatabase, eventually, service_settings};
+use ates_core::testing::{RunningService, TestBroker, TestDatabase, eventually, service_settings};
 use reqwest::Response;
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::Value;
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::Config;
 
-pub struct TasksApp {
-    pub address: String,
-    pub client: reqwest::Client,
-    pub database: TestDatabase,
-    pub db: DatabaseConnection,
-    shutdown: CancellationToken,
-    server: Option<JoinHandle<anyhow::Result<()>>>,
+/// tasks-api under test; derefs to the generic [`RunningService`].
+pub struct TasksApp(RunningService<Config>);
+
+impl Deref for TasksApp {
+    type Target = RunningService<Config>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
-impl Drop for TasksApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
+async fn launch(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(DatabaseConnection, JoinHandle<anyhow::Result<()>>)> {
+    let service = crate::prepare(config).await?;
+    let db = service.state.db.clone();
+    Ok((db, tokio::spawn(crate::run(listener, service, shutdown))))
 }
 
 impl TasksApp {
@@ -43,55 +51,12 @@ impl TasksApp {
         jwks_url: &str,
         customize: impl FnOnce(&mut Config),
     ) -> Self {
-        ates_core::telemetry::init_for_tests();
         let database = TestDatabase::create().await;
         let mut config = Config {
             service: service_settings("tasks-api", &database, broker, jwks_url),
         };
         customize(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
-        let shutdown = CancellationToken::new();
-        let service = crate::prepare(config).await.unwrap();
-        let db = service.state.db.clone();
-        let server = tokio::spawn(crate::run(listener, service, shutdown.clone()));
-        Self {
-            address,
-            client: reqwest::Client::new(),
-            database,
-            db,
-            shutdown,
-            server: Some(server),
-        }
-    }
-
-    /// Stops the service and waits for it to drain.
-    pub async fn stop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(server) = self.server.take() {
-            server.await.unwrap().unwrap();
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    pub async fn get(&self, path: &str, token: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn post(&self, path: &str, token: &str, body: Option<&Value>) -> Response {
-        let mut request = self.client.post(self.url(path)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        request.send().await.unwrap()
+        Self(RunningService::start(database, config, launch).await)
     }
 
     pub async fn create_task(&self, token: &str, body: &Value) -> Response {
