@@ -62,6 +62,7 @@ bench: deps
 	$(CARGO) bench -p ates-core --bench relay
 	$(CARGO) bench -p auth-api --bench auth
 	$(CARGO) bench -p accounting-api --bench ledger
+	$(CARGO) bench -p accounting-api --bench pipeline
 
 ## Release new event-schema versions: adds new files to event-schemas/schemas.lock.
 ## Never changes the hash of a released file (the registry test refuses that).
