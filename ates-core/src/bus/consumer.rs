@@ -20,7 +20,9 @@ use chrono::Utc;
 use event_schemas::{Envelope, EventKey, EventPayload, SchemaError};
 use futures::StreamExt;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait};
+use sea_orm::{
+    ActiveValue, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, TransactionTrait,
+};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -109,6 +111,9 @@ impl ConsumerSettings {
         }
     }
 }
+
+/// The most events applied in one database transaction.
+const BATCH_SIZE: usize = 100;
 
 /// What to do with a message after trying it.
 enum Outcome {
@@ -218,28 +223,69 @@ impl<H: EventHandler> StreamWorker<H> {
                 },
             )
             .await?;
-        let mut messages = consumer.messages().await?;
+        // Whatever is ready at once (up to a batch) is applied in one
+        // database transaction: a backlog drains many events per commit,
+        // a trickle still goes one by one without waiting.
+        let mut batches = consumer.messages().await?.ready_chunks(BATCH_SIZE);
         tracing::info!(domain = %self.domain, consumer = %self.settings.durable_name, "consuming");
         loop {
             let next = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                next = messages.next() => next,
+                next = batches.next() => next,
             };
-            let message = match next {
-                Some(Ok(message)) => message,
-                Some(Err(error)) => return Err(error.into()),
-                None => return Err("message stream ended".into()),
+            let Some(batch) = next else {
+                return Err("message stream ended".into());
             };
-            self.process(message).await?;
+            let mut messages = Vec::with_capacity(batch.len());
+            let mut broken = None;
+            for item in batch {
+                match item {
+                    Ok(message) => messages.push(message),
+                    Err(error) => broken = Some(error),
+                }
+            }
+            self.process(messages).await?;
+            if let Some(error) = broken {
+                return Err(error.into());
+            }
         }
     }
 
-    async fn process(&self, message: jetstream::Message) -> Result<(), async_nats::Error> {
-        let delivered = message
-            .info()
-            .map(|info| u32::try_from(info.delivered).unwrap_or(u32::MAX))
-            .unwrap_or(1);
-        let outcome = self.try_apply(&message, delivered).await;
+    /// Decides, applies (one transaction for the batch) and settles each
+    /// message: ack, nak with back-off, or dead letter.
+    async fn process(&self, messages: Vec<jetstream::Message>) -> Result<(), async_nats::Error> {
+        let mut decided = Vec::with_capacity(messages.len());
+        for message in messages {
+            let delivered = message
+                .info()
+                .map(|info| u32::try_from(info.delivered).unwrap_or(u32::MAX))
+                .unwrap_or(1);
+            let decision = self.decide(&message, delivered);
+            decided.push((message, delivered, decision));
+        }
+        let events: Vec<&IncomingEvent> = decided
+            .iter()
+            .filter_map(|(_, _, decision)| decision.as_ref().ok())
+            .collect();
+        let mut applied = self.apply_batch(&events).await.into_iter();
+        for (message, delivered, decision) in decided {
+            let outcome = match decision {
+                Ok(_) => applied
+                    .next()
+                    .unwrap_or_else(|| Outcome::Retry("no outcome for the event".into())),
+                Err(outcome) => outcome,
+            };
+            self.settle(&message, delivered, outcome).await?;
+        }
+        Ok(())
+    }
+
+    async fn settle(
+        &self,
+        message: &jetstream::Message,
+        delivered: u32,
+        outcome: Outcome,
+    ) -> Result<(), async_nats::Error> {
         match outcome {
             Outcome::Applied | Outcome::AlreadyApplied | Outcome::Skipped => {
                 message.ack().await?;
@@ -254,10 +300,10 @@ impl<H: EventHandler> StreamWorker<H> {
                     "gave up after {delivered} deliveries (max_deliver {}): {reason}",
                     self.settings.max_deliver
                 );
-                self.dead_letter(&message, delivered, reason).await?;
+                self.dead_letter(message, delivered, reason).await?;
             }
             Outcome::DeadLetter(reason) => {
-                self.dead_letter(&message, delivered, reason).await?;
+                self.dead_letter(message, delivered, reason).await?;
             }
         }
         Ok(())
@@ -284,53 +330,53 @@ impl<H: EventHandler> StreamWorker<H> {
         Ok(())
     }
 
-    async fn try_apply(&self, message: &jetstream::Message, delivered: u32) -> Outcome {
+    /// Parses and checks a message: the event to apply, or already its
+    /// outcome (not JSON, invalid, not subscribed, unknown version).
+    fn decide(
+        &self,
+        message: &jetstream::Message,
+        delivered: u32,
+    ) -> Result<IncomingEvent, Outcome> {
         let envelope: Value = match serde_json::from_slice(&message.payload) {
             Ok(envelope) => envelope,
-            Err(error) => return Outcome::DeadLetter(format!("payload is not JSON: {error}")),
+            Err(error) => return Err(Outcome::DeadLetter(format!("payload is not JSON: {error}"))),
         };
         let key = match event_schemas::validate_envelope(&envelope) {
             Ok(key) => key,
             Err(SchemaError::UnknownEvent(key)) => {
-                return if self.is_subscribed_name(&key.name) {
+                return Err(if self.is_subscribed_name(&key.name) {
                     Outcome::DeadLetter(format!(
                         "unknown event version: {key} is not in the registry"
                     ))
                 } else {
                     Outcome::Skipped
-                };
+                });
             }
-            Err(error) => return Outcome::DeadLetter(error.to_string()),
+            Err(error) => return Err(Outcome::DeadLetter(error.to_string())),
         };
         if !self.is_subscribed_name(&key.name) {
-            return Outcome::Skipped;
+            return Err(Outcome::Skipped);
         }
         if !self
             .subscriptions
             .contains(&(key.name.clone(), key.version))
         {
-            return Outcome::DeadLetter(format!(
+            return Err(Outcome::DeadLetter(format!(
                 "unknown event version: {} does not accept {key}",
                 self.settings.durable_name
-            ));
+            )));
         }
         let event_id = envelope
             .get("event_id")
             .and_then(Value::as_str)
             .and_then(|id| Uuid::parse_str(id).ok())
             .unwrap_or_default();
-        let event = IncomingEvent {
+        Ok(IncomingEvent {
             key,
             event_id,
             envelope,
             delivered,
-        };
-        match self.apply(&event).await {
-            Ok(true) => Outcome::Applied,
-            Ok(false) => Outcome::AlreadyApplied,
-            Err(HandlerError::Transient(reason)) => Outcome::Retry(reason),
-            Err(HandlerError::Rejected(reason)) => Outcome::DeadLetter(reason),
-        }
+        })
     }
 
     fn is_subscribed_name(&self, name: &str) -> bool {
@@ -339,10 +385,59 @@ impl<H: EventHandler> StreamWorker<H> {
             .any(|(subscribed, _)| subscribed == name)
     }
 
-    /// Records the event id and applies the handler in one transaction.
+    /// Applies a batch in one transaction, each event in a savepoint of its
+    /// own (a failing event is undone alone). Returns one outcome per event.
+    async fn apply_batch(&self, events: &[&IncomingEvent]) -> Vec<Outcome> {
+        if events.is_empty() {
+            return Vec::new();
+        }
+        let txn = match db::begin_write(&self.db).await {
+            Ok(txn) => txn,
+            Err(error) => {
+                return events
+                    .iter()
+                    .map(|_| Outcome::Retry(error.to_string()))
+                    .collect();
+            }
+        };
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            let outcome = match txn.begin().await {
+                Ok(savepoint) => match self.apply(&savepoint, event).await {
+                    Ok(true) => match savepoint.commit().await {
+                        Ok(()) => Outcome::Applied,
+                        Err(error) => Outcome::Retry(error.to_string()),
+                    },
+                    Ok(false) => Outcome::AlreadyApplied,
+                    Err(HandlerError::Transient(reason)) => Outcome::Retry(reason),
+                    Err(HandlerError::Rejected(reason)) => Outcome::DeadLetter(reason),
+                },
+                Err(error) => Outcome::Retry(error.to_string()),
+            };
+            outcomes.push(outcome);
+        }
+        if let Err(error) = txn.commit().await {
+            // Nothing of the batch was kept: every applied event retries.
+            for outcome in &mut outcomes {
+                if matches!(outcome, Outcome::Applied) {
+                    *outcome = Outcome::Retry(error.to_string());
+                }
+            }
+            return outcomes;
+        }
+        // Handlers may have written events to the outbox: publish them now.
+        self.bus.outbox().notify_committed();
+        outcomes
+    }
+
+    /// Records the event id and applies the handler (in the caller's
+    /// savepoint, which is dropped, i.e. rolled back, on any error).
     /// `Ok(false)`: this consumer had already applied the event.
-    async fn apply(&self, event: &IncomingEvent) -> Result<bool, HandlerError> {
-        let txn = db::begin_write(&self.db).await?;
+    async fn apply(
+        &self,
+        savepoint: &DatabaseTransaction,
+        event: &IncomingEvent,
+    ) -> Result<bool, HandlerError> {
         let record = processed_event::ActiveModel {
             consumer: ActiveValue::Set(self.settings.durable_name.clone()),
             event_id: ActiveValue::Set(event.event_id),
@@ -358,7 +453,7 @@ impl<H: EventHandler> StreamWorker<H> {
                 .do_nothing()
                 .to_owned(),
             )
-            .exec_without_returning(&txn)
+            .exec_without_returning(savepoint)
             .await;
         let first_time = match inserted {
             Ok(rows) => rows > 0,
@@ -366,13 +461,9 @@ impl<H: EventHandler> StreamWorker<H> {
             Err(error) => return Err(error.into()),
         };
         if !first_time {
-            txn.rollback().await?;
             return Ok(false);
         }
-        self.handler.handle(&txn, event).await?;
-        txn.commit().await?;
-        // Handlers may have written events to the outbox: publish them now.
-        self.bus.outbox().notify_committed();
+        self.handler.handle(savepoint, event).await?;
         Ok(true)
     }
 }
