@@ -438,18 +438,8 @@ async fn workers_see_only_their_own_account() {
 
 #[test]
 fn the_committed_openapi_document_matches_the_code() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../openapi/accounting-api.json"
-    );
-    let committed: Value = serde_json::from_str(
-        &std::fs::read_to_string(path)
-            .expect("openapi/accounting-api.json exists: run `make openapi`"),
-    )
-    .unwrap();
-    let generated: Value = serde_json::to_value(accounting_api::routes::openapi()).unwrap();
-    assert!(
-        committed == generated,
-        "openapi/accounting-api.json is stale: run `make openapi` and commit it"
+    ates_core::testing::assert_committed_document(
+        "accounting-api.json",
+        &accounting_api::routes::openapi(),
     );
 }

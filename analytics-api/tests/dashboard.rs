@@ -383,15 +383,8 @@ async fn the_dashboard_agrees_with_accounting_on_one_event_history() {
 
 #[test]
 fn the_committed_openapi_document_matches_the_code() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/analytics-api.json");
-    let committed: Value = serde_json::from_str(
-        &std::fs::read_to_string(path)
-            .expect("openapi/analytics-api.json exists: run `make openapi`"),
-    )
-    .unwrap();
-    let generated: Value = serde_json::to_value(analytics_api::routes::openapi()).unwrap();
-    assert!(
-        committed == generated,
-        "openapi/analytics-api.json is stale: run `make openapi` and commit it"
+    ates_core::testing::assert_committed_document(
+        "analytics-api.json",
+        &analytics_api::routes::openapi(),
     );
 }

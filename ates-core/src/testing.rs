@@ -477,6 +477,26 @@ pub async fn publish_event<T: event_schemas::EventPayload>(
         .expect("ack");
 }
 
+/// Asserts that a committed generated document (`openapi/<file>` at the
+/// workspace root) equals what the code generates now: the drift test of
+/// every generated document (`make openapi` regenerates them).
+pub fn assert_committed_document(file: &str, generated: &impl serde::Serialize) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("openapi")
+        .join(file);
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("openapi/{file} is missing: run `make openapi`")),
+    )
+    .unwrap_or_else(|error| panic!("openapi/{file} is not JSON: {error}"));
+    let generated = serde_json::to_value(generated).expect("the document serializes");
+    assert!(
+        committed == generated,
+        "openapi/{file} is stale: run `make openapi` and commit it"
+    );
+}
+
 /// Asserts a problem-details response (RFC 9457) with `status` and returns
 /// its body.
 pub async fn problem(

@@ -103,14 +103,5 @@ async fn rotate_keys_signs_with_a_new_key_and_keeps_the_old_one_in_grace() {
 /// this fails when they drift apart.
 #[test]
 fn the_committed_openapi_document_matches_the_code() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/auth-api.json");
-    let committed: Value = serde_json::from_str(
-        &std::fs::read_to_string(path).expect("openapi/auth-api.json exists: run `make openapi`"),
-    )
-    .unwrap();
-    let generated: Value = serde_json::to_value(auth_api::routes::openapi()).unwrap();
-    assert!(
-        committed == generated,
-        "openapi/auth-api.json is stale: run `make openapi` and commit it"
-    );
+    ates_core::testing::assert_committed_document("auth-api.json", &auth_api::routes::openapi());
 }

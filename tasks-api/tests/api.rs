@@ -673,14 +673,5 @@ async fn the_account_replica_is_rebuilt_by_replaying_the_stream() {
 
 #[test]
 fn the_committed_openapi_document_matches_the_code() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/tasks-api.json");
-    let committed: Value = serde_json::from_str(
-        &std::fs::read_to_string(path).expect("openapi/tasks-api.json exists: run `make openapi`"),
-    )
-    .unwrap();
-    let generated: Value = serde_json::to_value(tasks_api::routes::openapi()).unwrap();
-    assert!(
-        committed == generated,
-        "openapi/tasks-api.json is stale: run `make openapi` and commit it"
-    );
+    ates_core::testing::assert_committed_document("tasks-api.json", &tasks_api::routes::openapi());
 }
