@@ -168,6 +168,15 @@ async fn most_expensive_tasks_respect_day_week_and_month_edges_in_the_business_z
     let e = completed(&bus, "Same reward, later", 4000, utc(2026, 3, 3, 9, 0)).await;
     let c = completed(&bus, "Wednesday", 2500, utc(2026, 3, 4, 10, 0)).await;
     wait_for_entries(&analytics, 5).await;
+    // Titles come from the tasks stream, consumed on its own.
+    eventually(WAIT, "the task titles", || async {
+        let titles = analytics_api::db::task::Entity::find()
+            .count(&analytics.db)
+            .await
+            .unwrap();
+        (titles >= 5).then_some(())
+    })
+    .await;
 
     let task_of = |body: &Value| {
         body["task"]["id"]
@@ -240,16 +249,21 @@ async fn most_expensive_tasks_respect_day_week_and_month_edges_in_the_business_z
     let (database, config) = analytics.stop().await;
     analytics_api::rebuild(&config).await.unwrap();
     let analytics = AnalyticsApp::start_on(database, config).await;
-    wait_for_entries(&analytics, 5).await;
-    let after_daily: Value = analytics
-        .get(
-            "/v1/most-expensive-tasks/daily?from=2026-02-28&to=2026-03-05",
-            &admin,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    // The streams replay independently (entries and titles come from
+    // different streams): wait until the answer is whole again.
+    let after_daily: Value = eventually(WAIT, "the rebuilt daily answer", || async {
+        let answer: Value = analytics
+            .get(
+                "/v1/most-expensive-tasks/daily?from=2026-02-28&to=2026-03-05",
+                &admin,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        (answer == daily).then_some(answer)
+    })
+    .await;
     assert_eq!(after_daily, daily);
     let after_week: Value = analytics
         .get(
