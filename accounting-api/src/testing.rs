@@ -4,39 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
-use ates_core::testing::{RunningService, TestBroker, TestDatabase, service_settings};
+use ates_core::testing::{TestBroker, TestDatabase, service_settings};
 use reqwest::Response;
-use sea_orm::DatabaseConnection;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
-/// accounting-api under test; derefs to the generic [`RunningService`].
-pub struct AccountingApp(RunningService<Config>);
-
-impl Deref for AccountingApp {
-    type Target = RunningService<Config>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-async fn launch(
-    config: Config,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<(DatabaseConnection, JoinHandle<anyhow::Result<()>>)> {
-    let service = crate::prepare(config).await?;
-    let db = service.state.db.clone();
-    Ok((db, tokio::spawn(crate::run(listener, service, shutdown))))
-}
+ates_core::service_under_test!(
+    /// accounting-api under test.
+    AccountingApp,
+    Config
+);
 
 /// A test configuration: UTC, no scheduler (tests close by hand), emails
 /// to `smtp_url` if given.
@@ -70,16 +50,6 @@ impl AccountingApp {
         let mut config = test_config(&database, broker, jwks_url, smtp_url);
         customize(&mut config);
         Self::start_on(database, config).await
-    }
-
-    /// Starts on an existing database (a restart).
-    pub async fn start_on(database: TestDatabase, config: Config) -> Self {
-        Self(RunningService::start(database, config, launch).await)
-    }
-
-    /// Stops the service and hands back its database (to start again).
-    pub async fn stop(self) -> (TestDatabase, Config) {
-        self.0.stop().await
     }
 
     pub async fn close_day(&self, token: &str) -> Response {

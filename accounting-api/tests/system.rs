@@ -241,15 +241,8 @@ async fn closing_the_day_pays_positive_balances_once_and_carries_negative_ones()
     // Three rewards of at least $20 beat three fees of at most $20.
     let debtor = system.popug("rio@popug.inc", "worker").await;
     // Only the debtor is eligible now: make the earner a manager.
+    system.auth.set_role(&earner.id, "manager").await;
     let admin = system.auth.admin_token().await;
-    system
-        .auth
-        .patch(
-            &format!("/v1/accounts/{}", earner.id),
-            &admin,
-            &json!({"role": "manager"}),
-        )
-        .await;
     system.tasks.wait_for_role(&earner.id, "manager").await;
     system.tasks.task(&manager.token, "Debt").await;
     system.log(&earner, 6).await;

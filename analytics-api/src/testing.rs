@@ -3,36 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::ops::Deref;
-
-use ates_core::testing::{RunningService, TestBroker, TestDatabase, service_settings};
-use sea_orm::DatabaseConnection;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use ates_core::testing::{TestBroker, TestDatabase, service_settings};
 
 use crate::config::Config;
 
-/// analytics-api under test; derefs to the generic [`RunningService`].
-pub struct AnalyticsApp(RunningService<Config>);
-
-impl Deref for AnalyticsApp {
-    type Target = RunningService<Config>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-async fn launch(
-    config: Config,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<(DatabaseConnection, JoinHandle<anyhow::Result<()>>)> {
-    let service = crate::prepare(config).await?;
-    let db = service.state.db.clone();
-    Ok((db, tokio::spawn(crate::run(listener, service, shutdown))))
-}
+ates_core::service_under_test!(
+    /// analytics-api under test.
+    AnalyticsApp,
+    Config
+);
 
 impl AnalyticsApp {
     pub async fn spawn(broker: &TestBroker, jwks_url: &str) -> Self {
@@ -50,15 +29,5 @@ impl AnalyticsApp {
         };
         customize(&mut config);
         Self::start_on(database, config).await
-    }
-
-    /// Starts on an existing database (a restart).
-    pub async fn start_on(database: TestDatabase, config: Config) -> Self {
-        Self(RunningService::start(database, config, launch).await)
-    }
-
-    /// Stops the service and hands back its database.
-    pub async fn stop(self) -> (TestDatabase, Config) {
-        self.0.stop().await
     }
 }

@@ -455,6 +455,48 @@ impl<C: Clone> RunningService<C> {
     }
 }
 
+/// Declares a service's test harness type: a wrapper of
+/// [`RunningService`] (which it derefs to) with `start_on` and `stop`,
+/// starting the invoking crate's `prepare` and `run`. The service adds its
+/// own `spawn` and helpers in an `impl` of its own.
+// `crate::prepare`/`crate::run` are meant to be the invoking service's.
+#[allow(clippy::crate_in_macro_def)]
+#[macro_export]
+macro_rules! service_under_test {
+    ($(#[$meta:meta])* $name:ident, $config:ty) => {
+        $(#[$meta])*
+        pub struct $name($crate::testing::RunningService<$config>);
+
+        impl ::std::ops::Deref for $name {
+            type Target = $crate::testing::RunningService<$config>;
+
+            fn deref(&self) -> &Self::Target {
+                &self.0
+            }
+        }
+
+        impl $name {
+            /// Starts the service over `database` (a fresh one, or the one a
+            /// stopped instance handed back).
+            pub async fn start_on(database: $crate::testing::TestDatabase, config: $config) -> Self {
+                Self(
+                    $crate::testing::RunningService::start(database, config, |config, listener, shutdown| async move {
+                        let service = crate::prepare(config).await?;
+                        let db = service.state.db.clone();
+                        Ok((db, ::tokio::spawn(crate::run(listener, service, shutdown))))
+                    })
+                    .await,
+                )
+            }
+
+            /// Stops the service and hands back its database and configuration.
+            pub async fn stop(self) -> ($crate::testing::TestDatabase, $config) {
+                self.0.stop().await
+            }
+        }
+    };
+}
+
 /// Publishes an event straight to its stream, as its producer's relay
 /// would (for consumer tests that need a given order or duplicates).
 pub async fn publish_event<T: event_schemas::EventPayload>(

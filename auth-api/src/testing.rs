@@ -121,28 +121,27 @@ impl TestApp {
         let account = self.worker(email).await;
         let id = account["id"].as_str().unwrap().to_owned();
         if role != "worker" {
-            let admin = self.admin_token().await;
-            let response = self
-                .patch(
-                    &format!("/v1/accounts/{id}"),
-                    &admin,
-                    &json!({"role": role}),
-                )
-                .await;
-            assert_eq!(response.status(), StatusCode::OK);
+            self.set_role(&id, role).await;
         }
         id
     }
 
+    /// Gives an account another role, as the admin.
+    pub async fn set_role(&self, account_id: &str, role: &str) {
+        self.change_as_admin(account_id, &json!({"role": role}))
+            .await;
+    }
+
     /// Deactivates an account as the admin.
     pub async fn deactivate(&self, account_id: &str) {
+        self.change_as_admin(account_id, &json!({"active": false}))
+            .await;
+    }
+
+    async fn change_as_admin(&self, account_id: &str, change: &Value) {
         let admin = self.admin_token().await;
         let response = self
-            .patch(
-                &format!("/v1/accounts/{account_id}"),
-                &admin,
-                &json!({"active": false}),
-            )
+            .patch(&format!("/v1/accounts/{account_id}"), &admin, change)
             .await;
         assert_eq!(response.status(), StatusCode::OK);
     }

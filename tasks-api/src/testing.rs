@@ -4,41 +4,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::ops::Deref;
 use std::time::Duration;
 
 use ates_core::account_replica::entity as account;
-use ates_core::testing::{RunningService, TestBroker, TestDatabase, eventually, service_settings};
+use ates_core::testing::{TestBroker, TestDatabase, eventually, service_settings};
 use reqwest::Response;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::EntityTrait;
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::Config;
 
-/// tasks-api under test; derefs to the generic [`RunningService`].
-pub struct TasksApp(RunningService<Config>);
-
-impl Deref for TasksApp {
-    type Target = RunningService<Config>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-async fn launch(
-    config: Config,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<(DatabaseConnection, JoinHandle<anyhow::Result<()>>)> {
-    let service = crate::prepare(config).await?;
-    let db = service.state.db.clone();
-    Ok((db, tokio::spawn(crate::run(listener, service, shutdown))))
-}
+ates_core::service_under_test!(
+    /// tasks-api under test.
+    TasksApp,
+    Config
+);
 
 impl TasksApp {
     /// Spawns tasks-api on `broker`, trusting the auth-api at `jwks_url`.
@@ -56,7 +37,7 @@ impl TasksApp {
             service: service_settings("tasks-api", &database, broker, jwks_url),
         };
         customize(&mut config);
-        Self(RunningService::start(database, config, launch).await)
+        Self::start_on(database, config).await
     }
 
     pub async fn create_task(&self, token: &str, body: &Value) -> Response {

@@ -442,21 +442,8 @@ async fn listing_filters_and_paginates() {
             .await;
     }
     let rio = system.popug("rio@popug.inc", "worker").await;
-    // Deactivate Kesha in the replica's view? No: make Rio the only
-    // eligible one by giving Kesha the manager role for a while.
-    system
-        .auth
-        .account_with_role("x@popug.inc", "manager")
-        .await;
-    let admin = system.auth.admin_token().await;
-    system
-        .auth
-        .patch(
-            &format!("/v1/accounts/{}", kesha.id),
-            &admin,
-            &json!({"role": "manager"}),
-        )
-        .await;
+    // Rio becomes the only eligible account: Kesha is made a manager.
+    system.auth.set_role(&kesha.id, "manager").await;
     system.tasks.wait_for_role(&kesha.id, "manager").await;
     for index in 0..3 {
         system
@@ -571,15 +558,7 @@ async fn a_role_change_takes_effect_for_assignment_at_once() {
     let system = System::start().await;
     let kesha = system.popug("kesha@popug.inc", "worker").await;
     let rio = system.popug("rio@popug.inc", "worker").await;
-    let admin = system.auth.admin_token().await;
-    system
-        .auth
-        .patch(
-            &format!("/v1/accounts/{}", kesha.id),
-            &admin,
-            &json!({"role": "manager"}),
-        )
-        .await;
+    system.auth.set_role(&kesha.id, "manager").await;
     system.tasks.wait_for_role(&kesha.id, "manager").await;
     for index in 0..10 {
         let task = system
