@@ -378,9 +378,15 @@ proptest! {
     }
 }
 
-/// Applies a history (some events twice) and closes cycles in between;
-/// every account's balance must equal the sum of its ledger entries.
-async fn ledger_sums_to_balances(tasks: usize, closes_after: Vec<usize>, accounts: usize) {
+/// Applies a history (some events twice) in batches of `batch` events and
+/// closes cycles in between; every account's balance must equal the sum of
+/// its ledger entries.
+async fn ledger_sums_to_balances(
+    tasks: usize,
+    closes_after: Vec<usize>,
+    accounts: usize,
+    batch: usize,
+) {
     let database = TestDatabase::create().await;
     let db = database.connect().await;
     accounting_api::db::migrations::Migrator::up(&db, None)
@@ -394,13 +400,15 @@ async fn ledger_sums_to_balances(tasks: usize, closes_after: Vec<usize>, account
     let pricing = Pricing::new("property");
     let ids: Vec<Uuid> = (0..accounts).map(|_| Uuid::now_v7()).collect();
     let events = history(&ids, tasks, Utc::now() - Span::hours(1));
-    for (index, event) in events.iter().enumerate() {
+    let incoming: Vec<_> = events.iter().map(|event| event.incoming()).collect();
+    for (chunk, batch) in incoming.chunks(batch).enumerate() {
         let txn = ates_core::db::begin_write(&db).await.unwrap();
-        ledger::apply_task_event(&txn, &outbox, &pricing, &event.incoming())
+        let batch: Vec<_> = batch.iter().collect();
+        ledger::apply_task_events(&txn, &outbox, &pricing, &batch)
             .await
             .unwrap();
         txn.commit().await.unwrap();
-        if closes_after.contains(&index) {
+        if closes_after.contains(&chunk) {
             billing::close_now(&db, &outbox, &calendar, ates_core::db::now())
                 .await
                 .unwrap();
@@ -432,11 +440,11 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     #[test]
-    fn the_ledger_always_sums_to_the_balance(tasks in 1usize..12, accounts in 1usize..4, closes in proptest::collection::vec(0usize..40, 0..3)) {
+    fn the_ledger_always_sums_to_the_balance(tasks in 1usize..12, accounts in 1usize..4, closes in proptest::collection::vec(0usize..40, 0..3), batch in 1usize..8) {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(ledger_sums_to_balances(tasks, closes, accounts));
+            .block_on(ledger_sums_to_balances(tasks, closes, accounts, batch));
     }
 }

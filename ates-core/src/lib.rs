@@ -4,6 +4,7 @@
 //!   account events, and the gate that refuses deactivated accounts.
 //! - [`auth`]: stateless verification of auth-api's JWTs (JWKS), the
 //!   `AuthUser` extractor and role checks.
+//! - [`batcher`]: group commit, many requests' writes in one transaction.
 //! - [`calendar`]: business days in the configured time zone.
 //! - [`config`]: the settings every service reads from its environment.
 //! - [`db`]: one connection set-up for SQLite and PostgreSQL, chosen by URL.
@@ -18,6 +19,7 @@
 
 pub mod account_replica;
 pub mod auth;
+pub mod batcher;
 pub mod bus;
 pub mod calendar;
 pub mod config;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use ates_core::account_replica::ReplicaGate;
 use ates_core::auth::Authenticator;
+use ates_core::batcher::Batcher;
 use ates_core::bus::{ConsumerSettings, EventBus, Outbox, RelaySettings, consumer};
 use ates_core::http::health::Readiness;
 use axum::Router;
@@ -24,15 +25,30 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use uuid::Uuid;
+
 use crate::config::Config;
 use crate::db::migrations::Migrator;
+use crate::db::task;
+use crate::domain::TaskError;
+use crate::domain::tasks::{self, NewTask};
 use crate::events::AccountEvents;
+
+/// Most task creations written in one transaction.
+const CREATE_BATCH: usize = 256;
+
+/// Task creations queued for the next group commit: who creates what, and
+/// the created task or why not.
+pub type TaskCreator = Batcher<(Uuid, NewTask), Result<task::Model, TaskError>>;
 
 /// What every request handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub outbox: Outbox,
+    pub creator: TaskCreator,
     pub authenticator: Authenticator,
     pub readiness: Readiness,
 }
@@ -65,6 +81,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<Service> {
     let state = AppState {
         db: db.clone(),
         outbox: bus.outbox(),
+        creator: task_creator(db.clone(), bus.outbox()),
         authenticator: Authenticator {
             verifier: Arc::new(settings.token_verifier().await),
             gate: Arc::new(ReplicaGate(db.clone())),
@@ -75,6 +92,17 @@ pub async fn prepare(config: Config) -> anyhow::Result<Service> {
         },
     };
     Ok(Service { state, bus, config })
+}
+
+/// Starts the group commit of task creations (`POST /v1/tasks`).
+fn task_creator(db: DatabaseConnection, outbox: Outbox) -> TaskCreator {
+    Batcher::spawn(CREATE_BATCH, move |requests| {
+        let (db, outbox) = (db.clone(), outbox.clone());
+        async move {
+            let mut rng = StdRng::from_os_rng();
+            tasks::create_batch(&db, &outbox, requests, &mut rng, ates_core::db::now()).await
+        }
+    })
 }
 
 /// The HTTP application.

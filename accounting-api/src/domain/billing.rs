@@ -26,7 +26,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::AccountingError;
-use super::ledger::{self, Entry};
+use super::ledger::{self, LedgerEntry};
 use crate::db::{billing_cycle, payout, payout_email};
 use ates_core::calendar::BusinessCalendar;
 
@@ -265,7 +265,7 @@ async fn pay_out(
     let entry = ledger::post(
         &txn,
         outbox,
-        Entry {
+        LedgerEntry {
             account_id,
             kind: TransactionKind::Payout,
             amount_cents: -owed,

@@ -14,10 +14,14 @@ use event_schemas::accounting::{TaskPricedV1, TransactionAppliedV1, TransactionK
 use event_schemas::tasks::{TaskAssignedV1, TaskCompletedV1, TaskCreatedV1, TaskCreatedV2};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter,
+    ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
 };
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
+
+/// Transactions per multi-row insert (seven columns a row).
+const ROWS_PER_INSERT: usize = 1000;
 
 use super::pricing::Pricing;
 use crate::db::{balance, billing_cycle, task, transaction};
@@ -30,108 +34,165 @@ pub const SUBSCRIPTIONS: [(&str, u32); 4] = [
     (TaskCompletedV1::NAME, TaskCompletedV1::VERSION),
 ];
 
-/// Applies one task event.
-pub async fn apply_task_event(
-    conn: &impl ConnectionTrait,
-    outbox: &Outbox,
-    pricing: &Pricing,
-    event: &IncomingEvent,
-) -> Result<(), HandlerError> {
-    match (event.key.name.as_str(), event.key.version) {
-        (TaskCreatedV1::NAME, 1) => {
-            let created = TaskCreatedV2::from(event.decode::<TaskCreatedV1>()?.data);
-            record_details(conn, outbox, pricing, &created).await
-        }
-        (TaskCreatedV2::NAME, 2) => {
-            let created = event.decode::<TaskCreatedV2>()?.data;
-            record_details(conn, outbox, pricing, &created).await
-        }
-        (TaskAssignedV1::NAME, 1) => {
-            let assigned = event.decode::<TaskAssignedV1>()?.data;
-            let task = ensure_priced(
-                conn,
-                outbox,
-                pricing,
-                assigned.task_id,
-                assigned.assigned_at,
-            )
-            .await?;
-            post(
-                conn,
-                outbox,
-                Entry {
+/// What one task event asks of the ledger.
+enum Step {
+    /// `tasks.created`: the task's details.
+    Details(TaskCreatedV2),
+    /// `tasks.assigned` / `tasks.completed`: a fee or a reward.
+    Charge {
+        task_id: Uuid,
+        account_id: Uuid,
+        kind: TransactionKind,
+        at: DateTime<Utc>,
+    },
+}
+
+impl Step {
+    fn of(event: &IncomingEvent) -> Result<Self, HandlerError> {
+        Ok(match (event.key.name.as_str(), event.key.version) {
+            (TaskCreatedV1::NAME, 1) => {
+                Step::Details(TaskCreatedV2::from(event.decode::<TaskCreatedV1>()?.data))
+            }
+            (TaskCreatedV2::NAME, 2) => Step::Details(event.decode::<TaskCreatedV2>()?.data),
+            (TaskAssignedV1::NAME, 1) => {
+                let assigned = event.decode::<TaskAssignedV1>()?.data;
+                Step::Charge {
+                    task_id: assigned.task_id,
                     account_id: assigned.assignee_id,
                     kind: TransactionKind::AssignmentFee,
-                    amount_cents: -task.assignment_fee_cents,
-                    task_id: Some(task.id),
                     at: assigned.assigned_at,
-                },
-                None,
-            )
-            .await?;
-            Ok(())
-        }
-        (TaskCompletedV1::NAME, 1) => {
-            let completed = event.decode::<TaskCompletedV1>()?.data;
-            let task = ensure_priced(
-                conn,
-                outbox,
-                pricing,
-                completed.task_id,
-                completed.completed_at,
-            )
-            .await?;
-            post(
-                conn,
-                outbox,
-                Entry {
+                }
+            }
+            (TaskCompletedV1::NAME, 1) => {
+                let completed = event.decode::<TaskCompletedV1>()?.data;
+                Step::Charge {
+                    task_id: completed.task_id,
                     account_id: completed.assignee_id,
                     kind: TransactionKind::TaskReward,
-                    amount_cents: task.reward_cents,
-                    task_id: Some(task.id),
                     at: completed.completed_at,
-                },
-                None,
-            )
-            .await?;
-            Ok(())
+                }
+            }
+            _ => {
+                return Err(HandlerError::Rejected(format!(
+                    "the ledger does not read {}",
+                    event.key
+                )));
+            }
+        })
+    }
+
+    fn task_id(&self) -> Uuid {
+        match self {
+            Step::Details(created) => created.task_id,
+            Step::Charge { task_id, .. } => *task_id,
         }
-        _ => Err(HandlerError::Rejected(format!(
-            "the ledger does not read {}",
-            event.key
-        ))),
+    }
+
+    fn at(&self) -> DateTime<Utc> {
+        match self {
+            Step::Details(created) => created.created_at,
+            Step::Charge { at, .. } => *at,
+        }
     }
 }
 
-async fn record_details(
+/// Applies task events in order, with a handful of statements whatever
+/// their number: the tasks read at once, new ones priced and inserted
+/// together, then every fee and reward posted by [`post_all`].
+pub async fn apply_task_events(
     conn: &impl ConnectionTrait,
     outbox: &Outbox,
     pricing: &Pricing,
-    created: &TaskCreatedV2,
+    events: &[&IncomingEvent],
 ) -> Result<(), HandlerError> {
-    let task = ensure_priced(conn, outbox, pricing, created.task_id, created.created_at).await?;
-    let mut row = task.into_active_model();
-    row.title = ActiveValue::Set(Some(created.title.clone()));
-    row.jira_id = ActiveValue::Set(created.jira_id.clone());
-    row.description = ActiveValue::Set(Some(created.description.clone()));
-    row.update(conn).await?;
+    let steps = events
+        .iter()
+        .map(|event| Step::of(event))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ids: BTreeSet<Uuid> = steps.iter().map(Step::task_id).collect();
+    let mut tasks: HashMap<Uuid, task::Model> = task::Entity::find()
+        .filter(task::Column::Id.is_in(ids))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|task| (task.id, task))
+        .collect();
+    let mut priced = Vec::new();
+    let mut detailed = BTreeSet::new();
+    let mut entries = Vec::new();
+    for step in steps {
+        let task_id = step.task_id();
+        let task = match tasks.entry(task_id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(unknown) => {
+                let task = price(pricing, task_id, step.at());
+                priced.push(task_id);
+                unknown.insert(task)
+            }
+        };
+        match step {
+            Step::Details(created) => {
+                task.title = Some(created.title);
+                task.jira_id = created.jira_id;
+                task.description = Some(created.description);
+                detailed.insert(task_id);
+            }
+            Step::Charge {
+                account_id,
+                kind,
+                at,
+                ..
+            } => entries.push(LedgerEntry {
+                account_id,
+                amount_cents: match kind {
+                    TransactionKind::TaskReward => task.reward_cents,
+                    _ => -task.assignment_fee_cents,
+                },
+                kind,
+                task_id: Some(task_id),
+                at,
+            }),
+        }
+    }
+    let mut staged = Vec::with_capacity(priced.len() + entries.len());
+    let mut new_rows = Vec::with_capacity(priced.len());
+    for task_id in &priced {
+        let task = &tasks[task_id];
+        staged.push(outbox.stage(TaskPricedV1 {
+            task_id: task.id,
+            assignment_fee_cents: task.assignment_fee_cents,
+            reward_cents: task.reward_cents,
+            priced_at: task.priced_at,
+        })?);
+        new_rows.push(task.clone().into_active_model());
+    }
+    if !new_rows.is_empty() {
+        task::Entity::insert_many(new_rows)
+            .exec_without_returning(conn)
+            .await?;
+    }
+    for task_id in detailed.difference(&priced.iter().copied().collect()) {
+        let task = &tasks[task_id];
+        task::Entity::update_many()
+            .col_expr(task::Column::Title, Expr::value(task.title.clone()))
+            .col_expr(task::Column::JiraId, Expr::value(task.jira_id.clone()))
+            .col_expr(
+                task::Column::Description,
+                Expr::value(task.description.clone()),
+            )
+            .filter(task::Column::Id.eq(*task_id))
+            .exec(conn)
+            .await?;
+    }
+    outbox.add_staged(conn, staged).await?;
+    post_all(conn, outbox, entries, None).await?;
     Ok(())
 }
 
-/// The task with its price; priced now (and `accounting.task_priced`
-/// published) if this is the first event of it.
-pub async fn ensure_priced(
-    conn: &impl ConnectionTrait,
-    outbox: &Outbox,
-    pricing: &Pricing,
-    task_id: Uuid,
-    at: DateTime<Utc>,
-) -> Result<task::Model, HandlerError> {
-    if let Some(task) = task::Entity::find_by_id(task_id).one(conn).await? {
-        return Ok(task);
-    }
+/// A new task's price, decided at `at`.
+fn price(pricing: &Pricing, task_id: Uuid, at: DateTime<Utc>) -> task::Model {
     let price = pricing.price(task_id);
-    let task = task::Model {
+    task::Model {
         id: task_id,
         title: None,
         jira_id: None,
@@ -139,28 +200,12 @@ pub async fn ensure_priced(
         assignment_fee_cents: price.assignment_fee_cents,
         reward_cents: price.reward_cents,
         priced_at: at,
-    };
-    task::Entity::insert(task.clone().into_active_model())
-        .exec_without_returning(conn)
-        .await?;
-    outbox
-        .add(
-            conn,
-            TaskPricedV1 {
-                task_id,
-                assignment_fee_cents: price.assignment_fee_cents,
-                reward_cents: price.reward_cents,
-                priced_at: at,
-            },
-        )
-        .await
-        .map_err(|error| HandlerError::Transient(error.to_string()))?;
-    Ok(task)
+    }
 }
 
 /// One ledger entry to write.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct LedgerEntry {
     pub account_id: Uuid,
     pub kind: TransactionKind,
     pub amount_cents: i64,
@@ -182,29 +227,70 @@ pub async fn open_cycle(conn: &impl ConnectionTrait) -> Result<billing_cycle::Mo
 pub async fn post(
     conn: &impl ConnectionTrait,
     outbox: &Outbox,
-    entry: Entry,
+    entry: LedgerEntry,
     cycle: Option<Uuid>,
 ) -> Result<transaction::Model, HandlerError> {
+    post_all(conn, outbox, vec![entry], cycle)
+        .await?
+        .pop()
+        .ok_or_else(|| HandlerError::Transient("the entry was not posted".into()))
+}
+
+/// Appends transactions in order (to `cycle`, else the open cycle), moves
+/// each account's balance by their sum, and publishes one
+/// `accounting.transaction_applied` per transaction: three inserts and one
+/// read of the open cycle, however many entries.
+pub async fn post_all(
+    conn: &impl ConnectionTrait,
+    outbox: &Outbox,
+    entries: Vec<LedgerEntry>,
+    cycle: Option<Uuid>,
+) -> Result<Vec<transaction::Model>, HandlerError> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
     let billing_cycle_id = match cycle {
         Some(cycle) => cycle,
         None => open_cycle(conn).await?.id,
     };
-    let row = transaction::Model {
-        id: Uuid::now_v7(),
-        account_id: entry.account_id,
-        kind: entry.kind.as_str().to_owned(),
-        amount_cents: entry.amount_cents,
-        task_id: entry.task_id,
-        billing_cycle_id,
-        created_at: entry.at,
-    };
-    transaction::Entity::insert(row.clone().into_active_model())
-        .exec_without_returning(conn)
-        .await?;
-    balance::Entity::insert(balance::ActiveModel {
-        account_id: ActiveValue::Set(entry.account_id),
-        balance_cents: ActiveValue::Set(entry.amount_cents),
-    })
+    let mut rows = Vec::with_capacity(entries.len());
+    let mut staged = Vec::with_capacity(entries.len());
+    let mut moves: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for entry in entries {
+        let row = transaction::Model {
+            id: Uuid::now_v7(),
+            account_id: entry.account_id,
+            kind: entry.kind.as_str().to_owned(),
+            amount_cents: entry.amount_cents,
+            task_id: entry.task_id,
+            billing_cycle_id,
+            created_at: entry.at,
+        };
+        *moves.entry(entry.account_id).or_default() += entry.amount_cents;
+        staged.push(outbox.stage(TransactionAppliedV1 {
+            transaction_id: row.id,
+            account_id: row.account_id,
+            kind: entry.kind,
+            amount_cents: row.amount_cents,
+            task_id: row.task_id,
+            billing_cycle_id,
+            created_at: row.created_at,
+        })?);
+        rows.push(row);
+    }
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        transaction::Entity::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model))
+            .exec_without_returning(conn)
+            .await?;
+    }
+    // One row per account: PostgreSQL refuses to upsert a row twice in one
+    // statement.
+    balance::Entity::insert_many(moves.into_iter().map(|(account_id, amount)| {
+        balance::ActiveModel {
+            account_id: ActiveValue::Set(account_id),
+            balance_cents: ActiveValue::Set(amount),
+        }
+    }))
     .on_conflict(
         OnConflict::column(balance::Column::AccountId)
             .value(
@@ -215,20 +301,6 @@ pub async fn post(
     )
     .exec_without_returning(conn)
     .await?;
-    outbox
-        .add(
-            conn,
-            TransactionAppliedV1 {
-                transaction_id: row.id,
-                account_id: row.account_id,
-                kind: entry.kind,
-                amount_cents: row.amount_cents,
-                task_id: row.task_id,
-                billing_cycle_id,
-                created_at: row.created_at,
-            },
-        )
-        .await
-        .map_err(|error| HandlerError::Transient(error.to_string()))?;
-    Ok(row)
+    outbox.add_staged(conn, staged).await?;
+    Ok(rows)
 }

@@ -34,7 +34,27 @@ impl EventHandler for AccountingEvents {
         if account_replica::is_account_event(event) {
             account_replica::apply(txn, event).await
         } else {
-            ledger::apply_task_event(txn, &self.outbox, &self.pricing, event).await
+            ledger::apply_task_events(txn, &self.outbox, &self.pricing, &[event]).await
+        }
+    }
+
+    /// Task events in a batch go to the ledger together (a batch comes
+    /// from one stream, so it is all task events or all account events).
+    async fn handle_batch(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[&IncomingEvent],
+    ) -> Result<(), HandlerError> {
+        if events
+            .iter()
+            .any(|event| account_replica::is_account_event(event))
+        {
+            for event in events {
+                self.handle(txn, event).await?;
+            }
+            Ok(())
+        } else {
+            ledger::apply_task_events(txn, &self.outbox, &self.pricing, events).await
         }
     }
 }

@@ -19,9 +19,10 @@ use async_nats::jetstream::{self, AckKind};
 use chrono::Utc;
 use event_schemas::{Envelope, EventKey, EventPayload, SchemaError};
 use futures::StreamExt;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ActiveValue, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, TransactionTrait,
+    ActiveValue, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    IdenStatic, TransactionTrait,
 };
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +47,14 @@ pub enum HandlerError {
 
 impl From<DbErr> for HandlerError {
     fn from(error: DbErr) -> Self {
+        HandlerError::Transient(error.to_string())
+    }
+}
+
+impl From<super::OutboxError> for HandlerError {
+    /// The handler's own event could not be stored: worth another try (an
+    /// invalid one keeps failing and ends as a dead letter, nothing lost).
+    fn from(error: super::OutboxError) -> Self {
         HandlerError::Transient(error.to_string())
     }
 }
@@ -84,6 +93,24 @@ pub trait EventHandler: Send + Sync + 'static {
         txn: &DatabaseTransaction,
         event: &IncomingEvent,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Applies several events of one stream, in order, in one transaction.
+    /// Any error undoes the whole batch, which the consumer then applies
+    /// event by event with [`Self::handle`] (so a bad event is judged
+    /// alone). The default calls `handle` for each; a handler overrides it
+    /// to write a batch with fewer statements.
+    fn handle_batch(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[&IncomingEvent],
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        async move {
+            for event in events {
+                self.handle(txn, event).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// How a consumer retries.
@@ -385,12 +412,96 @@ impl<H: EventHandler> StreamWorker<H> {
             .any(|(subscribed, _)| subscribed == name)
     }
 
-    /// Applies a batch in one transaction, each event in a savepoint of its
-    /// own (a failing event is undone alone). Returns one outcome per event.
+    /// Applies a batch in one transaction: first all at once (the event ids
+    /// recorded in one statement, then the handler's `handle_batch`); if
+    /// that fails, event by event, each in a savepoint of its own (a failing
+    /// event is undone alone). Returns one outcome per event.
     async fn apply_batch(&self, events: &[&IncomingEvent]) -> Vec<Outcome> {
         if events.is_empty() {
             return Vec::new();
         }
+        match self.apply_all_at_once(events).await {
+            Ok(outcomes) => {
+                self.bus.outbox().notify_committed();
+                outcomes
+            }
+            Err(error) => {
+                tracing::debug!(%error, events = events.len(), "batch failed as a whole; applying event by event");
+                self.apply_one_by_one(events).await
+            }
+        }
+    }
+
+    /// The whole batch in one transaction with no savepoints; any error
+    /// rolls it all back.
+    async fn apply_all_at_once(
+        &self,
+        events: &[&IncomingEvent],
+    ) -> Result<Vec<Outcome>, HandlerError> {
+        let txn = db::begin_write(&self.db).await?;
+        let first_time = self.record_processed(&txn, events).await?;
+        let mut fresh = Vec::with_capacity(events.len());
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut seen = BTreeSet::new();
+        for event in events {
+            // The same id twice in one batch (a redelivery) applies once.
+            if first_time.contains(&event.event_id) && seen.insert(event.event_id) {
+                fresh.push(*event);
+                outcomes.push(Outcome::Applied);
+            } else {
+                outcomes.push(Outcome::AlreadyApplied);
+            }
+        }
+        if !fresh.is_empty() {
+            self.handler.handle_batch(&txn, &fresh).await?;
+        }
+        txn.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Records every event id of the batch as processed by this consumer in
+    /// one statement; returns the ids that were not recorded before.
+    async fn record_processed(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[&IncomingEvent],
+    ) -> Result<BTreeSet<Uuid>, DbErr> {
+        use processed_event::Column;
+        let mut insert = Query::insert();
+        insert
+            .into_table(processed_event::Entity)
+            .columns([
+                Column::Consumer,
+                Column::EventId,
+                Column::EventName,
+                Column::ProcessedAt,
+            ])
+            .on_conflict(
+                OnConflict::columns([Column::Consumer, Column::EventId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .returning_col(Column::EventId);
+        let now = Utc::now();
+        for event in events {
+            insert
+                .values([
+                    self.settings.durable_name.clone().into(),
+                    event.event_id.into(),
+                    event.key.name.clone().into(),
+                    now.into(),
+                ])
+                .map_err(|error| DbErr::Custom(error.to_string()))?;
+        }
+        txn.query_all(&insert)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<Uuid>("", Column::EventId.as_str()))
+            .collect()
+    }
+
+    /// Each event in a savepoint of its own.
+    async fn apply_one_by_one(&self, events: &[&IncomingEvent]) -> Vec<Outcome> {
         let txn = match db::begin_write(&self.db).await {
             Ok(txn) => txn,
             Err(error) => {

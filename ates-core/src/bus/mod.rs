@@ -29,7 +29,7 @@ use async_nats::jetstream::{self, stream};
 use tokio::sync::Notify;
 
 pub use consumer::{ConsumerSettings, EventHandler, HandlerError, IncomingEvent, forget_processed};
-pub use outbox::{Outbox, OutboxError};
+pub use outbox::{Outbox, OutboxError, StagedEvent};
 pub use relay::{Relay, RelaySettings};
 pub use schema::{BusMigrator, migrations};
 

@@ -24,6 +24,15 @@ pub enum OutboxError {
     Database(#[from] DbErr),
 }
 
+/// Rows per multi-row insert: well under the bound-parameter limits of
+/// SQLite (32,766) and PostgreSQL (65,535) at nine columns a row.
+const ROWS_PER_INSERT: usize = 500;
+
+/// An event checked against the registry, ready to store
+/// ([`Outbox::stage`], [`Outbox::add_staged`]).
+#[derive(Debug, Clone)]
+pub struct StagedEvent(outbox_event::ActiveModel);
+
 /// The producer side of the bus, handed to business commands.
 #[derive(Clone)]
 pub struct Outbox {
@@ -72,9 +81,23 @@ impl Outbox {
         conn: &impl ConnectionTrait,
         envelope: &Envelope<T>,
     ) -> Result<(), OutboxError> {
+        self.add_staged(conn, vec![Self::stage_envelope(envelope)?])
+            .await
+    }
+
+    /// Wraps `data` in a new envelope from this producer and checks it
+    /// against the registry, to be stored with others by [`Self::add_staged`].
+    pub fn stage<T: EventPayload>(&self, data: T) -> Result<StagedEvent, OutboxError> {
+        Self::stage_envelope(&Envelope::new(&self.producer, data))
+    }
+
+    /// Checks `envelope` against the registry and prepares its outbox row.
+    pub fn stage_envelope<T: EventPayload>(
+        envelope: &Envelope<T>,
+    ) -> Result<StagedEvent, OutboxError> {
         let value = serde_json::to_value(envelope)?;
         event_schemas::validate(&envelope.event_name, envelope.event_version, &value)?;
-        let row = outbox_event::ActiveModel {
+        Ok(StagedEvent(outbox_event::ActiveModel {
             id: ActiveValue::NotSet,
             event_id: ActiveValue::Set(envelope.event_id),
             event_name: ActiveValue::Set(envelope.event_name.clone()),
@@ -90,10 +113,23 @@ impl Outbox {
             published_at: ActiveValue::Set(None),
             attempts: ActiveValue::Set(0),
             last_error: ActiveValue::Set(None),
-        };
-        outbox_event::Entity::insert(row)
-            .exec_without_returning(conn)
-            .await?;
+        }))
+    }
+
+    /// Stores staged events on `conn` (the caller's transaction), in their
+    /// order, a few hundred rows per statement.
+    pub async fn add_staged(
+        &self,
+        conn: &impl ConnectionTrait,
+        events: Vec<StagedEvent>,
+    ) -> Result<(), OutboxError> {
+        let mut rows = events.into_iter().map(|event| event.0).peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<_> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+            outbox_event::Entity::insert_many(chunk)
+                .exec_without_returning(conn)
+                .await?;
+        }
         Ok(())
     }
 

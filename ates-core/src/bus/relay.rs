@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::schema::outbox_event::{self, Column};
 use super::{EventBus, backoff};
+use crate::db;
 
 /// How the relay paces itself.
 #[derive(Debug, Clone)]
@@ -229,6 +230,7 @@ impl Relay {
         }
         let failure = failure.or(flight.send_error);
         if !published.is_empty() {
+            let _turn = db::write_turn(&self.db).await;
             outbox_event::Entity::update_many()
                 .col_expr(Column::PublishedAt, Expr::value(Utc::now()))
                 .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
@@ -246,6 +248,7 @@ impl Relay {
     }
 
     async fn record_failure(&self, id: i64, error: &str) -> Result<(), DbErr> {
+        let _turn = db::write_turn(&self.db).await;
         outbox_event::Entity::update_many()
             .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
             .col_expr(Column::LastError, Expr::value(error.to_owned()))
@@ -257,6 +260,7 @@ impl Relay {
 
     async fn prune(&self) -> Result<(), DbErr> {
         let cutoff = Utc::now() - self.settings.retention;
+        let _turn = db::write_turn(&self.db).await;
         let deleted = outbox_event::Entity::delete_many()
             .filter(Column::PublishedAt.lt(cutoff))
             .exec(&self.db)

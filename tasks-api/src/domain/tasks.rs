@@ -84,61 +84,83 @@ fn draw(eligible: &[Uuid], rng: &mut impl Rng) -> Result<Uuid, TaskError> {
         .ok_or(TaskError::NoEligibleAssignee)
 }
 
-/// Creates a task, assigned at once; publishes `tasks.created` (v2) and
-/// `tasks.assigned`. With no eligible account nothing is stored.
-pub async fn create(
+/// Creates tasks, each assigned at once to an independently drawn eligible
+/// account, in one transaction (see `ates_core::batcher`); publishes
+/// `tasks.created` (v2) and `tasks.assigned` for each. Returns one result
+/// per request, in order. With no eligible account nothing is stored; if
+/// the transaction fails, every request of the batch gets the error.
+pub async fn create_batch(
     db: &DatabaseConnection,
     outbox: &Outbox,
-    creator: Uuid,
-    new: NewTask,
+    requests: Vec<(Uuid, NewTask)>,
     rng: &mut (impl Rng + Send),
     now: DateTime<Utc>,
-) -> Result<task::Model, TaskError> {
+) -> Vec<Result<task::Model, TaskError>> {
+    let count = requests.len();
+    match write_batch(db, outbox, requests, rng, now).await {
+        Ok(created) => created.into_iter().map(Ok).collect(),
+        Err(TaskError::NoEligibleAssignee) => (0..count)
+            .map(|_| Err(TaskError::NoEligibleAssignee))
+            .collect(),
+        Err(error) => {
+            let error = error.to_string();
+            (0..count)
+                .map(|_| Err(TaskError::Internal(anyhow::anyhow!(error.clone()))))
+                .collect()
+        }
+    }
+}
+
+async fn write_batch(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    requests: Vec<(Uuid, NewTask)>,
+    rng: &mut (impl Rng + Send),
+    now: DateTime<Utc>,
+) -> Result<Vec<task::Model>, TaskError> {
     let txn = db::begin_write(db).await?;
-    let assignee = draw(&eligible_assignees(&txn).await?, rng)?;
-    let model = task::Model {
-        id: Uuid::now_v7(),
-        title: new.title.trim().to_owned(),
-        jira_id: new.jira_id,
-        description: new.description,
-        status: OPEN.into(),
-        assignee_id: assignee,
-        created_by: creator,
-        created_at: now,
-        updated_at: now,
-        completed_at: None,
-    };
-    task::Entity::insert(model.clone().into_active_model())
+    let eligible = eligible_assignees(&txn).await?;
+    let mut created = Vec::with_capacity(requests.len());
+    let mut events = Vec::with_capacity(requests.len() * 2);
+    for (creator, new) in requests {
+        let assignee = draw(&eligible, rng)?;
+        let model = task::Model {
+            id: Uuid::now_v7(),
+            title: new.title.trim().to_owned(),
+            jira_id: new.jira_id,
+            description: new.description,
+            status: OPEN.into(),
+            assignee_id: assignee,
+            created_by: creator,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+        };
+        events.push(outbox.stage(TaskCreatedV2 {
+            task_id: model.id,
+            title: model.title.clone(),
+            jira_id: model.jira_id.clone(),
+            description: model.description.clone(),
+            status: TaskStatus::Open,
+            assignee_id: assignee,
+            created_at: now,
+        })?);
+        events.push(outbox.stage(TaskAssignedV1 {
+            task_id: model.id,
+            assignee_id: assignee,
+            previous_assignee_id: None,
+            assigned_at: now,
+        })?);
+        created.push(model);
+    }
+    // Ten columns a row: a batch stays far below the parameter limits.
+    task::Entity::insert_many(created.iter().cloned().map(IntoActiveModel::into_active_model))
         .exec_without_returning(&txn)
         .await?;
-    outbox
-        .add(
-            &txn,
-            TaskCreatedV2 {
-                task_id: model.id,
-                title: model.title.clone(),
-                jira_id: model.jira_id.clone(),
-                description: model.description.clone(),
-                status: TaskStatus::Open,
-                assignee_id: assignee,
-                created_at: now,
-            },
-        )
-        .await?;
-    outbox
-        .add(
-            &txn,
-            TaskAssignedV1 {
-                task_id: model.id,
-                assignee_id: assignee,
-                previous_assignee_id: None,
-                assigned_at: now,
-            },
-        )
-        .await?;
+    outbox.add_staged(&txn, events).await?;
     txn.commit().await?;
     outbox.notify_committed();
-    Ok(model)
+    Ok(created)
 }
 
 /// Gives every open task an independently drawn eligible assignee, in one
@@ -167,6 +189,7 @@ pub async fn shuffle(
         return Err(TaskError::NoEligibleAssignee);
     }
     let mut reassigned = 0;
+    let mut assignments = Vec::new();
     for (task_id, previous) in open {
         let assignee = draw(&eligible, rng)?;
         let updated = task::Entity::update_many()
@@ -179,19 +202,15 @@ pub async fn shuffle(
         if updated.rows_affected == 0 {
             continue;
         }
-        outbox
-            .add(
-                &txn,
-                TaskAssignedV1 {
-                    task_id,
-                    assignee_id: assignee,
-                    previous_assignee_id: Some(previous),
-                    assigned_at: now,
-                },
-            )
-            .await?;
+        assignments.push(outbox.stage(TaskAssignedV1 {
+            task_id,
+            assignee_id: assignee,
+            previous_assignee_id: Some(previous),
+            assigned_at: now,
+        })?);
         reassigned += 1;
     }
+    outbox.add_staged(&txn, assignments).await?;
     txn.commit().await?;
     outbox.notify_committed();
     Ok(reassigned)

@@ -187,16 +187,11 @@ pub async fn create(
         jira_id: body.jira_id,
         description: body.description,
     };
-    let mut rng = StdRng::from_os_rng();
-    let task = tasks::create(
-        &state.db,
-        &state.outbox,
-        user.account_id,
-        new,
-        &mut rng,
-        ates_core::db::now(),
-    )
-    .await?;
+    let task = state
+        .creator
+        .submit((user.account_id, new))
+        .await
+        .map_err(|stopped| ApiError::Unavailable(stopped.to_string()))??;
     Ok((StatusCode::CREATED, Json(task.into())))
 }
 
