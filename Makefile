@@ -4,7 +4,7 @@ CARGO ?= cargo
 # The PostgreSQL server the PostgreSQL test pass creates its databases on.
 TEST_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 
-.PHONY: compose-check demo load run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
+.PHONY: bench-parts compose-check demo load run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
 
 ## Run the whole system locally: NATS (JetStream) + every service on SQLite.
 run:
@@ -57,12 +57,16 @@ openapi:
 	$(CARGO) run --quiet -p event-schemas --bin event-docs -- asyncapi > openapi/events.asyncapi.json
 	$(CARGO) run --quiet -p event-schemas --bin event-docs -- catalogue > docs/events.md
 
-## Benchmarks (release build): outbox relay next to raw JetStream publishing.
+## Benchmarks (release build): the whole system in one table (rates, latency,
+## pipeline, event lag, relay vs raw JetStream, validation cost, memory).
 bench: deps
-	$(CARGO) bench -p ates-core --bench relay
+	$(CARGO) build --release --bins --quiet
+	$(CARGO) bench -p ates-core --bench system
+
+## The finer benchmarks behind some rows: argon2 and login, the ledger's backlog.
+bench-parts: deps
 	$(CARGO) bench -p auth-api --bench auth
 	$(CARGO) bench -p accounting-api --bench ledger
-	$(CARGO) bench -p accounting-api --bench pipeline
 
 ## Release new event-schema versions: adds new files to event-schemas/schemas.lock.
 ## Never changes the hash of a released file (the registry test refuses that).

@@ -56,8 +56,7 @@ impl<J: Send + 'static, R: Send + 'static> Batcher<J, R> {
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(max_batch);
             while queue.recv_many(&mut batch, max_batch).await > 0 {
-                let (inputs, replies): (Vec<J>, Vec<oneshot::Sender<R>>) =
-                    batch.drain(..).unzip();
+                let (inputs, replies): (Vec<J>, Vec<oneshot::Sender<R>>) = batch.drain(..).unzip();
                 let answers = write(inputs).await;
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     // The caller may have gone (client disconnected).

@@ -62,7 +62,8 @@ fn nats_server_binary() -> PathBuf {
     );
 }
 
-fn free_port() -> u16 {
+/// A local TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())

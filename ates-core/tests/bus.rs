@@ -430,6 +430,10 @@ async fn poison_events_go_to_dead_letters_and_the_consumer_keeps_going() {
             HeaderMap::new(),
         )
         .await;
+    // Arrives in the same batch as the refused event: the batch is undone
+    // and applied event by event, so this one is applied exactly once.
+    let before = Envelope::new("tasks-api", completion(Uuid::new_v4()));
+    harness.publish_envelope(&before).await;
     let refused = Envelope::new("tasks-api", completion(REJECTED_TASK));
     harness.publish_envelope(&refused).await;
     // An event this consumer does not subscribe to is skipped, not dead.
@@ -482,6 +486,8 @@ async fn poison_events_go_to_dead_letters_and_the_consumer_keeps_going() {
         letters[3].reason
     );
     assert!(harness.applied(refused.event_id).await.is_empty());
+    assert_eq!(harness.applied(before.event_id).await.len(), 1);
+    assert_eq!(harness.applied(good.event_id).await.len(), 1);
 }
 
 #[tokio::test]

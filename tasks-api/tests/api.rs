@@ -280,6 +280,59 @@ async fn random_assignment_is_spread_over_eligible_accounts_only() {
 }
 
 #[tokio::test]
+async fn concurrent_creations_are_each_stored_and_published_once() {
+    let system = System::start().await;
+    let admin = system.admin().await;
+    let a = system.popug("a@popug.inc", "worker").await;
+    let b = system.popug("b@popug.inc", "worker").await;
+    // Sent together, they are written in a few group commits.
+    let titles: Vec<String> = (0..60).map(|index| format!("Together {index}")).collect();
+    let created = futures::future::join_all(
+        titles
+            .iter()
+            .map(|title| system.tasks.task(&admin.token, title)),
+    )
+    .await;
+    let mut assignees = HashMap::new();
+    for (task, title) in created.iter().zip(&titles) {
+        assert_eq!(
+            task["title"],
+            title.as_str(),
+            "each caller gets its own task"
+        );
+        let assignee = task["assignee_id"].as_str().unwrap().to_owned();
+        assert!(assignee == a.id || assignee == b.id, "assigned to a worker");
+        assert!(
+            assignees
+                .insert(task["id"].as_str().unwrap().to_owned(), assignee)
+                .is_none(),
+            "ids are distinct"
+        );
+    }
+    let listed: Value = system
+        .tasks
+        .get("/v1/tasks?per_page=100", &admin.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["total"], 60);
+    for name in ["tasks.created", "tasks.assigned"] {
+        let events = system.task_events(name, 60).await;
+        let mut published: HashMap<String, String> = HashMap::new();
+        for event in &events {
+            let id = event["data"]["task_id"].as_str().unwrap().to_owned();
+            let assignee = event["data"]["assignee_id"].as_str().unwrap().to_owned();
+            assert!(
+                published.insert(id, assignee).is_none(),
+                "{name} once per task"
+            );
+        }
+        assert_eq!(published, assignees, "{name} matches what was returned");
+    }
+}
+
+#[tokio::test]
 async fn only_admins_and_managers_shuffle() {
     let system = System::start().await;
     let worker = system.popug("kesha@popug.inc", "worker").await;

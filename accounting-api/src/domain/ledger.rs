@@ -279,9 +279,14 @@ pub async fn post_all(
         rows.push(row);
     }
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        transaction::Entity::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model))
-            .exec_without_returning(conn)
-            .await?;
+        transaction::Entity::insert_many(
+            chunk
+                .iter()
+                .cloned()
+                .map(IntoActiveModel::into_active_model),
+        )
+        .exec_without_returning(conn)
+        .await?;
     }
     // One row per account: PostgreSQL refuses to upsert a row twice in one
     // statement.

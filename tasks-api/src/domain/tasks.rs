@@ -154,9 +154,14 @@ async fn write_batch(
         created.push(model);
     }
     // Ten columns a row: a batch stays far below the parameter limits.
-    task::Entity::insert_many(created.iter().cloned().map(IntoActiveModel::into_active_model))
-        .exec_without_returning(&txn)
-        .await?;
+    task::Entity::insert_many(
+        created
+            .iter()
+            .cloned()
+            .map(IntoActiveModel::into_active_model),
+    )
+    .exec_without_returning(&txn)
+    .await?;
     outbox.add_staged(&txn, events).await?;
     txn.commit().await?;
     outbox.notify_committed();

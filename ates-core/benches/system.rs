@@ -1,0 +1,645 @@
+//! `make bench`: the whole system on this machine, one table.
+//!
+//! 1. The four services run as their release binaries (separate processes,
+//!    SQLite files in a temporary directory) on a private `nats-server`.
+//!    A client in this process drives them over HTTP at 50 connections:
+//!    `POST /v1/tasks` (its rate and latency, then the pipeline: how long
+//!    until accounting's ledger holds every created task's fee),
+//!    `GET /v1/tasks/mine`, then 500 tasks/s for the event lag from the
+//!    create request to `accounting.transaction_applied` on the bus. Peak
+//!    resident memory of each service is read from `/proc` at the end.
+//! 2. Outbox relay drain next to raw JetStream publishing on the same
+//!    server: the async-nats client publishes N envelopes with message ids,
+//!    pipelined, and waits for every ack; the same N envelopes are written
+//!    to a SQLite outbox first, then the relay drains the backlog.
+//! 3. Registry validation of one event.
+//!
+//! Build the binaries first (`make bench` does): `cargo build --release
+//! --bins`. `BENCH_SECONDS` (default 15) sets each load phase's length,
+//! `BENCH_EVENTS` (default 20,000) the relay's backlog; with `BENCH_KEEP` set
+//! the services' databases and logs are kept for a look afterwards.
+
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::message::PublishMessage;
+use ates_core::bus::{BusConfig, BusMigrator, EventBus, RelaySettings};
+use ates_core::db;
+use ates_core::testing::{NatsServer, TestDatabase, free_port};
+use bytes::Bytes;
+use chrono::Utc;
+use event_schemas::Envelope;
+use event_schemas::tasks::TaskCompletedV1;
+use futures::StreamExt;
+use futures::future::join_all;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm_migration::MigratorTrait;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+fn envelopes(count: usize) -> Vec<Envelope<TaskCompletedV1>> {
+    (0..count)
+        .map(|_| {
+            Envelope::new(
+                "bench",
+                TaskCompletedV1 {
+                    task_id: Uuid::new_v4(),
+                    assignee_id: Uuid::new_v4(),
+                    completed_at: Utc::now(),
+                },
+            )
+        })
+        .collect()
+}
+
+async fn stream_count(bus: &EventBus) -> u64 {
+    let mut stream = bus
+        .jetstream()
+        .get_stream(bus.naming().domain_stream("tasks"))
+        .await
+        .expect("stream");
+    stream.info().await.expect("info").state.messages
+}
+
+async fn raw_publish(bus: &EventBus, events: &[Envelope<TaskCompletedV1>]) -> f64 {
+    let payloads: Vec<(String, Bytes)> = events
+        .iter()
+        .map(|event| {
+            (
+                event.event_id.to_string(),
+                Bytes::from(serde_json::to_vec(event).expect("serializes")),
+            )
+        })
+        .collect();
+    let subject = bus.naming().wire_subject("tasks.completed.v1");
+    let started = Instant::now();
+    for chunk in payloads.chunks(1000) {
+        let mut acks = Vec::with_capacity(chunk.len());
+        for (id, payload) in chunk {
+            let message = PublishMessage::build()
+                .payload(payload.clone())
+                .message_id(id);
+            acks.push(
+                bus.jetstream()
+                    .send_publish(subject.clone(), message)
+                    .await
+                    .expect("publish"),
+            );
+        }
+        for ack in join_all(acks.into_iter().map(IntoFuture::into_future)).await {
+            ack.expect("ack");
+        }
+    }
+    events.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn fill_outbox(
+    bus: &EventBus,
+    db: &DatabaseConnection,
+    events: Vec<Envelope<TaskCompletedV1>>,
+) -> f64 {
+    let outbox = bus.outbox();
+    let started = Instant::now();
+    let count = events.len();
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let txn = db::begin_write(db).await.expect("transaction");
+        for event in events.by_ref().take(500) {
+            outbox
+                .add_envelope(&txn, &event)
+                .await
+                .expect("valid event");
+        }
+        txn.commit().await.expect("commit");
+    }
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn pending(db: &DatabaseConnection) -> i64 {
+    db.query_one_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT COUNT(*) AS n FROM outbox_events WHERE published_at IS NULL".to_owned(),
+    ))
+    .await
+    .expect("query")
+    .expect("row")
+    .try_get::<i64>("", "n")
+    .expect("count")
+}
+
+/// Targets of the issue on this 2-core machine (README, "Benchmarks").
+const PIPELINE_TARGET: f64 = 2000.0;
+const LAG_P99_TARGET_MS: f64 = 100.0;
+const RELAY_SHARE_TARGET: f64 = 50.0;
+const VALIDATION_TARGET_US: f64 = 2.0;
+const RSS_TARGET_MIB: f64 = 100.0;
+const CONNECTIONS: usize = 50;
+const LAG_RATE: u32 = 500;
+const LAG_TASKS: usize = 2000;
+const SERVICES: [&str; 4] = ["auth-api", "tasks-api", "accounting-api", "analytics-api"];
+
+/// One row of the table.
+struct Row {
+    measure: String,
+    value: String,
+    target: String,
+}
+
+fn row(measure: impl Into<String>, value: impl Into<String>, target: impl Into<String>) -> Row {
+    Row {
+        measure: measure.into(),
+        value: value.into(),
+        target: target.into(),
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort_unstable();
+    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// The four services as child processes; killed when dropped.
+struct System {
+    children: Vec<(&'static str, Child)>,
+    ports: HashMap<&'static str, u16>,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::env::var_os("BENCH_KEEP").is_some() {
+            let kept = std::mem::replace(
+                &mut self.dir,
+                tempfile::tempdir().expect("a temporary directory"),
+            )
+            .keep();
+            eprintln!("databases and logs kept in {}", kept.display());
+        }
+    }
+}
+
+impl System {
+    async fn start(nats_url: &str) -> Self {
+        let binaries = std::env::current_exe()
+            .expect("the bench's path")
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/release")
+            .to_path_buf();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let ports: HashMap<&'static str, u16> = SERVICES
+            .iter()
+            .map(|service| (*service, free_port()))
+            .collect();
+        let jwks = format!(
+            "http://127.0.0.1:{}/.well-known/jwks.json",
+            ports["auth-api"]
+        );
+        let mut children = Vec::new();
+        for service in SERVICES {
+            let binary = binaries.join(service);
+            assert!(
+                binary.exists(),
+                "{} is missing: run `make bench` (it builds the release binaries first)",
+                binary.display()
+            );
+            let child = Command::new(&binary)
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("RUST_LOG", "warn")
+                .env("NATS_URL", nats_url)
+                .env("BIND_ADDR", format!("127.0.0.1:{}", ports[service]))
+                .env(
+                    "DATABASE_URL",
+                    format!(
+                        "sqlite://{}/{service}.sqlite?mode=rwc",
+                        dir.path().display()
+                    ),
+                )
+                .env("AUTH_JWKS_URL", &jwks)
+                .env("ATES_ADMIN_EMAIL", "admin@popug.inc")
+                .env("ATES_ADMIN_PASSWORD", "bench-admin-password")
+                .stdout(Stdio::null())
+                .stderr(
+                    std::fs::File::create(dir.path().join(format!("{service}.log")))
+                        .expect("log file"),
+                )
+                .spawn()
+                .unwrap_or_else(|error| panic!("cannot start {service}: {error}"));
+            children.push((service, child));
+        }
+        let system = Self {
+            children,
+            ports,
+            dir,
+        };
+        let client = reqwest::Client::new();
+        for service in SERVICES {
+            let url = system.url(service, "/healthz");
+            let started = Instant::now();
+            loop {
+                if matches!(client.get(&url).send().await, Ok(response) if response.status().is_success())
+                {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "{service} did not start; see its log in {}",
+                    system.dir.path().display()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        system
+    }
+
+    fn url(&self, service: &str, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.ports[service])
+    }
+
+    fn database_url(&self, service: &str) -> String {
+        format!(
+            "sqlite://{}/{service}.sqlite?mode=rw",
+            self.dir.path().display()
+        )
+    }
+
+    /// Peak resident memory (VmHWM) of each service, MiB.
+    fn peak_rss(&self) -> Vec<(&'static str, f64)> {
+        self.children
+            .iter()
+            .map(|(service, child)| {
+                let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+                    .unwrap_or_default();
+                let kib = status
+                    .lines()
+                    .find_map(|line| line.strip_prefix("VmHWM:"))
+                    .and_then(|value| value.split_whitespace().next())
+                    .and_then(|value| value.parse::<f64>().ok())
+                    .unwrap_or(0.0);
+                (*service, kib / 1024.0)
+            })
+            .collect()
+    }
+}
+
+/// Signs up `count` workers and returns the first one's access token.
+async fn workers(system: &System, client: &reqwest::Client, count: usize) -> String {
+    for index in 0..count {
+        let response = client
+            .post(system.url("auth-api", "/v1/accounts"))
+            .json(&json!({
+                "email": format!("worker{index}@popug.inc"),
+                "password": "bench-password",
+                "full_name": format!("Worker {index}"),
+            }))
+            .send()
+            .await
+            .expect("sign-up");
+        assert_eq!(response.status(), 201, "sign-up");
+    }
+    let login: Value = client
+        .post(system.url("auth-api", "/v1/auth/login"))
+        .json(&json!({"email": "worker0@popug.inc", "password": "bench-password"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login body");
+    login["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}
+
+/// What a load phase measured.
+struct Load {
+    requests: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Load {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// `CONNECTIONS` clients sending `request` back to back for `duration`;
+/// every answer must have `expected` status.
+async fn load<F>(duration: Duration, expected: u16, request: F) -> Load
+where
+    F: Fn() -> reqwest::RequestBuilder + Clone + Send + 'static,
+{
+    let started = Instant::now();
+    let deadline = started + duration;
+    let clients: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let request = request.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    let response = request().send().await.expect("a response");
+                    let status = response.status().as_u16();
+                    let body = response.bytes().await.expect("a body");
+                    assert_eq!(
+                        status,
+                        expected,
+                        "unexpected answer: {}",
+                        String::from_utf8_lossy(&body)
+                    );
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for client in clients {
+        latencies.extend(client.await.expect("load client"));
+    }
+    Load {
+        requests: latencies.len(),
+        elapsed: started.elapsed(),
+        latencies,
+    }
+}
+
+/// Assignment fees in accounting's ledger.
+async fn fees(ledger: &DatabaseConnection) -> i64 {
+    ledger
+        .query_one_raw(Statement::from_string(
+            ledger.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM transactions WHERE kind = 'assignment_fee'".to_owned(),
+        ))
+        .await
+        .expect("query")
+        .expect("row")
+        .try_get::<i64>("", "n")
+        .expect("count")
+}
+
+/// Creates tasks at `LAG_RATE` per second and returns, for each, the time
+/// from sending its request to its fee's `accounting.transaction_applied`.
+async fn lags(bus: &EventBus, client: &reqwest::Client, url: &str, token: &str) -> Vec<Duration> {
+    let mut applied = bus
+        .client()
+        .subscribe(
+            bus.naming()
+                .wire_subject("accounting.transaction_applied.v1"),
+        )
+        .await
+        .expect("subscribe");
+    let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel::<(Uuid, Instant)>();
+    let mut sent: HashMap<Uuid, Instant> = HashMap::new();
+    let mut arrived: HashMap<Uuid, Instant> = HashMap::new();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / LAG_RATE);
+    let mut launched = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while sent.len() < LAG_TASKS || sent.keys().any(|task| !arrived.contains_key(task)) {
+        assert!(Instant::now() < deadline, "fees missing after two minutes");
+        tokio::select! {
+            _ = ticker.tick(), if launched < LAG_TASKS => {
+                launched += 1;
+                let request = client.post(url).bearer_auth(token).json(&json!({"title": "Lag task", "description": "bench"}));
+                let sent_tx = sent_tx.clone();
+                tokio::spawn(async move {
+                    let at = Instant::now();
+                    let task: Value = request.send().await.expect("create").json().await.expect("task");
+                    let id = task["id"].as_str().and_then(|id| Uuid::parse_str(id).ok()).expect("a task id");
+                    let _ = sent_tx.send((id, at));
+                });
+            }
+            Some((task, at)) = sent_rx.recv() => { sent.insert(task, at); }
+            Some(message) = applied.next() => {
+                let event: Value = serde_json::from_slice(&message.payload).expect("JSON");
+                let task = event["data"]["task_id"].as_str().and_then(|id| Uuid::parse_str(id).ok());
+                if let (Some(task), true) = (task, event["data"]["kind"] == "assignment_fee") {
+                    arrived.entry(task).or_insert_with(Instant::now);
+                }
+            }
+        }
+    }
+    sent.iter()
+        .map(|(task, at)| arrived[task].saturating_duration_since(*at))
+        .collect()
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(15);
+    let count: usize = std::env::var("BENCH_EVENTS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(20_000);
+    let server = NatsServer::start().await;
+    let mut rows = Vec::new();
+
+    // 1. The services.
+    let system = System::start(&server.url()).await;
+    let client = reqwest::Client::new();
+    let token = workers(&system, &client, 5).await;
+    let create_url = system.url("tasks-api", "/v1/tasks");
+    let create = {
+        let (client, url, token) = (client.clone(), create_url.clone(), token.clone());
+        move || {
+            client
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&json!({"title": "Pipeline task", "description": "bench"}))
+        }
+    };
+    // The workers reach tasks-api's replica by events: wait for them.
+    let started = Instant::now();
+    while create().send().await.expect("create").status() != 201 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no eligible worker"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ledger = db::connect(&system.database_url("accounting-api"), 1)
+        .await
+        .expect("accounting's database");
+    while fees(&ledger).await < 1 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fees_before = fees(&ledger).await;
+    let phase = Instant::now();
+    let posts = load(Duration::from_secs(seconds), 201, create.clone()).await;
+    while fees(&ledger).await < fees_before + posts.requests as i64 {
+        assert!(
+            phase.elapsed() < Duration::from_secs(600),
+            "the ledger never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pipeline = posts.requests as f64 / phase.elapsed().as_secs_f64();
+
+    let mine = {
+        let (client, url, token) = (
+            client.clone(),
+            system.url("tasks-api", "/v1/tasks/mine"),
+            token.clone(),
+        );
+        load(Duration::from_secs(seconds), 200, move || {
+            client.get(&url).bearer_auth(&token)
+        })
+        .await
+    };
+
+    let bus = EventBus::connect(&BusConfig {
+        nats_url: server.url(),
+        subject_prefix: None,
+        service: "bench".into(),
+    })
+    .await
+    .expect("connect");
+    let mut lag = lags(&bus, &client, &create_url, &token).await;
+    let peak_rss = system.peak_rss();
+    drop(system);
+
+    for (name, mut phase) in [("POST /v1/tasks", posts), ("GET /v1/tasks/mine", mine)] {
+        rows.push(row(
+            format!("{name}, {CONNECTIONS} connections, {seconds} s"),
+            format!(
+                "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms",
+                phase.rate(),
+                ms(percentile(&mut phase.latencies, 0.5)),
+                ms(percentile(&mut phase.latencies, 0.99)),
+            ),
+            "",
+        ));
+    }
+    rows.push(row(
+        "pipeline HTTP -> outbox -> JetStream -> ledger, sustained",
+        format!("{pipeline:.0} tasks/s"),
+        format!(
+            ">= {PIPELINE_TARGET:.0}: {}",
+            verdict(pipeline >= PIPELINE_TARGET)
+        ),
+    ));
+    let (p50, p99) = (
+        ms(percentile(&mut lag, 0.5)),
+        ms(percentile(&mut lag, 0.99)),
+    );
+    rows.push(row(
+        format!("event lag create -> fee applied at {LAG_RATE} tasks/s, p50 / p99"),
+        format!("{p50:.1} ms / {p99:.1} ms"),
+        format!(
+            "p99 < {LAG_P99_TARGET_MS:.0} ms: {}",
+            verdict(p99 < LAG_P99_TARGET_MS)
+        ),
+    ));
+
+    // 2. Relay next to raw JetStream, same server.
+    let config = |prefix: &str| BusConfig {
+        nats_url: server.url(),
+        subject_prefix: Some(prefix.to_owned()),
+        service: "bench".into(),
+    };
+    let raw_bus = EventBus::connect(&config("raw")).await.expect("connect");
+    raw_bus.ensure_streams().await.expect("streams");
+    let raw_rate = raw_publish(&raw_bus, &envelopes(count)).await;
+    assert_eq!(stream_count(&raw_bus).await, count as u64);
+
+    let database = TestDatabase::create().await;
+    let db = database.connect().await;
+    BusMigrator::up(&db, None).await.expect("migrations");
+    let relay_bus = EventBus::connect(&config("relay")).await.expect("connect");
+    relay_bus.ensure_streams().await.expect("streams");
+    let outbox_rate = fill_outbox(&relay_bus, &db, envelopes(count)).await;
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    tokio::spawn(
+        relay_bus
+            .relay(db.clone(), RelaySettings::default())
+            .run(shutdown.clone()),
+    );
+    while pending(&db).await > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let relay_rate = count as f64 / started.elapsed().as_secs_f64();
+    shutdown.cancel();
+    assert_eq!(stream_count(&relay_bus).await, count as u64);
+    let share = 100.0 * relay_rate / raw_rate;
+    rows.push(row(
+        format!("raw JetStream async publish, {count} events, acked"),
+        format!("{raw_rate:.0} events/s"),
+        "",
+    ));
+    rows.push(row(
+        "outbox relay drain, same events and server",
+        format!("{relay_rate:.0} events/s = {share:.0}% of raw"),
+        format!(
+            ">= {RELAY_SHARE_TARGET:.0}% of raw: {}",
+            verdict(share >= RELAY_SHARE_TARGET)
+        ),
+    ));
+    rows.push(row(
+        "outbox write, validated, 500 per transaction",
+        format!("{outbox_rate:.0} events/s"),
+        "",
+    ));
+
+    // 3. Registry validation of one event, the cost every publish and every
+    // receipt pays.
+    let sample = serde_json::to_value(&envelopes(1)[0]).expect("serializes");
+    let rounds = 200_000u32;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        event_schemas::validate("tasks.completed", 1, &sample).expect("valid");
+    }
+    let validation_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+    rows.push(row(
+        "registry validation of one event",
+        format!("{validation_us:.2} µs"),
+        format!(
+            "< {VALIDATION_TARGET_US:.0} µs: {}",
+            verdict(validation_us < VALIDATION_TARGET_US)
+        ),
+    ));
+    for (service, mib) in peak_rss {
+        rows.push(row(
+            format!("peak RSS of {service} (whole run)"),
+            format!("{mib:.0} MiB"),
+            format!(
+                "< {RSS_TARGET_MIB:.0} MiB: {}",
+                verdict(mib < RSS_TARGET_MIB)
+            ),
+        ));
+    }
+
+    println!(
+        "| measure ({} cores, SQLite, release build) | value | target |",
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    println!("|---|---|---|");
+    for row in rows {
+        println!("| {} | {} | {} |", row.measure, row.value, row.target);
+    }
+}
