@@ -4,7 +4,7 @@ CARGO ?= cargo
 # The PostgreSQL server the PostgreSQL test pass creates its databases on.
 TEST_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 
-.PHONY: bench-parts compose-check demo load run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
+.PHONY: bench-parts compose-check demo run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
 
 ## Run the whole system locally: NATS (JetStream) + every service on SQLite.
 run:
@@ -42,10 +42,6 @@ deps:
 
 fmt:
 	$(CARGO) fmt --all
-
-## Load test of tasks-api with wrk (release build, SQLite).
-load:
-	@scripts/load-tasks.sh
 
 ## Regenerate the committed OpenAPI and AsyncAPI documents and the event catalogue (tests check they match).
 openapi:
