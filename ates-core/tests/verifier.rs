@@ -195,6 +195,34 @@ async fn an_expired_token_is_refused_after_the_leeway_only() {
 }
 
 #[tokio::test]
+async fn a_remembered_token_still_expires() {
+    let key = Key::new("k1");
+    let (verifier, _) = verifier_with(&key).await;
+    let now = Utc::now().timestamp();
+    // One second of leeway left.
+    let token = key.sign(&Claims {
+        iat: now - 900,
+        exp: now - 29,
+        ..claims()
+    });
+    assert!(verifier.verify(&token).await.is_ok());
+    assert!(verifier.verify(&token).await.is_ok(), "remembered");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(verifier.verify(&token).await, Err(TokenError::Expired));
+}
+
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_its_key_is_withdrawn() {
+    let old = Key::new("k1");
+    let (verifier, keys) = verifier_with(&old).await;
+    let token = old.sign(&claims());
+    assert!(verifier.verify(&token).await.is_ok());
+    keys.publish(&[&Key::new("k2")]).await;
+    verifier.refresh().await.unwrap();
+    assert_eq!(verifier.verify(&token).await, Err(TokenError::UnknownKey));
+}
+
+#[tokio::test]
 async fn a_bad_signature_or_garbage_is_refused() {
     let key = Key::new("k1");
     let impostor = Key::new("k1");
