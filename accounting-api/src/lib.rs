@@ -17,11 +17,10 @@ pub mod testing;
 
 use std::sync::Arc;
 
-use anyhow::Context;
-use ates_core::account_replica::ReplicaGate;
 use ates_core::auth::Authenticator;
 use ates_core::bus::{ConsumerSettings, EventBus, Outbox, RelaySettings, consumer};
 use ates_core::http::health::Readiness;
+use ates_core::service::Foundation;
 use axum::Router;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -65,13 +64,12 @@ pub struct Service {
 /// Connects and migrates the database, opens the first billing cycle,
 /// finishes any close a crash interrupted, connects the bus.
 pub async fn prepare(config: Config) -> anyhow::Result<Service> {
-    let settings = &config.service;
-    let db =
-        ates_core::db::open::<Migrator>(&settings.database_url, settings.database_max_connections)
-            .await?;
-    let bus = EventBus::connect(&settings.bus)
-        .await
-        .context("cannot set up the NATS connection")?;
+    let Foundation {
+        db,
+        bus,
+        authenticator,
+        readiness,
+    } = Foundation::open::<Migrator>(&config.service).await?;
     let outbox = bus.outbox();
     let calendar = BusinessCalendar::new(config.service.business_timezone);
     let now = ates_core::db::now();
@@ -79,16 +77,10 @@ pub async fn prepare(config: Config) -> anyhow::Result<Service> {
     billing::resume_closes(&db, &outbox, now).await?;
     let mailer = Mailer::new(db.clone(), config.smtp_url.as_deref(), &config.mail_from)?;
     let state = AppState {
-        db: db.clone(),
+        db,
         outbox,
-        authenticator: Authenticator {
-            verifier: Arc::new(settings.token_verifier().await),
-            gate: Arc::new(ReplicaGate(db.clone())),
-        },
-        readiness: Readiness {
-            db,
-            bus: bus.clone(),
-        },
+        authenticator,
+        readiness,
         calendar,
         mailer,
     };

@@ -16,12 +16,12 @@ pub mod testing;
 
 use std::sync::Arc;
 
-use anyhow::Context;
-use ates_core::account_replica::{self, ReplicaGate};
+use ates_core::account_replica;
 use ates_core::auth::Authenticator;
 use ates_core::bus::{ConsumerSettings, EventBus, consumer};
 use ates_core::calendar::BusinessCalendar;
 use ates_core::http::health::Readiness;
+use ates_core::service::Foundation;
 use axum::Router;
 use sea_orm::{DatabaseConnection, EntityTrait};
 use tokio::net::TcpListener;
@@ -64,20 +64,16 @@ async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
 
 /// Connects and migrates the database, connects the bus, loads auth's keys.
 pub async fn prepare(config: Config) -> anyhow::Result<Service> {
-    let db = open_database(&config).await?;
-    let bus = EventBus::connect(&config.service.bus)
-        .await
-        .context("cannot set up the NATS connection")?;
+    let Foundation {
+        db,
+        bus,
+        authenticator,
+        readiness,
+    } = Foundation::open::<Migrator>(&config.service).await?;
     let state = AppState {
-        db: db.clone(),
-        authenticator: Authenticator {
-            verifier: Arc::new(config.service.token_verifier().await),
-            gate: Arc::new(ReplicaGate(db.clone())),
-        },
-        readiness: Readiness {
-            db,
-            bus: bus.clone(),
-        },
+        db,
+        authenticator,
+        readiness,
         calendar: BusinessCalendar::new(config.service.business_timezone),
     };
     Ok(Service { state, bus, config })

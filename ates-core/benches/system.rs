@@ -121,16 +121,26 @@ async fn fill_outbox(
     count as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn pending(db: &DatabaseConnection) -> i64 {
+/// The number a `SELECT COUNT(*) AS n ...` returns.
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
     db.query_one_raw(Statement::from_string(
         db.get_database_backend(),
-        "SELECT COUNT(*) AS n FROM outbox_events WHERE published_at IS NULL".to_owned(),
+        sql.to_owned(),
     ))
     .await
     .expect("query")
     .expect("row")
     .try_get::<i64>("", "n")
     .expect("count")
+}
+
+/// Outbox rows not published yet.
+async fn pending(db: &DatabaseConnection) -> i64 {
+    count(
+        db,
+        "SELECT COUNT(*) AS n FROM outbox_events WHERE published_at IS NULL",
+    )
+    .await
 }
 
 /// Targets of the issue on this 2-core machine (README, "Benchmarks").
@@ -395,16 +405,11 @@ where
 
 /// Assignment fees in accounting's ledger.
 async fn fees(ledger: &DatabaseConnection) -> i64 {
-    ledger
-        .query_one_raw(Statement::from_string(
-            ledger.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM transactions WHERE kind = 'assignment_fee'".to_owned(),
-        ))
-        .await
-        .expect("query")
-        .expect("row")
-        .try_get::<i64>("", "n")
-        .expect("count")
+    count(
+        ledger,
+        "SELECT COUNT(*) AS n FROM transactions WHERE kind = 'assignment_fee'",
+    )
+    .await
 }
 
 /// Creates tasks at `LAG_RATE` per second and returns, for each, the time

@@ -12,6 +12,8 @@
 //!   its relay, durable consumers with idempotent handling, dead letters.
 //! - [`http`]: problem-details errors, validated extractors, health
 //!   endpoints, the shared router layers and serving.
+//! - [`service`]: what a token-verifying service with an account replica
+//!   opens at start.
 //! - [`telemetry`] and [`shutdown`]: logs and one cancellation token for a
 //!   graceful stop.
 //! - `testing` (feature): the integration-test harness (a private
@@ -25,6 +27,7 @@ pub mod calendar;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -14,12 +14,11 @@ pub mod testing;
 
 use std::sync::Arc;
 
-use anyhow::Context;
-use ates_core::account_replica::ReplicaGate;
 use ates_core::auth::Authenticator;
 use ates_core::batcher::Batcher;
 use ates_core::bus::{ConsumerSettings, EventBus, Outbox, RelaySettings, consumer};
 use ates_core::http::health::Readiness;
+use ates_core::service::Foundation;
 use axum::Router;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -71,25 +70,18 @@ pub struct Service {
 
 /// Connects and migrates the database, connects the bus, loads auth's keys.
 pub async fn prepare(config: Config) -> anyhow::Result<Service> {
-    let settings = &config.service;
-    let db =
-        ates_core::db::open::<Migrator>(&settings.database_url, settings.database_max_connections)
-            .await?;
-    let bus = EventBus::connect(&settings.bus)
-        .await
-        .context("cannot set up the NATS connection")?;
+    let Foundation {
+        db,
+        bus,
+        authenticator,
+        readiness,
+    } = Foundation::open::<Migrator>(&config.service).await?;
     let state = AppState {
-        db: db.clone(),
-        outbox: bus.outbox(),
         creator: task_creator(db.clone(), bus.outbox()),
-        authenticator: Authenticator {
-            verifier: Arc::new(settings.token_verifier().await),
-            gate: Arc::new(ReplicaGate(db.clone())),
-        },
-        readiness: Readiness {
-            db,
-            bus: bus.clone(),
-        },
+        outbox: bus.outbox(),
+        db,
+        authenticator,
+        readiness,
     };
     Ok(Service { state, bus, config })
 }

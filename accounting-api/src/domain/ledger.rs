@@ -20,11 +20,11 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
-/// Transactions per multi-row insert (seven columns a row).
-const ROWS_PER_INSERT: usize = 1000;
-
 use super::pricing::Pricing;
 use crate::db::{balance, billing_cycle, task, transaction};
+
+/// Transactions per multi-row insert (seven columns a row).
+const ROWS_PER_INSERT: usize = 1000;
 
 /// The task events the ledger consumes.
 pub const SUBSCRIPTIONS: [(&str, u32); 4] = [
@@ -118,6 +118,8 @@ pub async fn apply_task_events(
         .map(|task| (task.id, task))
         .collect();
     let mut priced = Vec::new();
+    // Known tasks whose details arrived: updated after the new ones are
+    // inserted (with their details already in).
     let mut detailed = BTreeSet::new();
     let mut entries = Vec::new();
     for step in steps {
@@ -125,9 +127,8 @@ pub async fn apply_task_events(
         let task = match tasks.entry(task_id) {
             Entry::Occupied(known) => known.into_mut(),
             Entry::Vacant(unknown) => {
-                let task = price(pricing, task_id, step.at());
                 priced.push(task_id);
-                unknown.insert(task)
+                unknown.insert(price(pricing, task_id, step.at()))
             }
         };
         match step {
@@ -135,7 +136,9 @@ pub async fn apply_task_events(
                 task.title = Some(created.title);
                 task.jira_id = created.jira_id;
                 task.description = Some(created.description);
-                detailed.insert(task_id);
+                if !priced.contains(&task_id) {
+                    detailed.insert(task_id);
+                }
             }
             Step::Charge {
                 account_id,
@@ -171,7 +174,7 @@ pub async fn apply_task_events(
             .exec_without_returning(conn)
             .await?;
     }
-    for task_id in detailed.difference(&priced.iter().copied().collect()) {
+    for task_id in &detailed {
         let task = &tasks[task_id];
         task::Entity::update_many()
             .col_expr(task::Column::Title, Expr::value(task.title.clone()))

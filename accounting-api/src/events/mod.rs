@@ -31,15 +31,11 @@ impl EventHandler for AccountingEvents {
         txn: &DatabaseTransaction,
         event: &IncomingEvent,
     ) -> Result<(), HandlerError> {
-        if account_replica::is_account_event(event) {
-            account_replica::apply(txn, event).await
-        } else {
-            ledger::apply_task_events(txn, &self.outbox, &self.pricing, &[event]).await
-        }
+        self.handle_batch(txn, &[event]).await
     }
 
-    /// Task events in a batch go to the ledger together (a batch comes
-    /// from one stream, so it is all task events or all account events).
+    /// A batch comes from one stream: all account events (to the replica,
+    /// one by one) or all task events (to the ledger, together).
     async fn handle_batch(
         &self,
         txn: &DatabaseTransaction,
@@ -50,7 +46,7 @@ impl EventHandler for AccountingEvents {
             .any(|event| account_replica::is_account_event(event))
         {
             for event in events {
-                self.handle(txn, event).await?;
+                account_replica::apply(txn, event).await?;
             }
             Ok(())
         } else {

@@ -21,8 +21,8 @@ use event_schemas::{Envelope, EventKey, EventPayload, SchemaError};
 use futures::StreamExt;
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ActiveValue, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    IdenStatic, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, IdenStatic,
+    TransactionTrait,
 };
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -549,28 +549,10 @@ impl<H: EventHandler> StreamWorker<H> {
         savepoint: &DatabaseTransaction,
         event: &IncomingEvent,
     ) -> Result<bool, HandlerError> {
-        let record = processed_event::ActiveModel {
-            consumer: ActiveValue::Set(self.settings.durable_name.clone()),
-            event_id: ActiveValue::Set(event.event_id),
-            event_name: ActiveValue::Set(event.key.name.clone()),
-            processed_at: ActiveValue::Set(Utc::now()),
-        };
-        let inserted = processed_event::Entity::insert(record)
-            .on_conflict(
-                OnConflict::columns([
-                    processed_event::Column::Consumer,
-                    processed_event::Column::EventId,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .exec_without_returning(savepoint)
-            .await;
-        let first_time = match inserted {
-            Ok(rows) => rows > 0,
-            Err(DbErr::RecordNotInserted) => false,
-            Err(error) => return Err(error.into()),
-        };
+        let first_time = self
+            .record_processed(savepoint, &[event])
+            .await?
+            .contains(&event.event_id);
         if !first_time {
             return Ok(false);
         }
