@@ -20,7 +20,7 @@ use sea_orm_migration::async_trait::async_trait;
 use sea_orm_migration::prelude::*;
 use uuid::Uuid;
 
-use crate::auth::{AccountGate, BoxFuture};
+use crate::auth::{AccountGate, BoxFuture, Standing};
 use crate::bus::{HandlerError, IncomingEvent};
 use crate::http::ApiError;
 
@@ -181,15 +181,22 @@ pub async fn apply(conn: &impl ConnectionTrait, event: &IncomingEvent) -> Result
     Ok(())
 }
 
-/// Refuses tokens of accounts the replica has seen deactivated.
+/// What the replica last heard of a token's account: deactivated accounts
+/// are refused, and a demotion counts from the event on.
 #[derive(Debug, Clone)]
 pub struct ReplicaGate(pub DatabaseConnection);
 
 impl AccountGate for ReplicaGate {
-    fn is_deactivated(&self, account_id: Uuid) -> BoxFuture<'_, Result<bool, ApiError>> {
+    fn standing(&self, account_id: Uuid) -> BoxFuture<'_, Result<Standing, ApiError>> {
         Box::pin(async move {
             let account = entity::Entity::find_by_id(account_id).one(&self.0).await?;
-            Ok(account.is_some_and(|account| !account.active))
+            Ok(match account {
+                Some(account) => Standing::LastHeard {
+                    role: account.role(),
+                    active: account.active,
+                },
+                None => Standing::Unknown,
+            })
         })
     }
 }

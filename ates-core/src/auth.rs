@@ -9,7 +9,9 @@
 //! Refused: no or malformed token, any algorithm but EdDSA (so `none` and
 //! HS256-signed-with-the-public-key are out), an unknown `kid`, a bad
 //! signature, a wrong `iss` or `aud`, an expired token (30 s leeway), and an
-//! account the service has seen deactivated ([`AccountGate`]).
+//! account the service has seen deactivated ([`AccountGate`]). An action
+//! needs the role the service last heard of as well as the token's; in
+//! auth-api the account's current role alone decides ([`Standing`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -379,19 +381,35 @@ fn unaccepted_algorithm(token: &str) -> Option<TokenError> {
     Some(TokenError::Algorithm(alg.to_owned()))
 }
 
-/// Whether a service refuses an account although its token is valid: it
-/// has seen the account deactivated.
-pub trait AccountGate: Send + Sync + 'static {
-    fn is_deactivated(&self, account_id: Uuid) -> BoxFuture<'_, Result<bool, ApiError>>;
+/// What a service knows of an account when one of its tokens arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// The account's own record (auth-api): its role decides, whatever the
+    /// token says, and an inactive account is refused.
+    Current { role: Role, active: bool },
+    /// What a replica last heard (account events): an inactive account is
+    /// refused, and an action needs both the token's role and this one to
+    /// permit it (so a demotion counts as soon as the event arrives).
+    LastHeard { role: Role, active: bool },
+    /// A replica that has not heard of the account yet: the token decides.
+    Unknown,
+    /// The account does not exist (auth-api): refused.
+    Missing,
 }
 
-/// A gate that refuses nobody (for services without an account replica).
+/// Where a service looks up the [`Standing`] of a token's account, on every
+/// request (a verified token is remembered; its account's standing is not).
+pub trait AccountGate: Send + Sync + 'static {
+    fn standing(&self, account_id: Uuid) -> BoxFuture<'_, Result<Standing, ApiError>>;
+}
+
+/// A gate that knows nobody (for services without an account replica).
 #[derive(Debug, Clone, Copy)]
 pub struct OpenGate;
 
 impl AccountGate for OpenGate {
-    fn is_deactivated(&self, _account_id: Uuid) -> BoxFuture<'_, Result<bool, ApiError>> {
-        Box::pin(async { Ok(false) })
+    fn standing(&self, _account_id: Uuid) -> BoxFuture<'_, Result<Standing, ApiError>> {
+        Box::pin(async { Ok(Standing::Unknown) })
     }
 }
 
@@ -408,31 +426,65 @@ impl std::fmt::Debug for Authenticator {
     }
 }
 
-/// The caller of a request, from a verified access token.
+/// The caller of a request, from a verified access token and the
+/// account's [`Standing`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser {
     pub account_id: Uuid,
+    /// The role the caller acts with: the account's current role in
+    /// auth-api, the token's role elsewhere.
     pub role: Role,
+    /// Elsewhere, the role the service last heard of, when it differs from
+    /// the token's: an action must be open to this role too.
+    pub heard_role: Option<Role>,
     pub email: String,
 }
 
 impl AuthUser {
-    /// 403 unless the caller has one of `roles`.
+    /// 403 unless the caller has one of `roles` (both by the token and by
+    /// what the service last heard).
     pub fn require_role(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            let allowed: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
-            Err(ApiError::Forbidden(format!(
-                "this needs one of the roles {}; you are {}",
-                allowed.join(", "),
-                self.role
-            )))
+        if self.has_role(roles) {
+            return Ok(());
         }
+        let allowed: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
+        let now = self.heard_role.unwrap_or(self.role);
+        let you = if roles.contains(&self.role) {
+            format!("your role is now {now}")
+        } else {
+            format!("you are {}", self.role)
+        };
+        Err(ApiError::Forbidden(format!(
+            "this needs one of the roles {}; {you}",
+            allowed.join(", "),
+        )))
     }
 
     pub fn has_role(&self, roles: &[Role]) -> bool {
-        roles.contains(&self.role)
+        roles.contains(&self.role) && self.heard_role.is_none_or(|heard| roles.contains(&heard))
+    }
+
+    /// The caller of a verified token, as the gate knows the account.
+    fn from_claims(claims: Claims, standing: Standing) -> Result<Self, ApiError> {
+        let (role, heard_role) = match standing {
+            Standing::Current { active: false, .. } | Standing::LastHeard { active: false, .. } => {
+                return Err(ApiError::Unauthorized("this account is deactivated".into()));
+            }
+            Standing::Missing => {
+                return Err(ApiError::Unauthorized("this account does not exist".into()));
+            }
+            Standing::Current { role, .. } => (role, None),
+            Standing::LastHeard { role, .. } => {
+                (claims.role, (role != claims.role).then_some(role))
+            }
+            Standing::Unknown => (claims.role, None),
+        };
+        Ok(AuthUser {
+            account_id: claims.sub,
+            role,
+            heard_role,
+            email: claims.email,
+        })
     }
 }
 
@@ -458,13 +510,7 @@ where
             .filter(|token| !token.is_empty())
             .ok_or(TokenError::Missing)?;
         let claims = authenticator.verifier.verify(token).await?;
-        if authenticator.gate.is_deactivated(claims.sub).await? {
-            return Err(ApiError::Unauthorized("this account is deactivated".into()));
-        }
-        Ok(AuthUser {
-            account_id: claims.sub,
-            role: claims.role,
-            email: claims.email,
-        })
+        let standing = authenticator.gate.standing(claims.sub).await?;
+        AuthUser::from_claims(claims, standing)
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ates_core::auth::{AccountGate, Authenticator, BoxFuture, TokenVerifier};
+use ates_core::auth::{AccountGate, Authenticator, BoxFuture, Standing, TokenVerifier};
 use ates_core::bus::{EventBus, Outbox, RelaySettings};
 use ates_core::http::ApiError;
 use ates_core::http::health::Readiness;
@@ -53,14 +53,22 @@ impl std::fmt::Debug for AppState {
 
 ates_core::service_state!(AppState);
 
-/// auth-api refuses a deactivated account's tokens from its own table.
+/// auth-api authorizes with the account's current role and active flag
+/// from its own table, never the role inside the token: a demoted admin's
+/// old token loses admin rights at once.
 struct AccountsGate(DatabaseConnection);
 
 impl AccountGate for AccountsGate {
-    fn is_deactivated(&self, account_id: Uuid) -> BoxFuture<'_, Result<bool, ApiError>> {
+    fn standing(&self, account_id: Uuid) -> BoxFuture<'_, Result<Standing, ApiError>> {
         Box::pin(async move {
             let account = account::Entity::find_by_id(account_id).one(&self.0).await?;
-            Ok(account.is_none_or(|account| !account.active))
+            Ok(match account {
+                Some(account) => Standing::Current {
+                    role: accounts::role_of(&account),
+                    active: account.active,
+                },
+                None => Standing::Missing,
+            })
         })
     }
 }

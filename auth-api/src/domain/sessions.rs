@@ -113,8 +113,7 @@ async fn issue(
 
 /// Logs in with email and password. Every failure is the same
 /// `InvalidCredentials` (unknown email, wrong password, deactivated
-/// account); after `max_failures` within the window, the email is blocked
-/// for a while that doubles with each failure, up to `max_block`.
+/// account); see [`check_credentials`] for the throttling.
 pub async fn login(
     db: &DatabaseConnection,
     policy: &SessionPolicy,
@@ -122,6 +121,26 @@ pub async fn login(
     password: String,
     now: DateTime<Utc>,
 ) -> Result<TokenPair, AuthError> {
+    let account = check_credentials(db, policy, email, password, now).await?;
+    let txn = db::begin_write(db).await?;
+    let tokens = issue(&txn, policy, &account, Uuid::now_v7(), now).await?;
+    txn.commit().await?;
+    Ok(tokens)
+}
+
+/// Checks an email and password: the active account they belong to, or
+/// `InvalidCredentials` for any failure (unknown email, wrong password,
+/// deactivated account). Every password check of auth-api goes through
+/// here, so the throttle holds for all of them: after `max_failures` within
+/// the window, the email is blocked for a while that doubles with each
+/// failure, up to `max_block`. A success clears the email's count.
+pub async fn check_credentials(
+    db: &DatabaseConnection,
+    policy: &SessionPolicy,
+    email: &str,
+    password: String,
+    now: DateTime<Utc>,
+) -> Result<account::Model, AuthError> {
     let email = normalize_email(email);
     if let Some(retry_after_secs) = blocked_for(db, &email, now).await? {
         return Err(AuthError::Throttled { retry_after_secs });
@@ -145,9 +164,8 @@ pub async fn login(
     login_throttle::Entity::delete_by_id(email)
         .exec(&txn)
         .await?;
-    let tokens = issue(&txn, policy, &account, Uuid::now_v7(), now).await?;
     txn.commit().await?;
-    Ok(tokens)
+    Ok(account)
 }
 
 async fn blocked_for(
