@@ -454,6 +454,40 @@ impl<C: Clone> RunningService<C> {
         }
         request.send().await.expect("the service answers")
     }
+
+    /// Waits until the service's account replica knows `account_id` (with
+    /// its email) as `active` or not.
+    pub async fn wait_for_account(&self, account_id: &str, active: bool) {
+        self.wait_for_replica(account_id, "the account in the replica", |row| {
+            row.active == active && !row.email.is_empty()
+        })
+        .await;
+    }
+
+    /// Waits until the service's account replica shows `account_id` with
+    /// `role`.
+    pub async fn wait_for_role(&self, account_id: &str, role: &str) {
+        self.wait_for_replica(account_id, "the role in the replica", |row| {
+            row.role == role
+        })
+        .await;
+    }
+
+    async fn wait_for_replica(
+        &self,
+        account_id: &str,
+        what: &str,
+        matches: impl Fn(&crate::account_replica::ReplicatedAccount) -> bool,
+    ) {
+        let id = Uuid::parse_str(account_id).expect("an account id");
+        eventually(Duration::from_secs(20), what, || async {
+            crate::account_replica::find(&self.db, id)
+                .await
+                .expect("the replica is readable")
+                .filter(|row| matches(row))
+        })
+        .await;
+    }
 }
 
 /// Declares a service's test harness type: a wrapper of

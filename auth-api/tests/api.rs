@@ -35,7 +35,8 @@ async fn sign_up_creates_a_worker_and_publishes_accounts_created() {
         .find(|event| event["data"]["account_id"] == account["id"])
         .expect("an accounts.created for the new account");
     assert_eq!(event["producer"], "auth-api");
-    assert_eq!(event["event_version"], 1);
+    assert_eq!(event["event_version"], 2);
+    assert_eq!(event["data"]["revision"], 1);
     assert_eq!(event["data"]["role"], "worker");
     assert_eq!(event["data"]["email"], "kesha@popug.inc");
 }
@@ -451,6 +452,29 @@ async fn changing_an_account_publishes_its_events() {
             "accounts.deactivated"
         ],
         "a no-op change publishes nothing"
+    );
+    // Each change moves the revision on by one; the events of one change
+    // share it (the no-op moved nothing).
+    let revisions: Vec<(&str, i64)> = events
+        .iter()
+        .filter(|event| event["data"]["account_id"] == rio["id"])
+        .map(|event| {
+            assert_eq!(event["event_version"], 2, "{event}");
+            (
+                event["event_name"].as_str().unwrap(),
+                event["data"]["revision"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        revisions,
+        vec![
+            ("accounts.created", 1),
+            ("accounts.updated", 2),
+            ("accounts.role_changed", 2),
+            ("accounts.updated", 3),
+            ("accounts.deactivated", 3)
+        ]
     );
 }
 

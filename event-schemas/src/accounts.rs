@@ -143,3 +143,115 @@ impl EventPayload for AccountDeactivatedV1 {
         }
     }
 }
+
+/// `accounts.created` v2 (CUD): v1 plus the account's `revision` (1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountCreatedV2 {
+    pub account_id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    /// The account's revision: 1 at creation, one more with every change.
+    pub revision: i64,
+}
+
+impl EventPayload for AccountCreatedV2 {
+    const NAME: &'static str = "accounts.created";
+    const VERSION: u32 = 2;
+
+    fn example() -> Self {
+        let v1 = AccountCreatedV1::example();
+        Self {
+            account_id: v1.account_id,
+            email: v1.email,
+            full_name: v1.full_name,
+            role: v1.role,
+            active: v1.active,
+            created_at: v1.created_at,
+            revision: 1,
+        }
+    }
+}
+
+/// `accounts.updated` v2 (CUD): v1 plus the account's `revision` after
+/// the change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountUpdatedV2 {
+    pub account_id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+    pub active: bool,
+    pub updated_at: DateTime<Utc>,
+    pub revision: i64,
+}
+
+impl EventPayload for AccountUpdatedV2 {
+    const NAME: &'static str = "accounts.updated";
+    const VERSION: u32 = 2;
+
+    fn example() -> Self {
+        let v1 = AccountUpdatedV1::example();
+        Self {
+            account_id: v1.account_id,
+            email: v1.email,
+            full_name: v1.full_name,
+            role: v1.role,
+            active: v1.active,
+            updated_at: v1.updated_at,
+            revision: 2,
+        }
+    }
+}
+
+/// `accounts.role_changed` v2 (business): v1 plus the account's `revision`
+/// after the change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountRoleChangedV2 {
+    pub account_id: Uuid,
+    pub previous_role: Role,
+    pub role: Role,
+    pub changed_at: DateTime<Utc>,
+    pub revision: i64,
+}
+
+impl EventPayload for AccountRoleChangedV2 {
+    const NAME: &'static str = "accounts.role_changed";
+    const VERSION: u32 = 2;
+
+    fn example() -> Self {
+        let v1 = AccountRoleChangedV1::example();
+        Self {
+            account_id: v1.account_id,
+            previous_role: v1.previous_role,
+            role: v1.role,
+            changed_at: v1.changed_at,
+            revision: 2,
+        }
+    }
+}
+
+/// `accounts.deactivated` v2 (business): v1 plus the account's `revision`
+/// after the change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountDeactivatedV2 {
+    pub account_id: Uuid,
+    pub deactivated_at: DateTime<Utc>,
+    pub revision: i64,
+}
+
+impl EventPayload for AccountDeactivatedV2 {
+    const NAME: &'static str = "accounts.deactivated";
+    const VERSION: u32 = 2;
+
+    fn example() -> Self {
+        let v1 = AccountDeactivatedV1::example();
+        Self {
+            account_id: v1.account_id,
+            deactivated_at: v1.deactivated_at,
+            revision: 3,
+        }
+    }
+}

@@ -7,9 +7,13 @@ use uuid::Uuid;
 
 use crate::accounting::{BillingCycleClosedV1, PaymentMadeV1, TaskPricedV1, TransactionAppliedV1};
 use crate::accounts::{
-    AccountCreatedV1, AccountDeactivatedV1, AccountRoleChangedV1, AccountUpdatedV1,
+    AccountCreatedV1, AccountCreatedV2, AccountDeactivatedV1, AccountDeactivatedV2,
+    AccountRoleChangedV1, AccountRoleChangedV2, AccountUpdatedV1, AccountUpdatedV2,
 };
-use crate::tasks::{TaskAssignedV1, TaskCompletedV1, TaskCreatedV1, TaskCreatedV2};
+use crate::tasks::{
+    TaskAssignedV1, TaskAssignedV2, TaskCompletedV1, TaskCompletedV2, TaskCreatedV1, TaskCreatedV2,
+    TaskCreatedV3,
+};
 use crate::{Envelope, EventKey, EventPayload};
 
 pub(crate) fn time() -> DateTime<Utc> {
@@ -42,13 +46,20 @@ fn example_event<T: EventPayload>() -> (EventKey, Value) {
 pub fn examples() -> Vec<(EventKey, Value)> {
     vec![
         example_event::<AccountCreatedV1>(),
+        example_event::<AccountCreatedV2>(),
         example_event::<AccountUpdatedV1>(),
+        example_event::<AccountUpdatedV2>(),
         example_event::<AccountRoleChangedV1>(),
+        example_event::<AccountRoleChangedV2>(),
         example_event::<AccountDeactivatedV1>(),
+        example_event::<AccountDeactivatedV2>(),
         example_event::<TaskCreatedV1>(),
         example_event::<TaskCreatedV2>(),
+        example_event::<TaskCreatedV3>(),
         example_event::<TaskAssignedV1>(),
+        example_event::<TaskAssignedV2>(),
         example_event::<TaskCompletedV1>(),
+        example_event::<TaskCompletedV2>(),
         example_event::<TaskPricedV1>(),
         example_event::<TransactionAppliedV1>(),
         example_event::<PaymentMadeV1>(),

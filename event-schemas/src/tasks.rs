@@ -118,6 +118,110 @@ impl EventPayload for TaskCompletedV1 {
     }
 }
 
+/// `tasks.created` v3 (CUD): v2 plus the task's `revision` (1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskCreatedV3 {
+    pub task_id: Uuid,
+    pub title: String,
+    pub jira_id: Option<String>,
+    pub description: String,
+    pub status: TaskStatus,
+    pub assignee_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// The task's revision: 1 at creation, one more with every change.
+    pub revision: i64,
+}
+
+impl EventPayload for TaskCreatedV3 {
+    const NAME: &'static str = "tasks.created";
+    const VERSION: u32 = 3;
+
+    fn example() -> Self {
+        Self::from_v2(TaskCreatedV2::example(), 1)
+    }
+}
+
+impl TaskCreatedV3 {
+    /// A v2 task with the revision its producer stamped.
+    pub fn from_v2(v2: TaskCreatedV2, revision: i64) -> Self {
+        Self {
+            task_id: v2.task_id,
+            title: v2.title,
+            jira_id: v2.jira_id,
+            description: v2.description,
+            status: v2.status,
+            assignee_id: v2.assignee_id,
+            created_at: v2.created_at,
+            revision,
+        }
+    }
+
+    /// The same task without its revision (what v2 consumers read).
+    pub fn into_v2(self) -> TaskCreatedV2 {
+        TaskCreatedV2 {
+            task_id: self.task_id,
+            title: self.title,
+            jira_id: self.jira_id,
+            description: self.description,
+            status: self.status,
+            assignee_id: self.assignee_id,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// `tasks.assigned` v2 (business): v1 plus the task's `revision` after
+/// the assignment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskAssignedV2 {
+    pub task_id: Uuid,
+    pub assignee_id: Uuid,
+    pub previous_assignee_id: Option<Uuid>,
+    pub assigned_at: DateTime<Utc>,
+    pub revision: i64,
+}
+
+impl EventPayload for TaskAssignedV2 {
+    const NAME: &'static str = "tasks.assigned";
+    const VERSION: u32 = 2;
+
+    fn example() -> Self {
+        let v1 = TaskAssignedV1::example();
+        Self {
+            task_id: v1.task_id,
+            assignee_id: v1.assignee_id,
+            previous_assignee_id: v1.previous_assignee_id,
+            assigned_at: v1.assigned_at,
+            revision: 1,
+        }
+    }
+}
+
+/// `tasks.completed` v2 (business): v1 plus the task's `revision` after
+/// the completion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskCompletedV2 {
+    pub task_id: Uuid,
+    pub assignee_id: Uuid,
+    pub completed_at: DateTime<Utc>,
+    pub revision: i64,
+}
+
+impl EventPayload for TaskCompletedV2 {
+    const NAME: &'static str = "tasks.completed";
+    const VERSION: u32 = 2;
+
+    fn example() -> Self {
+        let v1 = TaskCompletedV1::example();
+        Self {
+            task_id: v1.task_id,
+            assignee_id: v1.assignee_id,
+            completed_at: v1.completed_at,
+            revision: 2,
+        }
+    }
+}
+
 /// The Jira key pattern of `jira_id`: `POPUG-123`.
 pub fn is_jira_id(text: &str) -> bool {
     let Some((project, number)) = text.split_once('-') else {

@@ -4,14 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::time::Duration;
-
 use ates_core::account_replica::entity as account;
-use ates_core::testing::{TestBroker, TestDatabase, eventually, service_settings};
+use ates_core::testing::{TestBroker, TestDatabase, service_settings};
 use reqwest::Response;
 use sea_orm::EntityTrait;
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::config::Config;
 
@@ -67,31 +64,6 @@ impl TasksApp {
 
     pub async fn shuffle(&self, token: &str) -> Response {
         self.post("/v1/tasks/shuffle", token, None).await
-    }
-
-    /// Waits until the replica knows `account_id` with `active`.
-    pub async fn wait_for_account(&self, account_id: &str, active: bool) {
-        let id = Uuid::parse_str(account_id).unwrap();
-        eventually(Duration::from_secs(20), "the account replica", || async {
-            let row = account::Entity::find_by_id(id).one(&self.db).await.unwrap();
-            row.filter(|row| row.active == active && !row.email.is_empty())
-                .map(|_| ())
-        })
-        .await;
-    }
-
-    /// Waits until the replica shows `account_id` with `role`.
-    pub async fn wait_for_role(&self, account_id: &str, role: &str) {
-        let id = Uuid::parse_str(account_id).unwrap();
-        eventually(
-            Duration::from_secs(20),
-            "the role in the replica",
-            || async {
-                let row = account::Entity::find_by_id(id).one(&self.db).await.unwrap();
-                row.filter(|row| row.role == role).map(|_| ())
-            },
-        )
-        .await;
     }
 
     /// The whole replica, ordered by id.

@@ -98,14 +98,17 @@ async fn a_new_task_is_assigned_at_once_and_published() {
     assert_eq!(task["completed_at"], Value::Null);
 
     let created = system.task_events("tasks.created", 1).await;
-    assert_eq!(created[0]["event_version"], 2);
+    assert_eq!(created[0]["event_version"], 3);
+    assert_eq!(created[0]["data"]["revision"], 1);
     assert_eq!(created[0]["producer"], "tasks-api");
     assert_eq!(created[0]["data"]["task_id"], task["id"]);
     assert_eq!(created[0]["data"]["jira_id"], "POPUG-42");
     assert_eq!(created[0]["data"]["assignee_id"], json!(worker.id));
     let assigned = system.task_events("tasks.assigned", 1).await;
+    assert_eq!(assigned[0]["event_version"], 2);
     assert_eq!(assigned[0]["data"]["assignee_id"], json!(worker.id));
     assert_eq!(assigned[0]["data"]["previous_assignee_id"], Value::Null);
+    assert_eq!(assigned[0]["data"]["revision"], 1, "one change: creation");
 
     let fetched: Value = system
         .tasks
@@ -359,6 +362,82 @@ async fn only_admins_and_managers_shuffle() {
             .unwrap();
         assert_eq!(result["reassigned"], 0);
     }
+}
+
+#[tokio::test]
+async fn demoted_managers_and_admins_cannot_shuffle_with_their_old_tokens() {
+    let system = System::start().await;
+    let manager = system.popug("boss@popug.inc", "manager").await;
+    let second_admin = system.popug("chief@popug.inc", "admin").await;
+    for allowed in [&manager, &second_admin] {
+        assert_eq!(
+            system.tasks.shuffle(&allowed.token).await.status(),
+            StatusCode::OK,
+            "allowed before the demotion"
+        );
+    }
+    for demoted in [&manager, &second_admin] {
+        system.auth.set_role(&demoted.id, "worker").await;
+        system.tasks.wait_for_role(&demoted.id, "worker").await;
+        let body = problem(
+            system.tasks.shuffle(&demoted.token).await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("your role is now worker"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_promoted_workers_old_token_still_cannot_shuffle() {
+    let system = System::start().await;
+    let kesha = system.popug("kesha@popug.inc", "worker").await;
+    system.auth.set_role(&kesha.id, "manager").await;
+    system.tasks.wait_for_role(&kesha.id, "manager").await;
+    // Both the token's role and the role last heard must permit it.
+    problem(
+        system.tasks.shuffle(&kesha.token).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let fresh = system.auth.access_token("kesha@popug.inc").await;
+    assert_eq!(system.tasks.shuffle(&fresh).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_change_of_a_task_moves_its_revision_on_by_one() {
+    let system = System::start().await;
+    let admin = system.admin().await;
+    let kesha = system.popug("kesha@popug.inc", "worker").await;
+    let task = system.tasks.task(&admin.token, "Fix the nest").await;
+    let shuffled: Value = system
+        .tasks
+        .shuffle(&admin.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shuffled["reassigned"], 1);
+    let task_id = task["id"].as_str().unwrap();
+    assert_eq!(
+        system.tasks.complete(&kesha.token, task_id).await.status(),
+        StatusCode::OK
+    );
+    let completed = system.task_events("tasks.completed", 1).await;
+    assert_eq!(completed[0]["event_version"], 2);
+    assert_eq!(completed[0]["data"]["revision"], 3);
+    let assigned = system.task_events("tasks.assigned", 2).await;
+    let revisions: Vec<&Value> = assigned
+        .iter()
+        .map(|event| &event["data"]["revision"])
+        .collect();
+    assert_eq!(revisions, [&json!(1), &json!(2)]);
 }
 
 #[tokio::test]
@@ -706,4 +785,227 @@ async fn the_account_replica_is_rebuilt_by_replaying_the_stream() {
 #[test]
 fn the_committed_openapi_document_matches_the_code() {
     ates_core::testing::assert_committed_document("tasks-api.json", &tasks_api::routes::openapi());
+}
+
+/// Publishes an account event as auth-api's relay would.
+async fn publish_account_event<T: event_schemas::EventPayload>(
+    bus: &EventBus,
+    at: chrono::DateTime<chrono::Utc>,
+    data: T,
+) {
+    ates_core::testing::publish_event(bus, &event_schemas::Envelope::at("auth-api", at, data))
+        .await;
+}
+
+fn far_future() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_event_dated_in_year_9999_does_not_freeze_an_account() {
+    use event_schemas::accounts::{
+        AccountCreatedV2, AccountRoleChangedV2, AccountUpdatedV1, AccountUpdatedV2, Role,
+    };
+    let system = System::start().await;
+    let now = chrono::Utc::now();
+    let id = uuid::Uuid::now_v7();
+    publish_account_event(
+        &system.bus,
+        now,
+        AccountCreatedV2 {
+            account_id: id,
+            email: "kesha@popug.inc".into(),
+            full_name: "Kesha".into(),
+            role: Role::Worker,
+            active: true,
+            created_at: now,
+            revision: 1,
+        },
+    )
+    .await;
+    publish_account_event(
+        &system.bus,
+        far_future(),
+        AccountUpdatedV2 {
+            account_id: id,
+            email: "kesha@popug.inc".into(),
+            full_name: "Kesha from the future".into(),
+            role: Role::Accountant,
+            active: true,
+            updated_at: far_future(),
+            revision: 2,
+        },
+    )
+    .await;
+    publish_account_event(
+        &system.bus,
+        now,
+        AccountRoleChangedV2 {
+            account_id: id,
+            previous_role: Role::Accountant,
+            role: Role::Manager,
+            changed_at: now,
+            revision: 3,
+        },
+    )
+    .await;
+    system.tasks.wait_for_role(&id.to_string(), "manager").await;
+    let row = ates_core::account_replica::find(&system.tasks.db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.full_name, "Kesha from the future");
+    assert_eq!(
+        (row.details_revision, row.role_revision),
+        (Some(2), Some(3))
+    );
+
+    // An account whose far-future event came before revisions (v1) is
+    // not frozen either: the first revisioned change goes through.
+    let old = uuid::Uuid::now_v7();
+    publish_account_event(
+        &system.bus,
+        far_future(),
+        AccountUpdatedV1 {
+            account_id: old,
+            email: "rio@popug.inc".into(),
+            full_name: "Rio".into(),
+            role: Role::Accountant,
+            active: true,
+            updated_at: far_future(),
+        },
+    )
+    .await;
+    publish_account_event(
+        &system.bus,
+        now,
+        AccountRoleChangedV2 {
+            account_id: old,
+            previous_role: Role::Accountant,
+            role: Role::Worker,
+            changed_at: now,
+            revision: 5,
+        },
+    )
+    .await;
+    system.tasks.wait_for_role(&old.to_string(), "worker").await;
+}
+
+#[tokio::test]
+async fn out_of_order_and_duplicate_account_events_end_in_the_newest_state() {
+    use event_schemas::Envelope;
+    use event_schemas::accounts::{
+        AccountCreatedV2, AccountDeactivatedV2, AccountRoleChangedV2, AccountUpdatedV1,
+        AccountUpdatedV2, Role,
+    };
+    let system = System::start().await;
+    let now = chrono::Utc::now();
+    let id = uuid::Uuid::now_v7();
+    let created = AccountCreatedV2 {
+        account_id: id,
+        email: "kesha@popug.inc".into(),
+        full_name: "Kesha".into(),
+        role: Role::Worker,
+        active: true,
+        created_at: now,
+        revision: 1,
+    };
+    let updated = Envelope::at(
+        "auth-api",
+        now,
+        AccountUpdatedV2 {
+            account_id: id,
+            email: "kesha@popug.inc".into(),
+            full_name: "Kesha Popugaev".into(),
+            role: Role::Manager,
+            active: true,
+            updated_at: now,
+            revision: 2,
+        },
+    );
+    // The newest change first, then the older ones, each twice (a copy
+    // with a new event id, and a redelivery of the same one), and a
+    // pre-revision event that claims a later time.
+    publish_account_event(
+        &system.bus,
+        now,
+        AccountDeactivatedV2 {
+            account_id: id,
+            deactivated_at: now,
+            revision: 3,
+        },
+    )
+    .await;
+    publish_account_event(&system.bus, now, created.clone()).await;
+    ates_core::testing::publish_event(&system.bus, &updated).await;
+    publish_account_event(
+        &system.bus,
+        now,
+        AccountRoleChangedV2 {
+            account_id: id,
+            previous_role: Role::Worker,
+            role: Role::Manager,
+            changed_at: now,
+            revision: 2,
+        },
+    )
+    .await;
+    publish_account_event(&system.bus, now, created).await;
+    ates_core::testing::publish_event(&system.bus, &updated).await;
+    publish_account_event(
+        &system.bus,
+        far_future(),
+        AccountUpdatedV1 {
+            account_id: id,
+            email: "kesha@popug.inc".into(),
+            full_name: "An old event".into(),
+            role: Role::Admin,
+            active: true,
+            updated_at: far_future(),
+        },
+    )
+    .await;
+    // A sentinel after all of them: once it is in, they all were applied.
+    let sentinel = uuid::Uuid::now_v7();
+    publish_account_event(
+        &system.bus,
+        now,
+        AccountCreatedV2 {
+            account_id: sentinel,
+            email: "sentinel@popug.inc".into(),
+            full_name: "Sentinel".into(),
+            role: Role::Worker,
+            active: true,
+            created_at: now,
+            revision: 1,
+        },
+    )
+    .await;
+    system
+        .tasks
+        .wait_for_account(&sentinel.to_string(), true)
+        .await;
+    let row = ates_core::account_replica::find(&system.tasks.db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            row.email.as_str(),
+            row.full_name.as_str(),
+            row.role.as_str(),
+            row.active,
+            row.active_revision
+        ),
+        (
+            "kesha@popug.inc",
+            "Kesha Popugaev",
+            "manager",
+            false,
+            Some(3)
+        )
+    );
 }

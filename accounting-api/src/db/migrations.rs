@@ -11,8 +11,9 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = ates_core::bus::migrations();
-        migrations.push(ates_core::account_replica::migration());
+        migrations.extend(ates_core::account_replica::migrations());
         migrations.push(Box::new(CreateAccountingTables));
+        migrations.push(Box::new(AddPricedTaskRevision));
         migrations
     }
 }
@@ -27,6 +28,7 @@ enum PricedTasks {
     AssignmentFeeCents,
     RewardCents,
     PricedAt,
+    Revision,
 }
 
 #[derive(DeriveIden)]
@@ -369,5 +371,27 @@ impl MigrationTrait for CreateAccountingTables {
             false,
         )
         .await
+    }
+}
+
+struct AddPricedTaskRevision;
+
+impl MigrationName for AddPricedTaskRevision {
+    fn name(&self) -> &str {
+        "m20261201_300001_add_priced_task_revision"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for AddPricedTaskRevision {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(PricedTasks::Table)
+                    .add_column(ColumnDef::new(PricedTasks::Revision).big_integer().null())
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -21,6 +21,9 @@ pub mod task {
         pub assignment_fee_cents: i64,
         pub reward_cents: i64,
         pub priced_at: DateTimeUtc,
+        /// The task's revision in the `tasks.created` its details come
+        /// from; `None` before details arrived or for a v1/v2 event.
+        pub revision: Option<i64>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -2,7 +2,8 @@
 //! the task's fee from the assignee, every completion credits its reward to
 //! the assignee who completed it. A task is priced the first time any of
 //! its events arrives (events may come in any order); `tasks.created` only
-//! fills in its title and description.
+//! fills in its title and description, once: a later copy applies only
+//! with a newer task revision (v3 carries it).
 //!
 //! Everything here runs inside the consumer's transaction, which also
 //! records the event as processed: an event applied twice has one effect.
@@ -11,7 +12,10 @@ use ates_core::bus::{HandlerError, IncomingEvent, Outbox};
 use chrono::{DateTime, Utc};
 use event_schemas::EventPayload;
 use event_schemas::accounting::{TaskPricedV1, TransactionAppliedV1, TransactionKind};
-use event_schemas::tasks::{TaskAssignedV1, TaskCompletedV1, TaskCreatedV1, TaskCreatedV2};
+use event_schemas::tasks::{
+    TaskAssignedV1, TaskAssignedV2, TaskCompletedV1, TaskCompletedV2, TaskCreatedV1, TaskCreatedV2,
+    TaskCreatedV3,
+};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
@@ -26,18 +30,22 @@ use crate::db::{balance, billing_cycle, task, transaction};
 /// Transactions per multi-row insert (seven columns a row).
 const ROWS_PER_INSERT: usize = 1000;
 
-/// The task events the ledger consumes.
-pub const SUBSCRIPTIONS: [(&str, u32); 4] = [
+/// The task events the ledger consumes: every version tasks-api has
+/// published.
+pub const SUBSCRIPTIONS: [(&str, u32); 7] = [
     (TaskCreatedV1::NAME, 1),
     (TaskCreatedV2::NAME, 2),
+    (TaskCreatedV3::NAME, 3),
     (TaskAssignedV1::NAME, TaskAssignedV1::VERSION),
+    (TaskAssignedV2::NAME, TaskAssignedV2::VERSION),
     (TaskCompletedV1::NAME, TaskCompletedV1::VERSION),
+    (TaskCompletedV2::NAME, TaskCompletedV2::VERSION),
 ];
 
 /// What one task event asks of the ledger.
 enum Step {
-    /// `tasks.created`: the task's details.
-    Details(TaskCreatedV2),
+    /// `tasks.created`: the task's details, with the task's revision (v3).
+    Details(TaskCreatedV2, Option<i64>),
     /// `tasks.assigned` / `tasks.completed`: a fee or a reward.
     Charge {
         task_id: Uuid,
@@ -50,27 +58,39 @@ enum Step {
 impl Step {
     fn of(event: &IncomingEvent) -> Result<Self, HandlerError> {
         Ok(match (event.key.name.as_str(), event.key.version) {
-            (TaskCreatedV1::NAME, 1) => {
-                Step::Details(TaskCreatedV2::from(event.decode::<TaskCreatedV1>()?.data))
+            (TaskCreatedV1::NAME, 1) => Step::Details(
+                TaskCreatedV2::from(event.decode::<TaskCreatedV1>()?.data),
+                None,
+            ),
+            (TaskCreatedV2::NAME, 2) => Step::Details(event.decode::<TaskCreatedV2>()?.data, None),
+            (TaskCreatedV3::NAME, 3) => {
+                let created = event.decode::<TaskCreatedV3>()?.data;
+                let revision = created.revision;
+                Step::Details(created.into_v2(), Some(revision))
             }
-            (TaskCreatedV2::NAME, 2) => Step::Details(event.decode::<TaskCreatedV2>()?.data),
             (TaskAssignedV1::NAME, 1) => {
                 let assigned = event.decode::<TaskAssignedV1>()?.data;
-                Step::Charge {
-                    task_id: assigned.task_id,
-                    account_id: assigned.assignee_id,
-                    kind: TransactionKind::AssignmentFee,
-                    at: assigned.assigned_at,
-                }
+                Step::fee(assigned.task_id, assigned.assignee_id, assigned.assigned_at)
+            }
+            (TaskAssignedV2::NAME, 2) => {
+                let assigned = event.decode::<TaskAssignedV2>()?.data;
+                Step::fee(assigned.task_id, assigned.assignee_id, assigned.assigned_at)
             }
             (TaskCompletedV1::NAME, 1) => {
                 let completed = event.decode::<TaskCompletedV1>()?.data;
-                Step::Charge {
-                    task_id: completed.task_id,
-                    account_id: completed.assignee_id,
-                    kind: TransactionKind::TaskReward,
-                    at: completed.completed_at,
-                }
+                Step::reward(
+                    completed.task_id,
+                    completed.assignee_id,
+                    completed.completed_at,
+                )
+            }
+            (TaskCompletedV2::NAME, 2) => {
+                let completed = event.decode::<TaskCompletedV2>()?.data;
+                Step::reward(
+                    completed.task_id,
+                    completed.assignee_id,
+                    completed.completed_at,
+                )
             }
             _ => {
                 return Err(HandlerError::Rejected(format!(
@@ -81,18 +101,54 @@ impl Step {
         })
     }
 
+    /// Every assignment (business event) debits the fee, whatever its
+    /// revision: each is applied once by its event id.
+    fn fee(task_id: Uuid, account_id: Uuid, at: DateTime<Utc>) -> Self {
+        Step::Charge {
+            task_id,
+            account_id,
+            kind: TransactionKind::AssignmentFee,
+            at,
+        }
+    }
+
+    fn reward(task_id: Uuid, account_id: Uuid, at: DateTime<Utc>) -> Self {
+        Step::Charge {
+            task_id,
+            account_id,
+            kind: TransactionKind::TaskReward,
+            at,
+        }
+    }
+
     fn task_id(&self) -> Uuid {
         match self {
-            Step::Details(created) => created.task_id,
+            Step::Details(created, _) => created.task_id,
             Step::Charge { task_id, .. } => *task_id,
         }
     }
 
     fn at(&self) -> DateTime<Utc> {
         match self {
-            Step::Details(created) => created.created_at,
+            Step::Details(created, _) => created.created_at,
             Step::Charge { at, .. } => *at,
         }
+    }
+}
+
+/// Whether `tasks.created` details of `revision` replace what a task holds:
+/// the first details always; later ones only with a newer revision (a
+/// copy of the same creation changes nothing); details without a revision
+/// (v1, v2) only over details that had none either.
+fn details_apply(task: &task::Model, revision: Option<i64>) -> bool {
+    if task.title.is_none() {
+        return true;
+    }
+    match (revision, task.revision) {
+        (Some(revision), Some(held)) => revision > held,
+        (Some(_), None) => true,
+        (None, Some(_)) => false,
+        (None, None) => true,
     }
 }
 
@@ -132,10 +188,14 @@ pub async fn apply_task_events(
             }
         };
         match step {
-            Step::Details(created) => {
+            Step::Details(created, revision) => {
+                if !details_apply(task, revision) {
+                    continue;
+                }
                 task.title = Some(created.title);
                 task.jira_id = created.jira_id;
                 task.description = Some(created.description);
+                task.revision = revision;
                 if !priced.contains(&task_id) {
                     detailed.insert(task_id);
                 }
@@ -183,6 +243,7 @@ pub async fn apply_task_events(
                 task::Column::Description,
                 Expr::value(task.description.clone()),
             )
+            .col_expr(task::Column::Revision, Expr::value(task.revision))
             .filter(task::Column::Id.eq(*task_id))
             .exec(conn)
             .await?;
@@ -203,6 +264,7 @@ fn price(pricing: &Pricing, task_id: Uuid, at: DateTime<Utc>) -> task::Model {
         assignment_fee_cents: price.assignment_fee_cents,
         reward_cents: price.reward_cents,
         priced_at: at,
+        revision: None,
     }
 }
 

@@ -11,8 +11,9 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = ates_core::bus::migrations();
-        migrations.push(ates_core::account_replica::migration());
+        migrations.extend(ates_core::account_replica::migrations());
         migrations.push(Box::new(CreateReadModels));
+        migrations.push(Box::new(AddTaskRevision));
         migrations
     }
 }
@@ -23,6 +24,7 @@ enum Tasks {
     Id,
     Title,
     JiraId,
+    Revision,
 }
 
 #[derive(DeriveIden)]
@@ -119,6 +121,28 @@ impl MigrationTrait for CreateReadModels {
                             .big_integer()
                             .not_null(),
                     )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct AddTaskRevision;
+
+impl MigrationName for AddTaskRevision {
+    fn name(&self) -> &str {
+        "m20261201_400001_add_task_revision"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for AddTaskRevision {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Tasks::Table)
+                    .add_column(ColumnDef::new(Tasks::Revision).big_integer().null())
                     .to_owned(),
             )
             .await

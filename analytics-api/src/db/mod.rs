@@ -16,6 +16,9 @@ pub mod task {
         pub id: Uuid,
         pub title: String,
         pub jira_id: Option<String>,
+        /// The task's revision in the `tasks.created` this came from;
+        /// `None` for v1/v2 events.
+        pub revision: Option<i64>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -1,12 +1,13 @@
 //! Events into read models, in the consumer's transaction (so each event
 //! counts once). Order does not matter: a ledger entry and a task's title
-//! are independent rows, joined only when read.
+//! are independent rows, joined only when read; a task's title is replaced
+//! only by a `tasks.created` with a newer task revision.
 
 use ates_core::account_replica;
 use ates_core::bus::{HandlerError, IncomingEvent};
 use event_schemas::EventPayload;
 use event_schemas::accounting::TransactionAppliedV1;
-use event_schemas::tasks::{TaskCreatedV1, TaskCreatedV2};
+use event_schemas::tasks::{TaskCreatedV1, TaskCreatedV2, TaskCreatedV3};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue, ConnectionTrait, EntityTrait, IntoActiveModel};
 
@@ -19,6 +20,7 @@ pub fn subscriptions() -> Vec<(&'static str, u32)> {
         .chain([
             (TaskCreatedV1::NAME, 1),
             (TaskCreatedV2::NAME, 2),
+            (TaskCreatedV3::NAME, 3),
             (TransactionAppliedV1::NAME, TransactionAppliedV1::VERSION),
         ])
         .collect()
@@ -29,9 +31,16 @@ pub async fn apply(conn: &impl ConnectionTrait, event: &IncomingEvent) -> Result
         _ if account_replica::is_account_event(event) => account_replica::apply(conn, event).await,
         (TaskCreatedV1::NAME, 1) => {
             let created = TaskCreatedV2::from(event.decode::<TaskCreatedV1>()?.data);
-            record_task(conn, &created).await
+            record_task(conn, &created, None).await
         }
-        (TaskCreatedV2::NAME, 2) => record_task(conn, &event.decode::<TaskCreatedV2>()?.data).await,
+        (TaskCreatedV2::NAME, 2) => {
+            record_task(conn, &event.decode::<TaskCreatedV2>()?.data, None).await
+        }
+        (TaskCreatedV3::NAME, 3) => {
+            let created = event.decode::<TaskCreatedV3>()?.data;
+            let revision = created.revision;
+            record_task(conn, &created.into_v2(), Some(revision)).await
+        }
         (TransactionAppliedV1::NAME, 1) => {
             let applied = event.decode::<TransactionAppliedV1>()?.data;
             record_entry(conn, &applied).await
@@ -43,26 +52,41 @@ pub async fn apply(conn: &impl ConnectionTrait, event: &IncomingEvent) -> Result
     }
 }
 
+/// Records a task's title; a known task takes it only with a newer
+/// revision (or, for events without one, while it holds none either).
 async fn record_task(
     conn: &impl ConnectionTrait,
     created: &TaskCreatedV2,
+    revision: Option<i64>,
 ) -> Result<(), HandlerError> {
-    task::Entity::insert(
+    let recorded = task::Entity::insert(
         task::Model {
             id: created.task_id,
             title: created.title.clone(),
             jira_id: created.jira_id.clone(),
+            revision,
         }
         .into_active_model(),
     )
     .on_conflict(
         OnConflict::column(task::Column::Id)
-            .update_columns([task::Column::Title, task::Column::JiraId])
+            .update_columns([
+                task::Column::Title,
+                task::Column::JiraId,
+                task::Column::Revision,
+            ])
+            .action_and_where(Expr::cust(
+                "tasks.revision IS NULL OR excluded.revision > tasks.revision",
+            ))
             .to_owned(),
     )
     .exec_without_returning(conn)
-    .await?;
-    Ok(())
+    .await;
+    match recorded {
+        // An older copy: the newer title stays.
+        Ok(_) | Err(sea_orm::DbErr::RecordNotInserted) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 async fn record_entry(

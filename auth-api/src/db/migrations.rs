@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = ates_core::bus::migrations();
         migrations.push(Box::new(CreateAuthTables));
+        migrations.push(Box::new(AddAccountRevision));
         migrations
     }
 }
@@ -28,6 +29,7 @@ enum Accounts {
     PasswordHash,
     CreatedAt,
     UpdatedAt,
+    Revision,
 }
 
 #[derive(DeriveIden)]
@@ -196,6 +198,36 @@ impl MigrationTrait for CreateAuthTables {
                     )
                     .col(timestamp(LoginThrottles::FirstFailureAt))
                     .col(optional_timestamp(LoginThrottles::BlockedUntil))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct AddAccountRevision;
+
+impl MigrationName for AddAccountRevision {
+    fn name(&self) -> &str {
+        "m20261201_000001_add_account_revision"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for AddAccountRevision {
+    /// Accounts that existed before revisions start at 1; their earlier
+    /// events carry no revision, and replicas let the first revisioned
+    /// event through whatever its number.
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Accounts::Table)
+                    .add_column(
+                        ColumnDef::new(Accounts::Revision)
+                            .big_integer()
+                            .not_null()
+                            .default(1),
+                    )
                     .to_owned(),
             )
             .await

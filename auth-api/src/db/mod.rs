@@ -23,6 +23,9 @@ pub mod account {
         pub password_hash: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// 1 at creation, one more with every change other services
+        /// replicate; stamped on every account event.
+        pub revision: i64,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

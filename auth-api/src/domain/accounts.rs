@@ -5,7 +5,7 @@ use ates_core::bus::Outbox;
 use ates_core::db::{self, is_unique_violation};
 use chrono::{DateTime, Utc};
 use event_schemas::accounts::{
-    AccountCreatedV1, AccountDeactivatedV1, AccountRoleChangedV1, AccountUpdatedV1, Role,
+    AccountCreatedV2, AccountDeactivatedV2, AccountRoleChangedV2, AccountUpdatedV2, Role,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -62,6 +62,7 @@ pub async fn create(
         password_hash,
         created_at: now,
         updated_at: now,
+        revision: 1,
     };
     let txn = db::begin_write(db).await?;
     if let Err(error) = account::Entity::insert(model.clone().into_active_model())
@@ -77,13 +78,14 @@ pub async fn create(
     outbox
         .add(
             &txn,
-            AccountCreatedV1 {
+            AccountCreatedV2 {
                 account_id: model.id,
                 email: model.email.clone(),
                 full_name: model.full_name.clone(),
                 role: new.role,
                 active: true,
                 created_at: now,
+                revision: model.revision,
             },
         )
         .await?;
@@ -132,18 +134,23 @@ pub async fn change(
     update.full_name = ActiveValue::Set(full_name);
     update.active = ActiveValue::Set(active);
     update.updated_at = ActiveValue::Set(now);
+    // One revision per change, whichever events it publishes: replicas
+    // order by it. The row is read in this write transaction, so no other
+    // change can take the same number.
+    update.revision = ActiveValue::Set(before.revision.saturating_add(1));
     let after = update.update(&txn).await?;
 
     outbox
         .add(
             &txn,
-            AccountUpdatedV1 {
+            AccountUpdatedV2 {
                 account_id,
                 email: after.email.clone(),
                 full_name: after.full_name.clone(),
                 role,
                 active,
                 updated_at: now,
+                revision: after.revision,
             },
         )
         .await?;
@@ -151,11 +158,12 @@ pub async fn change(
         outbox
             .add(
                 &txn,
-                AccountRoleChangedV1 {
+                AccountRoleChangedV2 {
                     account_id,
                     previous_role,
                     role,
                     changed_at: now,
+                    revision: after.revision,
                 },
             )
             .await?;
@@ -164,9 +172,10 @@ pub async fn change(
         outbox
             .add(
                 &txn,
-                AccountDeactivatedV1 {
+                AccountDeactivatedV2 {
                     account_id,
                     deactivated_at: now,
+                    revision: after.revision,
                 },
             )
             .await?;

@@ -11,8 +11,9 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = ates_core::bus::migrations();
-        migrations.push(ates_core::account_replica::migration());
+        migrations.extend(ates_core::account_replica::migrations());
         migrations.push(Box::new(CreateTaskTables));
+        migrations.push(Box::new(AddTaskRevision));
         migrations
     }
 }
@@ -30,6 +31,7 @@ enum Tasks {
     CreatedAt,
     UpdatedAt,
     CompletedAt,
+    Revision,
 }
 
 struct CreateTaskTables;
@@ -102,5 +104,34 @@ impl MigrationTrait for CreateTaskTables {
             manager.create_index(index.to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+struct AddTaskRevision;
+
+impl MigrationName for AddTaskRevision {
+    fn name(&self) -> &str {
+        "m20261201_200001_add_task_revision"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for AddTaskRevision {
+    /// Tasks from before revisions start at 1: their earlier events carry
+    /// none, and replicas let the first revisioned event through.
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Tasks::Table)
+                    .add_column(
+                        ColumnDef::new(Tasks::Revision)
+                            .big_integer()
+                            .not_null()
+                            .default(1),
+                    )
+                    .to_owned(),
+            )
+            .await
     }
 }

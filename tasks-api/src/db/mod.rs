@@ -23,6 +23,9 @@ pub mod task {
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
         pub completed_at: Option<DateTimeUtc>,
+        /// 1 at creation, one more with every assignment and the
+        /// completion; stamped on every task event.
+        pub revision: i64,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -5,16 +5,21 @@
 //! nor manager. Every assignment (on creation and for each task in each
 //! shuffle, even when the draw lands on the same account) is a
 //! `tasks.assigned` event: accounting charges the fee per assignment.
+//!
+//! Every change moves the task's `revision` on by one in the transaction
+//! that makes it (creation 1, each assignment and the completion one
+//! more), and every task event carries it, so replicas order a task's
+//! changes by it rather than by clocks.
 
 use ates_core::account_replica::entity as account;
 use ates_core::bus::Outbox;
 use ates_core::db;
 use chrono::{DateTime, Utc};
 use event_schemas::accounts::Role;
-use event_schemas::tasks::{TaskAssignedV1, TaskCompletedV1, TaskCreatedV2, TaskStatus};
+use event_schemas::tasks::{TaskAssignedV2, TaskCompletedV2, TaskCreatedV3, TaskStatus};
 use rand::Rng;
 use rand::seq::IndexedRandom;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -135,8 +140,10 @@ async fn write_batch(
             created_at: now,
             updated_at: now,
             completed_at: None,
+            revision: 1,
         };
-        events.push(outbox.stage(TaskCreatedV2 {
+        // Creation and the first assignment are one change: revision 1.
+        events.push(outbox.stage(TaskCreatedV3 {
             task_id: model.id,
             title: model.title.clone(),
             jira_id: model.jira_id.clone(),
@@ -144,12 +151,14 @@ async fn write_batch(
             status: TaskStatus::Open,
             assignee_id: assignee,
             created_at: now,
+            revision: model.revision,
         })?);
-        events.push(outbox.stage(TaskAssignedV1 {
+        events.push(outbox.stage(TaskAssignedV2 {
             task_id: model.id,
             assignee_id: assignee,
             previous_assignee_id: None,
             assigned_at: now,
+            revision: model.revision,
         })?);
         created.push(model);
     }
@@ -200,18 +209,21 @@ pub async fn shuffle(
         let updated = task::Entity::update_many()
             .col_expr(Column::AssigneeId, Expr::value(assignee))
             .col_expr(Column::UpdatedAt, Expr::value(now))
+            .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
             .filter(Column::Id.eq(task_id))
             .filter(Column::Status.eq(OPEN))
-            .exec(&txn)
+            .exec_with_returning(&txn)
             .await?;
-        if updated.rows_affected == 0 {
+        // A task completed meanwhile is left alone.
+        let Some(updated) = updated.into_iter().next() else {
             continue;
-        }
-        assignments.push(outbox.stage(TaskAssignedV1 {
+        };
+        assignments.push(outbox.stage(TaskAssignedV2 {
             task_id,
             assignee_id: assignee,
             previous_assignee_id: Some(previous),
             assigned_at: now,
+            revision: updated.revision,
         })?);
         reassigned += 1;
     }
@@ -241,37 +253,35 @@ pub async fn complete(
     if task.status == DONE {
         return Err(TaskError::AlreadyDone);
     }
-    // Conditional: a concurrent shuffle or completion that committed first wins.
+    // Conditional: a concurrent shuffle or completion that committed first
+    // wins. The revision moves on from whatever the row holds then.
     let updated = task::Entity::update_many()
         .col_expr(Column::Status, Expr::value(DONE))
         .col_expr(Column::CompletedAt, Expr::value(now))
         .col_expr(Column::UpdatedAt, Expr::value(now))
+        .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
         .filter(Column::Id.eq(task_id))
         .filter(Column::Status.eq(OPEN))
         .filter(Column::AssigneeId.eq(caller))
-        .exec(&txn)
+        .exec_with_returning(&txn)
         .await?;
-    if updated.rows_affected == 0 {
+    let Some(done) = updated.into_iter().next() else {
         return Err(TaskError::AlreadyDone);
-    }
+    };
     outbox
         .add(
             &txn,
-            TaskCompletedV1 {
+            TaskCompletedV2 {
                 task_id,
                 assignee_id: caller,
                 completed_at: now,
+                revision: done.revision,
             },
         )
         .await?;
     txn.commit().await?;
     outbox.notify_committed();
-    Ok(task::Model {
-        status: DONE.into(),
-        completed_at: Some(now),
-        updated_at: now,
-        ..task
-    })
+    Ok(done)
 }
 
 pub async fn find(db: &DatabaseConnection, task_id: Uuid) -> Result<task::Model, TaskError> {
