@@ -448,3 +448,77 @@ proptest! {
             .block_on(ledger_sums_to_balances(tasks, closes, accounts, batch));
     }
 }
+
+#[tokio::test]
+async fn a_tasks_details_change_only_with_a_newer_revision() {
+    use accounting_api::db::{task, transaction};
+    use event_schemas::tasks::{TaskAssignedV2, TaskCreatedV3};
+    let (_broker, app, bus) = accounting_on_fresh_broker().await;
+    let at = Utc::now();
+    let task_id = Uuid::now_v7();
+    let assignee = Uuid::now_v7();
+    let created = |title: &str, revision: i64| TaskCreatedV3 {
+        task_id,
+        title: title.into(),
+        jira_id: None,
+        description: "work".into(),
+        status: TaskStatus::Open,
+        assignee_id: assignee,
+        created_at: at,
+        revision,
+    };
+    publish_event(
+        &bus,
+        &Envelope::at("tasks-api", at, created("Fix the nest", 1)),
+    )
+    .await;
+    // A copy at the same revision and one from before revisions change
+    // nothing; the fee after them shows they were applied.
+    publish_event(&bus, &Envelope::at("tasks-api", at, created("A copy", 1))).await;
+    publish_event(
+        &bus,
+        &Envelope::at("tasks-api", at, created("Unrevisioned", 7).into_v2()),
+    )
+    .await;
+    publish_event(
+        &bus,
+        &Envelope::at(
+            "tasks-api",
+            at,
+            TaskAssignedV2 {
+                task_id,
+                assignee_id: assignee,
+                previous_assignee_id: None,
+                assigned_at: at,
+                revision: 1,
+            },
+        ),
+    )
+    .await;
+    let title = || async {
+        task::Entity::find_by_id(task_id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .and_then(|task| task.title)
+    };
+    eventually(Duration::from_secs(20), "the fee", || async {
+        let fees = transaction::Entity::find()
+            .filter(transaction::Column::TaskId.eq(task_id))
+            .all(&app.db)
+            .await
+            .unwrap();
+        (fees.len() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(title().await.as_deref(), Some("Fix the nest"));
+    publish_event(
+        &bus,
+        &Envelope::at("tasks-api", at, created("Fix the roof", 2)),
+    )
+    .await;
+    eventually(Duration::from_secs(20), "the newer details", || async {
+        (title().await.as_deref() == Some("Fix the roof")).then_some(())
+    })
+    .await;
+}

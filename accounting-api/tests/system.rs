@@ -429,6 +429,87 @@ async fn workers_see_only_their_own_account() {
     assert_eq!(log.json::<Value>().await.unwrap(), json!([]));
 }
 
+/// Every admin- and accountant-only request of accounting-api, with the
+/// roles it is open to.
+fn management_requests(worker_id: &str) -> Vec<(reqwest::Method, String, &'static [&'static str])> {
+    use reqwest::Method;
+    const BOTH: &[&str] = &["admin", "accountant"];
+    vec![
+        (Method::GET, "/v1/accounts".into(), BOTH),
+        (
+            Method::GET,
+            format!("/v1/accounts/{worker_id}/transactions"),
+            BOTH,
+        ),
+        (Method::GET, "/v1/stats/management".into(), BOTH),
+        (Method::GET, "/v1/billing-cycles".into(), BOTH),
+        (Method::POST, "/v1/billing-cycles/close".into(), &["admin"]),
+    ]
+}
+
+#[tokio::test]
+async fn demoted_admins_and_accountants_lose_every_management_endpoint_with_their_old_tokens() {
+    let system = System::start().await;
+    let worker = system.popug("kesha@popug.inc", "worker").await;
+    let admin = system.popug("chief@popug.inc", "admin").await;
+    let accountant = system.popug("money@popug.inc", "accountant").await;
+    for (role, who) in [("admin", &admin), ("accountant", &accountant)] {
+        system.accounting.wait_for_role(&who.id, role).await;
+    }
+    let call = |method: reqwest::Method, path: String, token: String| {
+        let request = system
+            .accounting
+            .client
+            .request(method, system.accounting.url(&path))
+            .bearer_auth(token);
+        async move { request.send().await.unwrap() }
+    };
+    let requests = management_requests(&worker.id);
+    for (role, who) in [("admin", &admin), ("accountant", &accountant)] {
+        for (method, path, roles) in &requests {
+            if roles.contains(&role) {
+                let response = call(method.clone(), path.clone(), who.token.clone()).await;
+                assert_eq!(
+                    response.status(),
+                    StatusCode::OK,
+                    "{role} {method} {path} before"
+                );
+            }
+        }
+    }
+    for (role, who) in [("admin", &admin), ("accountant", &accountant)] {
+        system.auth.set_role(&who.id, "worker").await;
+        system.accounting.wait_for_role(&who.id, "worker").await;
+        for (method, path, roles) in &requests {
+            let response = call(method.clone(), path.clone(), who.token.clone()).await;
+            let body = problem(response, StatusCode::FORBIDDEN).await;
+            if roles.contains(&role) {
+                assert!(
+                    body["detail"].as_str().unwrap().contains("now worker"),
+                    "{method} {path}: {body}"
+                );
+            }
+        }
+    }
+    // A worker promoted to accountant still needs a new token: its old
+    // one says worker.
+    system.auth.set_role(&worker.id, "accountant").await;
+    system
+        .accounting
+        .wait_for_role(&worker.id, "accountant")
+        .await;
+    problem(
+        system.accounting.get("/v1/accounts", &worker.token).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let fresh = system.auth.access_token("kesha@popug.inc").await;
+    assert_eq!(
+        system.accounting.get("/v1/accounts", &fresh).await.status(),
+        StatusCode::OK
+    );
+}
+
 #[test]
 fn the_committed_openapi_document_matches_the_code() {
     ates_core::testing::assert_committed_document(

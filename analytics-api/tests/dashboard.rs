@@ -151,6 +151,99 @@ async fn only_admins_see_the_dashboard() {
 }
 
 #[tokio::test]
+async fn a_demoted_admin_loses_every_analytics_endpoint_with_its_old_token() {
+    let auth = AuthApp::spawn().await;
+    let analytics = AnalyticsApp::spawn(&auth.broker, &auth.jwks_url()).await;
+    let id = auth.account_with_role("chief@popug.inc", "admin").await;
+    let old_token = auth.access_token("chief@popug.inc").await;
+    analytics.wait_for_role(&id, "admin").await;
+    let paths = [
+        "/v1/dashboard/today",
+        "/v1/most-expensive-task?period=week",
+        "/v1/most-expensive-tasks/daily",
+    ];
+    for path in paths {
+        assert_eq!(
+            analytics.get(path, &old_token).await.status(),
+            StatusCode::OK,
+            "{path} before the demotion"
+        );
+    }
+    auth.set_role(&id, "accountant").await;
+    analytics.wait_for_role(&id, "accountant").await;
+    for path in paths {
+        let body = problem(analytics.get(path, &old_token).await, StatusCode::FORBIDDEN).await;
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("your role is now accountant"),
+            "{path}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_task_title_changes_only_with_a_newer_revision() {
+    use event_schemas::tasks::TaskCreatedV3;
+    let auth = AuthApp::spawn().await;
+    let analytics = AnalyticsApp::spawn(&auth.broker, &auth.jwks_url()).await;
+    let bus = EventBus::connect(&auth.broker.bus_config("analytics-test"))
+        .await
+        .unwrap();
+    let at = Utc::now();
+    let task_id = Uuid::now_v7();
+    let created = |title: &str, revision: i64| TaskCreatedV3 {
+        task_id,
+        title: title.into(),
+        jira_id: None,
+        description: String::new(),
+        status: TaskStatus::Open,
+        assignee_id: Uuid::now_v7(),
+        created_at: at,
+        revision,
+    };
+    let publish_created = |data: TaskCreatedV3| {
+        let bus = bus.clone();
+        async move { publish_event(&bus, &Envelope::at("tasks-api", at, data)).await }
+    };
+    publish_created(created("Fix the nest", 2)).await;
+    // A copy at the same revision, an older revision, and an event from
+    // before revisions change nothing; a sentinel task shows they were
+    // all applied.
+    publish_created(created("Copy of the nest", 2)).await;
+    publish_created(created("Old nest", 1)).await;
+    publish_event(
+        &bus,
+        &Envelope::at("tasks-api", at, created("Unrevisioned nest", 9).into_v2()),
+    )
+    .await;
+    let sentinel = Uuid::now_v7();
+    publish_created(TaskCreatedV3 {
+        task_id: sentinel,
+        ..created("Sentinel", 1)
+    })
+    .await;
+    let title_of = |id: Uuid| {
+        let db = analytics.db.clone();
+        async move {
+            analytics_api::db::task::Entity::find_by_id(id)
+                .one(&db)
+                .await
+                .unwrap()
+                .map(|task| task.title)
+        }
+    };
+    eventually(WAIT, "the sentinel task", || title_of(sentinel)).await;
+    assert_eq!(title_of(task_id).await.as_deref(), Some("Fix the nest"));
+    publish_created(created("Fix the nest again", 3)).await;
+    eventually(WAIT, "the newer title", || async {
+        (title_of(task_id).await.as_deref() == Some("Fix the nest again")).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn most_expensive_tasks_respect_day_week_and_month_edges_in_the_business_zone() {
     let auth = AuthApp::spawn().await;
     let analytics = AnalyticsApp::spawn_with(&auth.broker, &auth.jwks_url(), |config| {
