@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::domain::accounts::SignUpPolicy;
 use ates_core::bus::EventBus;
 use ates_core::testing::{
     TestBroker, TestDatabase, eventually, published_events, service_settings,
@@ -54,6 +55,7 @@ fn test_config(database: &TestDatabase, broker: &TestBroker) -> Config {
         login_max_failures: 3,
         login_failure_window: Duration::from_secs(900),
         login_max_block: Duration::from_secs(2),
+        signup: SignUpPolicy::anyone(),
     }
 }
 

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = ates_core::bus::migrations();
         migrations.push(Box::new(CreateAuthTables));
+        migrations.push(Box::new(AddAccountCredentials));
         migrations
     }
 }
@@ -28,6 +29,8 @@ enum Accounts {
     PasswordHash,
     CreatedAt,
     UpdatedAt,
+    MustChangePassword,
+    CredentialsChangedAt,
 }
 
 #[derive(DeriveIden)]
@@ -196,6 +199,44 @@ impl MigrationTrait for CreateAuthTables {
                     )
                     .col(timestamp(LoginThrottles::FirstFailureAt))
                     .col(optional_timestamp(LoginThrottles::BlockedUntil))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Temporary passwords and password changes: `must_change_password` (false
+/// for every existing account) and `credentials_changed_at` (none yet). One
+/// column per statement: SQLite alters one column at a time.
+struct AddAccountCredentials;
+
+impl MigrationName for AddAccountCredentials {
+    fn name(&self) -> &str {
+        "m20261201_000010_add_account_credentials"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for AddAccountCredentials {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Accounts::Table)
+                    .add_column(
+                        ColumnDef::new(Accounts::MustChangePassword)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Accounts::Table)
+                    .add_column(optional_timestamp(Accounts::CredentialsChangedAt))
                     .to_owned(),
             )
             .await

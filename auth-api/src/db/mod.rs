@@ -23,6 +23,12 @@ pub mod account {
         pub password_hash: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// The password is temporary (set by an admin, or generated for a
+        /// bootstrap admin): login is refused until it is changed.
+        pub must_change_password: bool,
+        /// When the password last changed: auth-api refuses the account's
+        /// access tokens issued before it.
+        pub credentials_changed_at: Option<DateTimeUtc>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}
