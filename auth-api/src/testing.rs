@@ -233,6 +233,45 @@ impl TestApp {
             .await
     }
 
+    /// A POST with a bearer token.
+    pub async fn post_as(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /v1/auth/password`.
+    pub async fn change_password(&self, email: &str, current: &str, new: &str) -> Response {
+        self.post(
+            "/v1/auth/password",
+            &json!({"email": email, "current_password": current, "new_password": new}),
+        )
+        .await
+    }
+
+    /// `POST /v1/accounts/{id}/temporary-password` as `token`; `None`: generated.
+    pub async fn set_temporary_password(
+        &self,
+        token: &str,
+        account_id: &str,
+        password: Option<&str>,
+    ) -> Response {
+        let body = match password {
+            Some(password) => json!({"password": password}),
+            None => json!({}),
+        };
+        self.post_as(
+            &format!("/v1/accounts/{account_id}/temporary-password"),
+            token,
+            &body,
+        )
+        .await
+    }
+
     /// The account events published so far, each valid against the registry.
     pub async fn account_events(&self) -> Vec<Value> {
         published_events(&self.bus, "accounts").await
