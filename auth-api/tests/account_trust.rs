@@ -95,7 +95,11 @@ async fn a_demoted_admin_loses_every_admin_endpoint_at_once() {
     assert_eq!(jwt_part(&old_token, 1)["role"], "admin");
     let rio = id_of(&app.worker("rio@popug.inc").await);
     let before = app.get("/v1/accounts", Some(&old_token)).await;
-    assert_eq!(before.status(), StatusCode::OK, "an admin before the demotion");
+    assert_eq!(
+        before.status(),
+        StatusCode::OK,
+        "an admin before the demotion"
+    );
 
     // The bootstrap admin demotes boss; boss still holds the admin token.
     app.set_role(&boss, "worker").await;
@@ -469,7 +473,10 @@ async fn a_generated_temporary_password_is_returned_once() {
     assert_eq!(temporary.len(), 20);
     assert!(temporary.chars().all(|c| c.is_ascii_alphanumeric()));
     assert!(
-        account(&app, &kesha).await.get("temporary_password").is_none(),
+        account(&app, &kesha)
+            .await
+            .get("temporary_password")
+            .is_none(),
         "shown only in the answer that set it"
     );
 

@@ -430,3 +430,69 @@ pub async fn ensure_admin(
         Err(error) => Err(error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_domains_are_read_lower_cased_and_checked() {
+        assert_eq!(
+            SignUpPolicy::parse_domains(" popug.inc, @Partner.ORG ,,").unwrap(),
+            vec!["popug.inc", "partner.org"]
+        );
+        for bad in [
+            "",
+            " , ",
+            "popug.inc;evil.com",
+            "*.popug.inc",
+            "popug..inc",
+            "popug.inc.",
+            "kesha@popug.inc",
+            "popug inc",
+        ] {
+            assert!(SignUpPolicy::parse_domains(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_domain_is_admitted_exactly_and_whatever_its_case() {
+        let policy = SignUpPolicy {
+            open: true,
+            allowed_domains: vec!["popug.inc".into()],
+        };
+        for admitted in ["kesha@popug.inc", " Kesha@POPUG.INC ", "evil.com@popug.inc"] {
+            assert!(policy.admits(admitted).is_ok(), "{admitted:?}");
+        }
+        for refused in [
+            "kesha@evil.com",
+            "kesha@popug.inc.evil.com",
+            "kesha@eu.popug.inc",
+            "popug.inc@evil.com",
+            "kesha@popug.inc@evil.com",
+            "popug.inc",
+            "",
+        ] {
+            assert!(
+                matches!(
+                    policy.admits(refused),
+                    Err(AuthError::SignUpDomainRefused { .. })
+                ),
+                "{refused:?}"
+            );
+        }
+        assert!(
+            SignUpPolicy::anyone()
+                .admits("kesha@anywhere.example")
+                .is_ok()
+        );
+        let closed = SignUpPolicy {
+            open: false,
+            allowed_domains: Vec::new(),
+        };
+        assert!(matches!(
+            closed.admits("kesha@popug.inc"),
+            Err(AuthError::SignUpClosed)
+        ));
+    }
+}
