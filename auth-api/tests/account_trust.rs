@@ -278,6 +278,36 @@ async fn a_wrong_current_password_changes_nothing_and_is_401() {
     .await;
 }
 
+/// The owner and a thief who knows the password change it at the same
+/// moment: exactly one change wins, and only its password logs in.
+#[tokio::test]
+async fn of_two_simultaneous_changes_exactly_one_wins() {
+    let app = TestApp::spawn().await;
+    app.worker("kesha@popug.inc").await;
+    let (owner, thief) = tokio::join!(
+        app.change_password("kesha@popug.inc", PASSWORD, "owner password 2"),
+        app.change_password("kesha@popug.inc", PASSWORD, "thief password 2"),
+    );
+    let statuses = [owner.status(), thief.status()];
+    let winners = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::OK)
+        .count();
+    assert_eq!(winners, 1, "{statuses:?}");
+    assert!(statuses.contains(&StatusCode::UNAUTHORIZED), "{statuses:?}");
+    let (won, lost) = if statuses[0] == StatusCode::OK {
+        ("owner password 2", "thief password 2")
+    } else {
+        ("thief password 2", "owner password 2")
+    };
+    app.tokens("kesha@popug.inc", won).await;
+    problem(
+        app.login("kesha@popug.inc", lost).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn wrong_current_passwords_count_towards_the_login_throttle() {
     let app = TestApp::spawn().await;

@@ -200,10 +200,10 @@ pub struct AdminNewAccount {
     pub password: Option<String>,
 }
 
-/// An account created by an admin, with its temporary password when it
-/// was generated (shown once: only its hash is kept).
+/// An account an admin created or gave a temporary password, with that
+/// password when it was generated (shown once: only its hash is kept).
 #[derive(Debug, Clone)]
-pub struct CreatedByAdmin {
+pub struct WithAdminPassword {
     pub account: account::Model,
     pub generated_password: Option<String>,
 }
@@ -216,7 +216,7 @@ pub async fn create_by_admin(
     outbox: &Outbox,
     new: AdminNewAccount,
     now: DateTime<Utc>,
-) -> Result<CreatedByAdmin, AuthError> {
+) -> Result<WithAdminPassword, AuthError> {
     let (password, generated_password) = chosen_or_generated(new.password);
     let new = NewAccount {
         email: new.email,
@@ -226,7 +226,7 @@ pub async fn create_by_admin(
         must_change_password: true,
     };
     let account = create(db, outbox, new, now).await?;
-    Ok(CreatedByAdmin {
+    Ok(WithAdminPassword {
         account,
         generated_password,
     })
@@ -252,7 +252,7 @@ pub async fn set_temporary_password(
     account_id: Uuid,
     password: Option<String>,
     now: DateTime<Utc>,
-) -> Result<CreatedByAdmin, AuthError> {
+) -> Result<WithAdminPassword, AuthError> {
     find(db, account_id).await?;
     let (password, generated_password) = chosen_or_generated(password);
     let password_hash = passwords::hash(password).await?;
@@ -273,7 +273,7 @@ pub async fn set_temporary_password(
         .await?
         .ok_or(AuthError::AccountNotFound)?;
     txn.commit().await?;
-    Ok(CreatedByAdmin {
+    Ok(WithAdminPassword {
         account,
         generated_password,
     })

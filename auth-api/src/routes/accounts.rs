@@ -16,7 +16,7 @@ use validator::{Validate, ValidationError};
 use crate::AppState;
 use crate::db::account;
 use crate::domain::accounts::{
-    self, AccountChange, AdminNewAccount, CreatedByAdmin, SignUp, role_of,
+    self, AccountChange, AdminNewAccount, SignUp, WithAdminPassword, role_of,
 };
 use crate::domain::passwords::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 
@@ -117,8 +117,8 @@ pub struct CreatedAccount {
     pub temporary_password: Option<String>,
 }
 
-impl From<CreatedByAdmin> for CreatedAccount {
-    fn from(created: CreatedByAdmin) -> Self {
+impl From<WithAdminPassword> for CreatedAccount {
+    fn from(created: WithAdminPassword) -> Self {
         Self {
             account: created.account.into(),
             temporary_password: created.generated_password,
