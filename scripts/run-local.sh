@@ -12,6 +12,7 @@ export NATS_URL=${NATS_URL:-nats://127.0.0.1:$NATS_PORT}
 # The bootstrap admin: without ATES_ADMIN_PASSWORD, auth-api generates a
 # password on first start and prints it once.
 export ATES_ADMIN_EMAIL=${ATES_ADMIN_EMAIL:-admin@popug.inc}
+export SIGNUP_ALLOWED_DOMAINS=${SIGNUP_ALLOWED_DOMAINS:-popug.inc}  # self sign-up for popug.inc emails only
 export AUTH_JWKS_URL=${AUTH_JWKS_URL:-http://127.0.0.1:3001/.well-known/jwks.json}
 
 scripts/install-deps.sh

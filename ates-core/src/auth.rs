@@ -11,7 +11,8 @@
 //! signature, a wrong `iss` or `aud`, an expired token (30 s leeway), and an
 //! account the service has seen deactivated ([`AccountGate`]). An action
 //! needs the role the service last heard of as well as the token's; in
-//! auth-api the account's current role alone decides ([`Standing`]).
+//! auth-api the account's current role alone decides ([`Standing`]), and
+//! auth-api also refuses tokens issued before the account's password changed.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,7 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use event_schemas::accounts::Role;
@@ -385,8 +386,14 @@ fn unaccepted_algorithm(token: &str) -> Option<TokenError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
     /// The account's own record (auth-api): its role decides, whatever the
-    /// token says, and an inactive account is refused.
-    Current { role: Role, active: bool },
+    /// token says, and an inactive account is refused, as is a token issued
+    /// (`iat`) before `tokens_valid_since` (a Unix second: the account's
+    /// password changed then, so its older sessions are over).
+    Current {
+        role: Role,
+        active: bool,
+        tokens_valid_since: Option<i64>,
+    },
     /// What a replica last heard (account events): an inactive account is
     /// refused, and an action needs both the token's role and this one to
     /// permit it (so a demotion counts as soon as the event arrives).
@@ -473,6 +480,15 @@ impl AuthUser {
             Standing::Missing => {
                 return Err(ApiError::Unauthorized("this account does not exist".into()));
             }
+            Standing::Current {
+                tokens_valid_since: Some(since),
+                ..
+            } if claims.iat < since => {
+                return Err(ApiError::Unauthorized(
+                    "this token was issued before the account's password changed; log in again"
+                        .into(),
+                ));
+            }
             Standing::Current { role, .. } => (role, None),
             Standing::LastHeard { role, .. } => {
                 (claims.role, (role != claims.role).then_some(role))
@@ -512,5 +528,28 @@ where
         let claims = authenticator.verifier.verify(token).await?;
         let standing = authenticator.gate.standing(claims.sub).await?;
         AuthUser::from_claims(claims, standing)
+    }
+}
+
+/// `Option<AuthUser>`: `None` when the request has no `Authorization`
+/// header (an anonymous caller, for endpoints open to both); a header that
+/// is there must hold a valid token (401 otherwise, never anonymous).
+impl<S> OptionalFromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    Authenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Ok(None);
+        }
+        <AuthUser as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }

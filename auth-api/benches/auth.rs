@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use ates_core::auth::{HttpJwks, TokenVerifier};
 use ates_core::testing::{TestBroker, TestDatabase, service_settings};
 use auth_api::config::Config;
+use auth_api::domain::accounts::SignUpPolicy;
 use auth_api::domain::passwords;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -54,6 +55,7 @@ async fn main() {
         login_max_failures: 5,
         login_failure_window: Duration::from_secs(900),
         login_max_block: Duration::from_secs(900),
+        signup: SignUpPolicy::anyone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());

@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::bail;
 use ates_core::config::{ServiceSettings, parse, seconds, var};
 
+use crate::domain::accounts::SignUpPolicy;
+
 /// The service name: the envelope's `producer`.
 pub const SERVICE: &str = "auth-api";
 
@@ -31,6 +33,42 @@ pub struct Config {
     pub login_max_failures: u32,
     pub login_failure_window: Duration,
     pub login_max_block: Duration,
+    /// `SIGNUP` (`open`, the default, or `closed`: only admins create
+    /// accounts) and `SIGNUP_ALLOWED_DOMAINS` (comma-separated; unset: any).
+    pub signup: SignUpPolicy,
+}
+
+/// `SIGNUP`: whether popugs may sign up by themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignUpSwitch {
+    Open,
+    Closed,
+}
+
+impl std::str::FromStr for SignUpSwitch {
+    type Err = ();
+
+    fn from_str(value: &str) -> Result<Self, ()> {
+        match value.to_ascii_lowercase().as_str() {
+            "open" => Ok(Self::Open),
+            "closed" => Ok(Self::Closed),
+            _ => Err(()),
+        }
+    }
+}
+
+fn signup_from_env() -> anyhow::Result<SignUpPolicy> {
+    let switch = parse("SIGNUP", SignUpSwitch::Open)
+        .map_err(|error| anyhow::anyhow!("{error}: SIGNUP is `open` or `closed`"))?;
+    let allowed_domains = match var("SIGNUP_ALLOWED_DOMAINS") {
+        Some(list) => SignUpPolicy::parse_domains(&list)
+            .map_err(|error| anyhow::anyhow!("SIGNUP_ALLOWED_DOMAINS={list:?}: {error}"))?,
+        None => Vec::new(),
+    };
+    Ok(SignUpPolicy {
+        open: switch == SignUpSwitch::Open,
+        allowed_domains,
+    })
 }
 
 impl Config {
@@ -45,6 +83,7 @@ impl Config {
             login_max_failures: parse("LOGIN_MAX_FAILURES", 5)?,
             login_failure_window: seconds("LOGIN_FAILURE_WINDOW_SECS", 900)?,
             login_max_block: seconds("LOGIN_MAX_BLOCK_SECS", 900)?,
+            signup: signup_from_env()?,
         };
         config.check()?;
         Ok(config)

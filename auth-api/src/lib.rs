@@ -20,8 +20,6 @@ use ates_core::bus::{EventBus, Outbox, RelaySettings};
 use ates_core::http::ApiError;
 use ates_core::http::health::Readiness;
 use axum::Router;
-use rand::Rng;
-use rand::distr::Alphanumeric;
 use sea_orm::{DatabaseConnection, EntityTrait};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -30,8 +28,9 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::db::account;
 use crate::db::migrations::Migrator;
-use crate::domain::accounts::{self, AdminBootstrap};
+use crate::domain::accounts::{self, AdminBootstrap, SignUpPolicy};
 use crate::domain::keys::{self, DatabaseKeys};
+use crate::domain::passwords;
 use crate::domain::sessions::SessionPolicy;
 
 /// What every request handler can reach.
@@ -42,6 +41,7 @@ pub struct AppState {
     pub authenticator: Authenticator,
     pub readiness: Readiness,
     pub sessions: Arc<SessionPolicy>,
+    pub signup: Arc<SignUpPolicy>,
     pub signing_key_grace: Duration,
 }
 
@@ -55,7 +55,9 @@ ates_core::service_state!(AppState);
 
 /// auth-api authorizes with the account's current role and active flag
 /// from its own table, never the role inside the token: a demoted admin's
-/// old token loses admin rights at once.
+/// old token loses admin rights at once (and a promoted worker's old token
+/// gains them). Tokens issued before the account's password last changed
+/// are refused.
 struct AccountsGate(DatabaseConnection);
 
 impl AccountGate for AccountsGate {
@@ -66,6 +68,9 @@ impl AccountGate for AccountsGate {
                 Some(account) => Standing::Current {
                     role: accounts::role_of(&account),
                     active: account.active,
+                    tokens_valid_since: account
+                        .credentials_changed_at
+                        .map(|changed| changed.timestamp()),
                 },
                 None => Standing::Missing,
             })
@@ -123,6 +128,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<Service> {
             bus: bus.clone(),
         },
         sessions: Arc::new(session_policy(&config)),
+        signup: Arc::new(config.signup.clone()),
         signing_key_grace: config.signing_key_grace,
     };
     Ok(Service { state, bus, config })
@@ -140,18 +146,11 @@ pub fn session_policy(config: &Config) -> SessionPolicy {
     }
 }
 
-/// A random password for an admin created without one.
-pub fn generate_password() -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(20)
-        .map(char::from)
-        .collect()
-}
-
 /// `ATES_ADMIN_EMAIL` gets an admin account on first start. Without
-/// `ATES_ADMIN_PASSWORD`, a random password is generated and printed once
-/// (to standard output, never to the logs).
+/// `ATES_ADMIN_PASSWORD`, a random temporary password is generated and
+/// printed once (to standard output, never to the logs): it must be changed
+/// at the first login. A password from `ATES_ADMIN_PASSWORD` is the
+/// operator's choice and is not temporary.
 async fn bootstrap_admin(
     db: &DatabaseConnection,
     outbox: &Outbox,
@@ -162,18 +161,30 @@ async fn bootstrap_admin(
     };
     let (password, generated) = match &config.admin_password {
         Some(password) => (password.clone(), false),
-        None => (generate_password(), true),
+        None => (passwords::generate(), true),
     };
-    let outcome = accounts::ensure_admin(db, outbox, email, password.clone(), ates_core::db::now())
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot create the bootstrap admin: {error}"))?;
+    let outcome = accounts::ensure_admin(
+        db,
+        outbox,
+        email,
+        password.clone(),
+        generated,
+        ates_core::db::now(),
+    )
+    .await
+    .map_err(|error| anyhow::anyhow!("cannot create the bootstrap admin: {error}"))?;
     if outcome == AdminBootstrap::Created {
         tracing::info!(%email, "created the bootstrap admin");
         if generated {
             println!(
-                "bootstrap admin: {email} / password: {password}  (shown once; change it or keep it safe)"
+                "bootstrap admin: {email} / temporary password: {password}  (shown once; it must be changed before the first login: POST /v1/auth/password)"
             );
         }
+    }
+    if config.signup.open && config.signup.allowed_domains.is_empty() {
+        tracing::warn!(
+            "self sign-up is open to every email domain; set SIGNUP_ALLOWED_DOMAINS or SIGNUP=closed to limit it"
+        );
     }
     Ok(())
 }

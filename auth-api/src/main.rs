@@ -6,7 +6,7 @@ use anyhow::Context;
 use ates_core::bus::EventBus;
 use auth_api::config::Config;
 use auth_api::db::migrations::Migrator;
-use auth_api::domain::{accounts, keys};
+use auth_api::domain::{accounts, keys, passwords};
 use clap::{Parser, Subcommand};
 use event_schemas::accounts::Role;
 use sea_orm_migration::MigratorTrait;
@@ -29,7 +29,7 @@ enum Command {
     Serve,
     /// Create an admin account. The password comes from standard input
     /// with --password-stdin, else ATES_ADMIN_PASSWORD, else it is generated
-    /// and printed.
+    /// and printed, and is temporary: it must be changed at the first login.
     CreateAdmin {
         #[arg(long)]
         email: String,
@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
             } else if let Some(password) = config.admin_password.clone() {
                 (password, false)
             } else {
-                (auth_api::generate_password(), true)
+                (passwords::generate(), true)
             };
             let db = ates_core::db::connect(&config.service.database_url, 2).await?;
             Migrator::up(&db, None).await?;
@@ -81,13 +81,16 @@ async fn main() -> anyhow::Result<()> {
                 password: password.clone(),
                 full_name,
                 role: Role::Admin,
+                must_change_password: generated,
             };
             let account = accounts::create(&db, &outbox, new, ates_core::db::now())
                 .await
                 .map_err(|error| anyhow::anyhow!("cannot create the admin: {error}"))?;
             println!("created admin {} ({})", account.email, account.id);
             if generated {
-                println!("password: {password}  (shown once)");
+                println!(
+                    "password: {password}  (shown once; temporary: change it before the first login with POST /v1/auth/password)"
+                );
             }
             Ok(())
         }

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::domain::accounts::SignUpPolicy;
 use ates_core::bus::EventBus;
 use ates_core::testing::{
     TestBroker, TestDatabase, eventually, published_events, service_settings,
@@ -54,6 +55,7 @@ fn test_config(database: &TestDatabase, broker: &TestBroker) -> Config {
         login_max_failures: 3,
         login_failure_window: Duration::from_secs(900),
         login_max_block: Duration::from_secs(2),
+        signup: SignUpPolicy::anyone(),
     }
 }
 
@@ -229,6 +231,45 @@ impl TestApp {
     pub async fn logout(&self, refresh_token: &str) -> Response {
         self.post("/v1/auth/logout", &json!({"refresh_token": refresh_token}))
             .await
+    }
+
+    /// A POST with a bearer token.
+    pub async fn post_as(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /v1/auth/password`.
+    pub async fn change_password(&self, email: &str, current: &str, new: &str) -> Response {
+        self.post(
+            "/v1/auth/password",
+            &json!({"email": email, "current_password": current, "new_password": new}),
+        )
+        .await
+    }
+
+    /// `POST /v1/accounts/{id}/temporary-password` as `token`; `None`: generated.
+    pub async fn set_temporary_password(
+        &self,
+        token: &str,
+        account_id: &str,
+        password: Option<&str>,
+    ) -> Response {
+        let body = match password {
+            Some(password) => json!({"password": password}),
+            None => json!({}),
+        };
+        self.post_as(
+            &format!("/v1/accounts/{account_id}/temporary-password"),
+            token,
+            &body,
+        )
+        .await
     }
 
     /// The account events published so far, each valid against the registry.

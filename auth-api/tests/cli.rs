@@ -1,15 +1,19 @@
 //! The operator's subcommands, run as the real binary against the database
-//! of a running service: create-admin, rotate-keys, openapi.
+//! of a running service: create-admin, rotate-keys, openapi; and the served
+//! binary's bootstrap admin.
 
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
+use ates_core::testing::{TestBroker, TestDatabase, eventually, free_port};
 use reqwest::StatusCode;
-use serde_json::Value;
-use support::{TestApp, jwt_part};
+use serde_json::{Value, json};
+use support::{TestApp, jwt_part, problem};
 
 fn auth_api(app: &TestApp, args: &[&str], password: Option<&str>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_auth-api"));
@@ -53,15 +57,114 @@ async fn create_admin_makes_an_admin_who_can_log_in() {
         |event| event["data"]["email"] == "boss@popug.inc" && event["data"]["role"] == "admin"
     ));
 
-    // Without a password, one is generated and printed once.
+    // Without a password, one is generated and printed once; it is
+    // temporary: the first login must change it.
     let output = auth_api(&app, &["create-admin", "--email", "deputy@popug.inc"], None);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let password = stdout
+    let line = stdout
         .lines()
-        .find_map(|line| line.strip_prefix("password: "))
-        .and_then(|rest| rest.split_whitespace().next())
+        .find(|line| line.starts_with("password: "))
         .expect("the generated password is printed");
-    app.tokens("deputy@popug.inc", password).await;
+    assert!(line.contains("temporary"), "{line}");
+    let password = line
+        .strip_prefix("password: ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap();
+    let refused = problem(
+        app.login("deputy@popug.inc", password).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(
+        refused["type"],
+        "https://ates.popug.inc/problems/password-change-required"
+    );
+    let changed = app
+        .change_password("deputy@popug.inc", password, "deputy password 2")
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    app.tokens("deputy@popug.inc", "deputy password 2").await;
+}
+
+/// The served binary, stopped when the test ends however it ends.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_prints_a_generated_bootstrap_password_that_must_be_changed() {
+    let broker = TestBroker::start().await;
+    let database = TestDatabase::create().await;
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_auth-api"));
+    command
+        .env("DATABASE_URL", database.url())
+        .env("NATS_URL", broker.url())
+        .env("BIND_ADDR", &address)
+        .env("ATES_ADMIN_EMAIL", "root@popug.inc")
+        .env("RUST_LOG", "warn")
+        .env_remove("ATES_ADMIN_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(prefix) = broker.prefix() {
+        command.env("NATS_SUBJECT_PREFIX", prefix);
+    }
+    let mut served = Served(command.spawn().unwrap());
+    let stdout = served.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.starts_with("bootstrap admin: "))
+    })
+    .await
+    .unwrap()
+    .expect("the bootstrap admin's password is printed");
+    assert!(line.contains("must be changed"), "{line}");
+    let password = line
+        .split("temporary password: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("http://{address}{path}");
+    let login = json!({"email": "root@popug.inc", "password": password});
+    let refused = eventually(Duration::from_secs(20), "auth-api to serve", || async {
+        client
+            .post(url("/v1/auth/login"))
+            .json(&login)
+            .send()
+            .await
+            .ok()
+    })
+    .await;
+    let refused = problem(refused, StatusCode::FORBIDDEN).await;
+    assert_eq!(
+        refused["type"],
+        "https://ates.popug.inc/problems/password-change-required"
+    );
+    let change = json!({"email": "root@popug.inc", "current_password": password,
+        "new_password": "root password 2"});
+    let changed = client
+        .post(url("/v1/auth/password"))
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    let tokens: Value = changed.json().await.unwrap();
+    assert_eq!(jwt_part(text(&tokens["access_token"]), 1)["role"], "admin");
+}
+
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap()
 }
 
 #[tokio::test]

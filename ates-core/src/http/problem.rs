@@ -48,6 +48,15 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A 403 with a problem type of its own (`kind`), for refusals a client
+    /// must tell apart from a missing role: sign-up closed, a password that
+    /// must be changed first.
+    #[error("{detail}")]
+    Refused {
+        kind: &'static str,
+        title: &'static str,
+        detail: String,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -89,7 +98,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Refused { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -107,6 +116,7 @@ impl ApiError {
             ApiError::BadRequest(_) => ("bad-request", "Malformed request"),
             ApiError::Unauthorized(_) => ("unauthorized", "Authentication required"),
             ApiError::Forbidden(_) => ("forbidden", "Not allowed for your role"),
+            ApiError::Refused { kind, title, .. } => (*kind, *title),
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),

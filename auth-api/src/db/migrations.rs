@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
         let mut migrations = ates_core::bus::migrations();
         migrations.push(Box::new(CreateAuthTables));
         migrations.push(Box::new(AddAccountRevision));
+        migrations.push(Box::new(AddAccountCredentials));
         migrations
     }
 }
@@ -30,6 +31,8 @@ enum Accounts {
     CreatedAt,
     UpdatedAt,
     Revision,
+    MustChangePassword,
+    CredentialsChangedAt,
 }
 
 #[derive(DeriveIden)]
@@ -198,6 +201,44 @@ impl MigrationTrait for CreateAuthTables {
                     )
                     .col(timestamp(LoginThrottles::FirstFailureAt))
                     .col(optional_timestamp(LoginThrottles::BlockedUntil))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Temporary passwords and password changes: `must_change_password` (false
+/// for every existing account) and `credentials_changed_at` (none yet). One
+/// column per statement: SQLite alters one column at a time.
+struct AddAccountCredentials;
+
+impl MigrationName for AddAccountCredentials {
+    fn name(&self) -> &str {
+        "m20261201_000010_add_account_credentials"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for AddAccountCredentials {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Accounts::Table)
+                    .add_column(
+                        ColumnDef::new(Accounts::MustChangePassword)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Accounts::Table)
+                    .add_column(optional_timestamp(Accounts::CredentialsChangedAt))
                     .to_owned(),
             )
             .await

@@ -26,6 +26,12 @@ pub mod account {
         /// 1 at creation, one more with every change other services
         /// replicate; stamped on every account event.
         pub revision: i64,
+        /// The password is temporary (set by an admin, or generated for a
+        /// bootstrap admin): login is refused until it is changed.
+        pub must_change_password: bool,
+        /// When the password last changed: auth-api refuses the account's
+        /// access tokens issued before it.
+        pub credentials_changed_at: Option<DateTimeUtc>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -1,5 +1,7 @@
-//! Accounts: sign-up, an admin's changes, the bootstrap admin. Every change
-//! writes its account events to the outbox in the same transaction.
+//! Accounts: sign-up (under the [`SignUpPolicy`]), accounts an admin
+//! creates, an admin's changes, temporary passwords, the bootstrap admin.
+//! Every change other services see writes its account events to the outbox
+//! in the same transaction.
 
 use ates_core::bus::Outbox;
 use ates_core::db::{self, is_unique_violation};
@@ -14,7 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{AuthError, passwords};
+use super::{AuthError, passwords, sessions};
 use crate::db::{account, refresh_token};
 
 /// The canonical form of an email: trimmed, lower-case (emails are unique
@@ -30,6 +32,8 @@ pub struct NewAccount {
     pub password: String,
     pub full_name: String,
     pub role: Role,
+    /// The password is temporary: login is refused until it is changed.
+    pub must_change_password: bool,
 }
 
 /// An admin's change to an account; `None` leaves a field as it is.
@@ -63,6 +67,8 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         revision: 1,
+        must_change_password: new.must_change_password,
+        credentials_changed_at: None,
     };
     let txn = db::begin_write(db).await?;
     if let Err(error) = account::Entity::insert(model.clone().into_active_model())
@@ -92,6 +98,187 @@ pub async fn create(
     txn.commit().await?;
     outbox.notify_committed();
     Ok(model)
+}
+
+/// Who may sign up without an admin (`SIGNUP`, `SIGNUP_ALLOWED_DOMAINS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignUpPolicy {
+    /// `false` (`SIGNUP=closed`): only admins create accounts.
+    pub open: bool,
+    /// Lower-case domains an email must be at, exactly (`popug.inc` admits
+    /// `kesha@popug.inc`, not `kesha@eu.popug.inc`); empty: any domain.
+    pub allowed_domains: Vec<String>,
+}
+
+impl SignUpPolicy {
+    /// Anyone may sign up, at any domain.
+    pub fn anyone() -> Self {
+        Self {
+            open: true,
+            allowed_domains: Vec::new(),
+        }
+    }
+
+    /// Reads a comma-separated list of domains (`popug.inc, Example.COM`):
+    /// lower-cased, an optional leading `@` dropped; each must be a host
+    /// name (letters, digits, `-` and `.`).
+    pub fn parse_domains(list: &str) -> Result<Vec<String>, String> {
+        let mut domains = Vec::new();
+        for entry in list.split(',') {
+            let domain = entry.trim().trim_start_matches('@').to_lowercase();
+            if domain.is_empty() {
+                continue;
+            }
+            let is_host_name = domain.split('.').all(|label| {
+                !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+            if !is_host_name {
+                return Err(format!("{entry:?} is not a domain name"));
+            }
+            domains.push(domain);
+        }
+        if domains.is_empty() {
+            return Err("it names no domain".into());
+        }
+        Ok(domains)
+    }
+
+    /// Whether `email` may sign up by itself. Decided from the email alone,
+    /// before any lookup, so a refusal says nothing about existing accounts.
+    /// The domain is what follows the last `@` of the normalized email, the
+    /// part a mail server delivers to.
+    pub fn admits(&self, email: &str) -> Result<(), AuthError> {
+        if !self.open {
+            return Err(AuthError::SignUpClosed);
+        }
+        if self.allowed_domains.is_empty() {
+            return Ok(());
+        }
+        let email = normalize_email(email);
+        let domain = email.rsplit_once('@').map_or("", |(_, domain)| domain);
+        if self.allowed_domains.iter().any(|allowed| allowed == domain) {
+            Ok(())
+        } else {
+            Err(AuthError::SignUpDomainRefused {
+                allowed: self.allowed_domains.join(", "),
+            })
+        }
+    }
+}
+
+/// What a popug signs up with.
+#[derive(Debug, Clone)]
+pub struct SignUp {
+    pub email: String,
+    pub password: String,
+    pub full_name: String,
+}
+
+/// Self sign-up: a worker, if the policy admits the email.
+pub async fn sign_up(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    policy: &SignUpPolicy,
+    sign_up: SignUp,
+    now: DateTime<Utc>,
+) -> Result<account::Model, AuthError> {
+    policy.admits(&sign_up.email)?;
+    let new = NewAccount {
+        email: sign_up.email,
+        password: sign_up.password,
+        full_name: sign_up.full_name,
+        role: Role::Worker,
+        must_change_password: false,
+    };
+    create(db, outbox, new, now).await
+}
+
+/// An account an admin creates; no password: one is generated.
+#[derive(Debug, Clone)]
+pub struct AdminNewAccount {
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+    pub password: Option<String>,
+}
+
+/// An account an admin created or gave a temporary password, with that
+/// password when it was generated (shown once: only its hash is kept).
+#[derive(Debug, Clone)]
+pub struct WithAdminPassword {
+    pub account: account::Model,
+    pub generated_password: Option<String>,
+}
+
+/// An admin creates an account, whatever the sign-up policy, with any role.
+/// Its password is temporary (the admin chose it, or it is generated): it
+/// must be changed at the first login.
+pub async fn create_by_admin(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    new: AdminNewAccount,
+    now: DateTime<Utc>,
+) -> Result<WithAdminPassword, AuthError> {
+    let (password, generated_password) = chosen_or_generated(new.password);
+    let new = NewAccount {
+        email: new.email,
+        password,
+        full_name: new.full_name,
+        role: new.role,
+        must_change_password: true,
+    };
+    let account = create(db, outbox, new, now).await?;
+    Ok(WithAdminPassword {
+        account,
+        generated_password,
+    })
+}
+
+/// The password to use, and the same again when it was generated.
+fn chosen_or_generated(password: Option<String>) -> (String, Option<String>) {
+    match password {
+        Some(password) => (password, None),
+        None => {
+            let generated = passwords::generate();
+            (generated.clone(), Some(generated))
+        }
+    }
+}
+
+/// An admin sets a temporary password (chosen, or generated and returned):
+/// the account must change it at its next login, every session of the
+/// account is revoked, and auth-api refuses its access tokens issued
+/// before now. Nothing is published: no replica holds passwords.
+pub async fn set_temporary_password(
+    db: &DatabaseConnection,
+    account_id: Uuid,
+    password: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<WithAdminPassword, AuthError> {
+    find(db, account_id).await?;
+    let (password, generated_password) = chosen_or_generated(password);
+    let password_hash = passwords::hash(password).await?;
+    let txn = db::begin_write(db).await?;
+    let updated = account::Entity::update_many()
+        .col_expr(account::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(account::Column::MustChangePassword, Expr::value(true))
+        .col_expr(account::Column::CredentialsChangedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account_id))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(AuthError::AccountNotFound);
+    }
+    sessions::revoke_every_session(&txn, account_id, now).await?;
+    let account = account::Entity::find_by_id(account_id)
+        .one(&txn)
+        .await?
+        .ok_or(AuthError::AccountNotFound)?;
+    txn.commit().await?;
+    Ok(WithAdminPassword {
+        account,
+        generated_password,
+    })
 }
 
 /// Applies an admin's change. Publishes `accounts.updated` with the full
@@ -222,12 +409,14 @@ pub enum AdminBootstrap {
 }
 
 /// Creates the admin `email` unless an account with that email exists
-/// (idempotent: safe on every start).
+/// (idempotent: safe on every start). A generated password is temporary
+/// (`must_change_password`): whoever reads it once must change it.
 pub async fn ensure_admin(
     db: &DatabaseConnection,
     outbox: &Outbox,
     email: &str,
     password: String,
+    must_change_password: bool,
     now: DateTime<Utc>,
 ) -> Result<AdminBootstrap, AuthError> {
     let existing = account::Entity::find()
@@ -242,10 +431,77 @@ pub async fn ensure_admin(
         password,
         full_name: "aTES Admin".into(),
         role: Role::Admin,
+        must_change_password,
     };
     match create(db, outbox, new, now).await {
         Ok(_) => Ok(AdminBootstrap::Created),
         Err(AuthError::EmailTaken) => Ok(AdminBootstrap::AlreadyExists),
         Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_domains_are_read_lower_cased_and_checked() {
+        assert_eq!(
+            SignUpPolicy::parse_domains(" popug.inc, @Partner.ORG ,,").unwrap(),
+            vec!["popug.inc", "partner.org"]
+        );
+        for bad in [
+            "",
+            " , ",
+            "popug.inc;evil.com",
+            "*.popug.inc",
+            "popug..inc",
+            "popug.inc.",
+            "kesha@popug.inc",
+            "popug inc",
+        ] {
+            assert!(SignUpPolicy::parse_domains(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_domain_is_admitted_exactly_and_whatever_its_case() {
+        let policy = SignUpPolicy {
+            open: true,
+            allowed_domains: vec!["popug.inc".into()],
+        };
+        for admitted in ["kesha@popug.inc", " Kesha@POPUG.INC ", "evil.com@popug.inc"] {
+            assert!(policy.admits(admitted).is_ok(), "{admitted:?}");
+        }
+        for refused in [
+            "kesha@evil.com",
+            "kesha@popug.inc.evil.com",
+            "kesha@eu.popug.inc",
+            "popug.inc@evil.com",
+            "kesha@popug.inc@evil.com",
+            "popug.inc",
+            "",
+        ] {
+            assert!(
+                matches!(
+                    policy.admits(refused),
+                    Err(AuthError::SignUpDomainRefused { .. })
+                ),
+                "{refused:?}"
+            );
+        }
+        assert!(
+            SignUpPolicy::anyone()
+                .admits("kesha@anywhere.example")
+                .is_ok()
+        );
+        let closed = SignUpPolicy {
+            open: false,
+            allowed_domains: Vec::new(),
+        };
+        assert!(matches!(
+            closed.admits("kesha@popug.inc"),
+            Err(AuthError::SignUpClosed)
+        ));
     }
 }

@@ -1,5 +1,6 @@
-//! auth-api's business processes, each one function: sign up, change an
-//! account, create the bootstrap admin, log in, refresh, log out, manage
+//! auth-api's business processes, each one function: sign up, create an
+//! account as an admin, change an account, set a temporary password, create
+//! the bootstrap admin, log in, change a password, refresh, log out, manage
 //! signing keys. Handlers and the CLI only parse, authorize and call these.
 
 pub mod accounts;
@@ -25,6 +26,21 @@ pub enum AuthError {
     InvalidRefreshToken(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
+    #[error("self sign-up is turned off; ask an admin to create your account")]
+    SignUpClosed,
+    #[error(
+        "self sign-up is open to emails at {allowed} only; ask an admin to create your account"
+    )]
+    SignUpDomainRefused { allowed: String },
+    #[error(
+        "this account's password is temporary and must be changed before you can log in: POST /v1/auth/password with {{email, current_password, new_password}}"
+    )]
+    PasswordChangeRequired,
+    #[error("{message}")]
+    InvalidField {
+        field: &'static str,
+        message: &'static str,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -53,6 +69,22 @@ impl From<AuthError> for ApiError {
                 retry_after_secs,
             },
             AuthError::AccountNotFound => ApiError::NotFound(error.to_string()),
+            AuthError::SignUpClosed => ApiError::Refused {
+                kind: "signup-closed",
+                title: "Sign-up is closed",
+                detail: error.to_string(),
+            },
+            AuthError::SignUpDomainRefused { .. } => ApiError::Refused {
+                kind: "signup-domain-not-allowed",
+                title: "Sign-up is not open to this email domain",
+                detail: error.to_string(),
+            },
+            AuthError::PasswordChangeRequired => ApiError::Refused {
+                kind: "password-change-required",
+                title: "Password change required",
+                detail: error.to_string(),
+            },
+            AuthError::InvalidField { field, message } => ApiError::invalid_field(field, message),
             AuthError::Internal(cause) => ApiError::Internal(cause),
         }
     }

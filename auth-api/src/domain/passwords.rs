@@ -10,10 +10,25 @@ use argon2::password_hash::{
     SaltString,
 };
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use rand::Rng;
+use rand::distr::Alphanumeric;
 
 /// The password rules a sign-up must meet.
 pub const MIN_PASSWORD_LEN: u64 = 10;
 pub const MAX_PASSWORD_LEN: u64 = 128;
+
+/// How long a generated password is: 20 letters and digits, about 119 bits.
+const GENERATED_PASSWORD_LEN: usize = 20;
+
+/// A random password, for an admin created without one and for temporary
+/// passwords an admin does not choose.
+pub fn generate() -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(GENERATED_PASSWORD_LEN)
+        .map(char::from)
+        .collect()
+}
 
 fn argon2() -> ReusedMemory {
     let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP parameters are valid");

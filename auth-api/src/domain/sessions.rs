@@ -2,7 +2,9 @@
 //! detection, logout. A login starts a token family; each refresh spends
 //! its token and issues the next one in the family; presenting a spent
 //! token again revokes the whole family (it was stolen, or the client is
-//! broken); logout revokes the family.
+//! broken); logout revokes the family. A password change (current password
+//! required) revokes every family of the account and starts a new one; an
+//! account whose password is temporary cannot log in until it changes it.
 
 use std::time::Duration;
 
@@ -113,7 +115,9 @@ async fn issue(
 
 /// Logs in with email and password. Every failure is the same
 /// `InvalidCredentials` (unknown email, wrong password, deactivated
-/// account); see [`check_credentials`] for the throttling.
+/// account); see [`check_credentials`] for the throttling. The right
+/// password of an account that must change it gets
+/// `PasswordChangeRequired` and no tokens.
 pub async fn login(
     db: &DatabaseConnection,
     policy: &SessionPolicy,
@@ -122,6 +126,9 @@ pub async fn login(
     now: DateTime<Utc>,
 ) -> Result<TokenPair, AuthError> {
     let account = check_credentials(db, policy, email, password, now).await?;
+    if account.must_change_password {
+        return Err(AuthError::PasswordChangeRequired);
+    }
     let txn = db::begin_write(db).await?;
     let tokens = issue(&txn, policy, &account, Uuid::now_v7(), now).await?;
     txn.commit().await?;
@@ -166,6 +173,77 @@ pub async fn check_credentials(
         .await?;
     txn.commit().await?;
     Ok(account)
+}
+
+/// A popug's password change: who, the password they have, the one they want.
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    pub email: String,
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Changes a password, proven by the current one (checked, and throttled,
+/// by [`check_credentials`] like a login; a temporary password works here).
+/// Every session of the account is revoked, auth-api refuses its access
+/// tokens issued before now, the temporary flag is cleared, and the caller
+/// gets a new session. A wrong current password changes nothing.
+pub async fn change_password(
+    db: &DatabaseConnection,
+    policy: &SessionPolicy,
+    change: PasswordChange,
+    now: DateTime<Utc>,
+) -> Result<TokenPair, AuthError> {
+    // Compared before any check, so the answer says nothing about whether
+    // the current password is right.
+    if change.new_password == change.current_password {
+        return Err(AuthError::InvalidField {
+            field: "new_password",
+            message: "must differ from the current password",
+        });
+    }
+    let account =
+        check_credentials(db, policy, &change.email, change.current_password, now).await?;
+    let password_hash = passwords::hash(change.new_password).await?;
+    let txn = db::begin_write(db).await?;
+    // Only if nothing changed since the check: of two concurrent changes
+    // with the same current password one wins, and a deactivation in
+    // between is not undone.
+    let updated = account::Entity::update_many()
+        .col_expr(account::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(account::Column::MustChangePassword, Expr::value(false))
+        .col_expr(account::Column::CredentialsChangedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account.id))
+        .filter(account::Column::PasswordHash.eq(account.password_hash.as_str()))
+        .filter(account::Column::Active.eq(true))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(AuthError::InvalidCredentials);
+    }
+    revoke_every_session(&txn, account.id, now).await?;
+    let account = account::Entity::find_by_id(account.id)
+        .one(&txn)
+        .await?
+        .ok_or(AuthError::InvalidCredentials)?;
+    let tokens = issue(&txn, policy, &account, Uuid::now_v7(), now).await?;
+    txn.commit().await?;
+    Ok(tokens)
+}
+
+/// Revokes every refresh token of an account (every session it has).
+pub(crate) async fn revoke_every_session(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_token::Column::AccountId.eq(account_id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 async fn blocked_for(
@@ -273,12 +351,12 @@ pub async fn refresh(
     let account = account::Entity::find_by_id(stored.account_id)
         .one(&txn)
         .await?
-        .filter(|account| account.active);
+        .filter(|account| account.active && !account.must_change_password);
     let Some(account) = account else {
         revoke_family(&txn, stored.family_id, now).await?;
         txn.commit().await?;
         return Err(AuthError::InvalidRefreshToken(
-            "this account is deactivated",
+            "this account is deactivated or must change its password",
         ));
     };
     let tokens = issue(&txn, policy, &account, stored.family_id, now).await?;

@@ -1,4 +1,5 @@
-//! Sign-up, the caller's account, and the admin's account management.
+//! Sign-up (or an admin creating an account), the caller's account, and the
+//! admin's account management, temporary passwords included.
 
 use ates_core::auth::AuthUser;
 use ates_core::http::{ApiError, PathParam, Problem, ValidatedJson};
@@ -14,7 +15,9 @@ use validator::{Validate, ValidationError};
 
 use crate::AppState;
 use crate::db::account;
-use crate::domain::accounts::{self, AccountChange, NewAccount, role_of};
+use crate::domain::accounts::{
+    self, AccountChange, AdminNewAccount, SignUp, WithAdminPassword, role_of,
+};
 use crate::domain::passwords::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 
 /// An account as every API shows it.
@@ -25,6 +28,7 @@ use crate::domain::passwords::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
     "full_name": "Kesha Popugaev",
     "role": "worker",
     "active": true,
+    "must_change_password": false,
     "created_at": "2026-03-03T09:30:00Z",
     "updated_at": "2026-03-03T09:30:00Z"
 }))]
@@ -36,6 +40,9 @@ pub struct Account {
     pub full_name: String,
     pub role: Role,
     pub active: bool,
+    /// The password is temporary: login is refused until it is changed
+    /// with `POST /v1/auth/password`.
+    pub must_change_password: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -48,6 +55,7 @@ impl From<account::Model> for Account {
             email: model.email,
             full_name: model.full_name,
             active: model.active,
+            must_change_password: model.must_change_password,
             created_at: model.created_at,
             updated_at: model.updated_at,
         }
@@ -61,6 +69,7 @@ fn not_blank(value: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// A sign-up, or (with an admin's bearer token) an account an admin creates.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[schema(example = json!({"email": "kesha@popug.inc", "password": "correct horse battery", "full_name": "Kesha Popugaev"}))]
 pub struct SignUpRequest {
@@ -69,18 +78,65 @@ pub struct SignUpRequest {
         length(max = 254, message = "must be at most 254 characters")
     )]
     pub email: String,
-    /// At least 10 characters.
+    /// 10 to 128 characters. Required to sign up; an admin may leave it
+    /// out to have a temporary password generated.
     #[validate(length(
         min = "MIN_PASSWORD_LEN",
         max = "MAX_PASSWORD_LEN",
         message = "must be 10 to 128 characters"
     ))]
-    pub password: String,
+    pub password: Option<String>,
     #[validate(
         length(min = 1, max = 200, message = "must be 1 to 200 characters"),
         custom(function = "not_blank")
     )]
     pub full_name: String,
+    /// Admins only (default `worker`); a sign-up is always a worker.
+    pub role: Option<Role>,
+}
+
+/// The new account; when an admin created it without a password, the
+/// generated temporary password, shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01956b1e-7c4a-7d2e-9a4b-3c1d2e0f1a2b",
+    "email": "kesha@popug.inc",
+    "full_name": "Kesha Popugaev",
+    "role": "worker",
+    "active": true,
+    "must_change_password": true,
+    "created_at": "2026-03-03T09:30:00Z",
+    "updated_at": "2026-03-03T09:30:00Z",
+    "temporary_password": "q8V1nB2kX0pL7sT4wY9z"
+}))]
+pub struct CreatedAccount {
+    #[serde(flatten)]
+    pub account: Account,
+    /// Only when it was generated; only its hash is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temporary_password: Option<String>,
+}
+
+impl From<WithAdminPassword> for CreatedAccount {
+    fn from(created: WithAdminPassword) -> Self {
+        Self {
+            account: created.account.into(),
+            temporary_password: created.generated_password,
+        }
+    }
+}
+
+/// An admin's temporary password for an account; left out: generated.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({}))]
+pub struct TemporaryPasswordRequest {
+    #[validate(length(
+        min = "MIN_PASSWORD_LEN",
+        max = "MAX_PASSWORD_LEN",
+        message = "must be 10 to 128 characters"
+    ))]
+    pub password: Option<String>,
 }
 
 /// An admin's change; fields left out stay as they are.
@@ -98,25 +154,60 @@ pub struct UpdateAccountRequest {
     pub active: Option<bool>,
 }
 
-/// Sign up. The new account is a `worker`.
+/// Sign up: the new account is a `worker`, if the sign-up policy admits
+/// the email (`SIGNUP`, `SIGNUP_ALLOWED_DOMAINS`). With an admin's bearer
+/// token, an admin creates the account instead, whatever the policy, with
+/// any `role` and a temporary password (the one sent, or generated and
+/// returned once) that must be changed at the first login.
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = SignUpRequest,
+    security((), ("bearer" = [])),
     responses(
-        (status = 201, description = "account created", body = Account),
+        (status = 201, description = "account created", body = CreatedAccount),
         (status = 400, description = "malformed JSON", body = Problem),
+        (status = 401, description = "a bearer token that is not valid", body = Problem),
+        (status = 403, description = "sign-up is closed (`signup-closed`) or not open to this email's domain (`signup-domain-not-allowed`); a role chosen without being an admin; a bearer token of someone who is not an admin", body = Problem),
         (status = 409, description = "the email is taken", body = Problem),
-        (status = 422, description = "invalid fields", body = Problem)))]
+        (status = 415, description = "not JSON", body = Problem),
+        (status = 422, description = "invalid fields (a sign-up needs a password)", body = Problem)))]
 pub async fn sign_up(
     State(state): State<AppState>,
+    admin: Option<AuthUser>,
     ValidatedJson(body): ValidatedJson<SignUpRequest>,
-) -> Result<(StatusCode, Json<Account>), ApiError> {
-    let new = NewAccount {
-        email: body.email,
-        password: body.password,
-        full_name: body.full_name,
-        role: Role::Worker,
+) -> Result<(StatusCode, Json<CreatedAccount>), ApiError> {
+    let now = ates_core::db::now();
+    if let Some(admin) = admin {
+        admin.require_role(&[Role::Admin])?;
+        let new = AdminNewAccount {
+            email: body.email,
+            full_name: body.full_name,
+            role: body.role.unwrap_or(Role::Worker),
+            password: body.password,
+        };
+        let created = accounts::create_by_admin(&state.db, &state.outbox, new, now).await?;
+        return Ok((StatusCode::CREATED, Json(created.into())));
+    }
+    if body.role.is_some() {
+        return Err(ApiError::Forbidden(
+            "only an admin chooses a role; a sign-up is a worker (leave `role` out)".into(),
+        ));
+    }
+    let Some(password) = body.password else {
+        return Err(ApiError::invalid_field(
+            "password",
+            "must be 10 to 128 characters",
+        ));
     };
-    let account = accounts::create(&state.db, &state.outbox, new, ates_core::db::now()).await?;
-    Ok((StatusCode::CREATED, Json(account.into())))
+    let sign_up = SignUp {
+        email: body.email,
+        password,
+        full_name: body.full_name,
+    };
+    let account = accounts::sign_up(&state.db, &state.outbox, &state.signup, sign_up, now).await?;
+    let created = CreatedAccount {
+        account: account.into(),
+        temporary_password: None,
+    };
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// The caller's own account.
@@ -192,4 +283,32 @@ pub async fn update(
     let account =
         accounts::change(&state.db, &state.outbox, id, change, ates_core::db::now()).await?;
     Ok(Json(account.into()))
+}
+
+/// Set a temporary password (admin only): the one sent, or one generated
+/// and returned this once. The account must change it at its next login,
+/// every session of the account is revoked, and auth-api refuses its
+/// access tokens issued before now.
+#[utoipa::path(post, path = "/v1/accounts/{id}/temporary-password", tag = "accounts",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the account's public id")),
+    request_body = TemporaryPasswordRequest,
+    responses(
+        (status = 200, description = "the account, must change its password; `temporary_password` when generated", body = CreatedAccount),
+        (status = 400, description = "malformed id or JSON", body = Problem),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 403, description = "not an admin", body = Problem),
+        (status = 404, description = "no such account", body = Problem),
+        (status = 415, description = "not JSON (send `{}` to have one generated)", body = Problem),
+        (status = 422, description = "invalid fields", body = Problem)))]
+pub async fn set_temporary_password(
+    State(state): State<AppState>,
+    user: AuthUser,
+    PathParam(id): PathParam<Uuid>,
+    ValidatedJson(body): ValidatedJson<TemporaryPasswordRequest>,
+) -> Result<Json<CreatedAccount>, ApiError> {
+    user.require_role(&[Role::Admin])?;
+    let set = accounts::set_temporary_password(&state.db, id, body.password, ates_core::db::now())
+        .await?;
+    Ok(Json(set.into()))
 }

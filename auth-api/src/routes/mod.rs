@@ -21,8 +21,8 @@ use crate::AppState;
     ),
     components(schemas(Problem)),
     tags(
-        (name = "accounts", description = "Sign-up and account administration"),
-        (name = "sessions", description = "Login, refresh-token rotation, logout"),
+        (name = "accounts", description = "Sign-up, accounts created by admins, account administration, temporary passwords"),
+        (name = "sessions", description = "Login, password change, refresh-token rotation, logout"),
         (name = "keys", description = "Public keys for verifying access tokens"),
         (name = "health", description = "Liveness and readiness")
     )
@@ -34,7 +34,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::sign_up, accounts::list))
         .routes(routes!(accounts::me))
         .routes(routes!(accounts::get_one, accounts::update))
+        .routes(routes!(accounts::set_temporary_password))
         .routes(routes!(sessions::login))
+        .routes(routes!(sessions::change_password))
         .routes(routes!(sessions::refresh))
         .routes(routes!(sessions::logout))
         .routes(routes!(keys::jwks))

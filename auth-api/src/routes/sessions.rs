@@ -1,4 +1,4 @@
-//! Login, refresh, logout.
+//! Login, password change, refresh, logout.
 
 use ates_core::http::{ApiError, Problem, ValidatedJson};
 use axum::Json;
@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::AppState;
-use crate::domain::sessions::{self, TokenPair};
+use crate::domain::passwords::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+use crate::domain::sessions::{self, PasswordChange, TokenPair};
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[schema(example = json!({"email": "kesha@popug.inc", "password": "correct horse battery"}))]
@@ -18,6 +19,24 @@ pub struct LoginRequest {
     pub email: String,
     #[validate(length(min = 1, max = 1024, message = "enter your password"))]
     pub password: String,
+}
+
+/// A password change, proven by the current (or temporary) password.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "kesha@popug.inc", "current_password": "correct horse battery", "new_password": "purple staple orbit"}))]
+pub struct ChangePasswordRequest {
+    #[validate(length(min = 1, max = 254, message = "enter your email"))]
+    pub email: String,
+    #[validate(length(min = 1, max = 1024, message = "enter your current password"))]
+    pub current_password: String,
+    /// 10 to 128 characters, not the current password.
+    #[validate(length(
+        min = "MIN_PASSWORD_LEN",
+        max = "MAX_PASSWORD_LEN",
+        message = "must be 10 to 128 characters"
+    ))]
+    pub new_password: String,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -63,6 +82,7 @@ impl From<TokenPair> for TokenResponse {
     responses(
         (status = 200, description = "logged in", body = TokenResponse),
         (status = 401, description = "email or password is wrong", body = Problem),
+        (status = 403, description = "the password is temporary: change it first with `POST /v1/auth/password` (`password-change-required`); no tokens", body = Problem),
         (status = 422, description = "invalid request", body = Problem),
         (status = 429, description = "too many failed logins for this email", body = Problem,
             headers(("Retry-After" = u64, description = "seconds to wait")))))]
@@ -78,6 +98,34 @@ pub async fn login(
         ates_core::db::now(),
     )
     .await?;
+    Ok(Json(pair.into()))
+}
+
+/// Change your password with your current (or temporary) password; no
+/// token needed. Every other session of the account is revoked and
+/// auth-api refuses the access tokens issued before the change; the answer
+/// is a new session. Wrong credentials are the same 401 as a login, and
+/// count towards the same throttle.
+#[utoipa::path(post, path = "/v1/auth/password", tag = "sessions", request_body = ChangePasswordRequest,
+    responses(
+        (status = 200, description = "password changed; a new session", body = TokenResponse),
+        (status = 400, description = "malformed JSON", body = Problem),
+        (status = 401, description = "email or current password is wrong, or the account is deactivated", body = Problem),
+        (status = 415, description = "not JSON", body = Problem),
+        (status = 422, description = "invalid request, or the new password is the current one", body = Problem),
+        (status = 429, description = "too many failed password checks for this email", body = Problem,
+            headers(("Retry-After" = u64, description = "seconds to wait")))))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    ValidatedJson(body): ValidatedJson<ChangePasswordRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let change = PasswordChange {
+        email: body.email,
+        current_password: body.current_password,
+        new_password: body.new_password,
+    };
+    let pair =
+        sessions::change_password(&state.db, &state.sessions, change, ates_core::db::now()).await?;
     Ok(Json(pair.into()))
 }
 

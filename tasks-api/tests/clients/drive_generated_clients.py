@@ -15,7 +15,7 @@ sys.path.insert(0, clients_dir)
 from auth_client import Client  # noqa: E402
 from auth_client.api.accounts import sign_up  # noqa: E402
 from auth_client.api.sessions import login  # noqa: E402
-from auth_client.models import Account, LoginRequest, SignUpRequest, TokenResponse  # noqa: E402
+from auth_client.models import CreatedAccount, LoginRequest, SignUpRequest, TokenResponse  # noqa: E402
 from tasks_client import AuthenticatedClient  # noqa: E402
 from tasks_client.api.tasks import complete, create, get_one  # noqa: E402
 from tasks_client.models import CreateTaskRequest, Task, TaskStatus  # noqa: E402
@@ -23,7 +23,7 @@ from tasks_client.models import CreateTaskRequest, Task, TaskStatus  # noqa: E40
 PASSWORD = "generated client password"
 auth = Client(base_url=auth_url)
 account = sign_up.sync(client=auth, body=SignUpRequest(email=email, password=PASSWORD, full_name="Generated Popug"))
-assert isinstance(account, Account), f"sign-up failed: {account}"
+assert isinstance(account, CreatedAccount), f"sign-up failed: {account}"
 tokens = login.sync(client=auth, body=LoginRequest(email=email, password=PASSWORD))
 assert isinstance(tokens, TokenResponse), f"login failed: {tokens}"
 
