@@ -112,7 +112,9 @@ impl Harness {
         db.execute_unprepared("CREATE TABLE applied_events (event_id VARCHAR(64) NOT NULL, delivered BIGINT NOT NULL)")
             .await
             .expect("test table");
-        let bus = EventBus::connect(&broker.bus_config("bus-test"))
+        // The relay's events carry the bus's service as producer: the
+        // producer of the tasks domain, as consumers check.
+        let bus = EventBus::connect(&broker.bus_config("tasks-api"))
             .await
             .expect("bus connects");
         Self {
