@@ -145,10 +145,19 @@ impl ServiceSettings {
 /// (`NATS_CREDS_FILE`); TLS with `NATS_TLS_CA_FILE` and an optional client
 /// certificate (`NATS_TLS_CERT_FILE` with `NATS_TLS_KEY_FILE`).
 pub fn bus_from_env(service: &str) -> anyhow::Result<BusConfig> {
+    bus_settings(service, self::var)
+}
+
+/// [`bus_from_env`] with the variables read through `var` (tests pass a
+/// map: the process environment is shared by every test of a binary).
+pub fn bus_settings(
+    service: &str,
+    var: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<BusConfig> {
     let url = var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into());
     let from_url = crate::bus::identity::url_user_password(&url).map_err(anyhow::Error::msg)?;
-    let password = secret("NATS_PASSWORD", "NATS_PASSWORD_FILE")?;
-    let token = secret("NATS_TOKEN", "NATS_TOKEN_FILE")?;
+    let password = secret(var("NATS_PASSWORD"), var("NATS_PASSWORD_FILE"), "NATS_PASSWORD")?;
+    let token = secret(var("NATS_TOKEN"), var("NATS_TOKEN_FILE"), "NATS_TOKEN")?;
     let mut kinds: Vec<(&str, BusCredentials)> = Vec::new();
     let nats_url = match from_url {
         Some((user, password, without)) => {
@@ -200,10 +209,11 @@ pub fn bus_from_env(service: &str) -> anyhow::Result<BusConfig> {
     })
 }
 
-/// A secret from `name`, or from the file `file_name` names (its content,
-/// trimmed); both at once is an error.
-fn secret(name: &str, file_name: &str) -> anyhow::Result<Option<Secret>> {
-    match (var(name), var(file_name)) {
+/// A secret given as the variable `name` (`value`), or in the file that
+/// `<name>_FILE` names (`file`; its content, trimmed); both is an error.
+fn secret(value: Option<String>, file: Option<String>, name: &str) -> anyhow::Result<Option<Secret>> {
+    let file_name = format!("{name}_FILE");
+    match (value, file) {
         (Some(_), Some(_)) => anyhow::bail!("set {name} or {file_name}, not both"),
         (Some(value), None) => Ok(Some(Secret::new(value))),
         (None, Some(path)) => {
