@@ -412,7 +412,7 @@ impl EventBus {
                     if attempt == 1 {
                         tracing::warn!(stream = %name, producer = domain_producer(domain).unwrap_or("its producer"), "the stream does not exist yet; waiting for its producer to create it");
                     }
-                    let wait = backoff(attempt, Duration::from_millis(100), Duration::from_secs(5));
+                    let wait = backoff(attempt, Duration::from_millis(100), Duration::from_secs(2));
                     tokio::select! {
                         () = shutdown.cancelled() => return Ok(None),
                         () = tokio::time::sleep(wait) => {}
