@@ -44,7 +44,9 @@ async fn forge(bus: &EventBus, envelope: &Envelope<TaskCompletedV1>) -> Result<(
 }
 
 async fn connected(broker: &TestBroker, identity: &str) -> EventBus {
-    let bus = EventBus::connect(&broker.bus_config(identity)).await.unwrap();
+    let bus = EventBus::connect(&broker.bus_config(identity))
+        .await
+        .unwrap();
     eventually(WAIT, "the broker to accept the identity", || async {
         bus.is_connected().then_some(())
     })
@@ -126,7 +128,10 @@ async fn per_service_identities_carry_the_whole_flow_and_nobody_else_can_pay_the
     assert_eq!(log.len(), 3, "{log:?}");
     assert_eq!(log[2]["kind"], "task_reward");
     assert_eq!(log[2]["task"]["id"], paid["id"]);
-    let total: i64 = log.iter().map(|entry| entry["amount_cents"].as_i64().unwrap()).sum();
+    let total: i64 = log
+        .iter()
+        .map(|entry| entry["amount_cents"].as_i64().unwrap())
+        .sum();
     let me: Value = accounting.get("/v1/me", &kesha).await.json().await.unwrap();
     assert_eq!(me["balance_cents"], total, "one reward, two fees");
     let completions: Vec<Value> = published_events(&auth.bus, "tasks")

@@ -156,12 +156,19 @@ pub fn bus_settings(
 ) -> anyhow::Result<BusConfig> {
     let url = var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into());
     let from_url = crate::bus::identity::url_user_password(&url).map_err(anyhow::Error::msg)?;
-    let password = secret(var("NATS_PASSWORD"), var("NATS_PASSWORD_FILE"), "NATS_PASSWORD")?;
+    let password = secret(
+        var("NATS_PASSWORD"),
+        var("NATS_PASSWORD_FILE"),
+        "NATS_PASSWORD",
+    )?;
     let token = secret(var("NATS_TOKEN"), var("NATS_TOKEN_FILE"), "NATS_TOKEN")?;
     let mut kinds: Vec<(&str, BusCredentials)> = Vec::new();
     let nats_url = match from_url {
         Some((user, password, without)) => {
-            kinds.push(("the userinfo of NATS_URL", BusCredentials::UserPassword { user, password }));
+            kinds.push((
+                "the userinfo of NATS_URL",
+                BusCredentials::UserPassword { user, password },
+            ));
             without
         }
         None => url,
@@ -171,7 +178,9 @@ pub fn bus_settings(
             "NATS_USER and NATS_PASSWORD",
             BusCredentials::UserPassword { user, password },
         )),
-        (Some(_), None) => anyhow::bail!("NATS_USER is set without NATS_PASSWORD (or NATS_PASSWORD_FILE)"),
+        (Some(_), None) => {
+            anyhow::bail!("NATS_USER is set without NATS_PASSWORD (or NATS_PASSWORD_FILE)")
+        }
         (None, Some(_)) => anyhow::bail!("NATS_PASSWORD is set without NATS_USER"),
         (None, None) => {}
     }
@@ -179,7 +188,10 @@ pub fn bus_settings(
         kinds.push(("NATS_TOKEN", BusCredentials::Token(token)));
     }
     if let Some(path) = var("NATS_NKEY_SEED_FILE") {
-        kinds.push(("NATS_NKEY_SEED_FILE", BusCredentials::NkeySeedFile(path.into())));
+        kinds.push((
+            "NATS_NKEY_SEED_FILE",
+            BusCredentials::NkeySeedFile(path.into()),
+        ));
     }
     if let Some(path) = var("NATS_CREDS_FILE") {
         kinds.push(("NATS_CREDS_FILE", BusCredentials::CredsFile(path.into())));
@@ -191,7 +203,10 @@ pub fn bus_settings(
             names.join(", ")
         );
     }
-    let credentials = kinds.pop().map(|(_, credentials)| credentials).unwrap_or_default();
+    let credentials = kinds
+        .pop()
+        .map(|(_, credentials)| credentials)
+        .unwrap_or_default();
     let client_certificate = match (var("NATS_TLS_CERT_FILE"), var("NATS_TLS_KEY_FILE")) {
         (Some(cert), Some(key)) => Some((cert.into(), key.into())),
         (None, None) => None,
@@ -211,7 +226,11 @@ pub fn bus_settings(
 
 /// A secret given as the variable `name` (`value`), or in the file that
 /// `<name>_FILE` names (`file`; its content, trimmed); both is an error.
-fn secret(value: Option<String>, file: Option<String>, name: &str) -> anyhow::Result<Option<Secret>> {
+fn secret(
+    value: Option<String>,
+    file: Option<String>,
+    name: &str,
+) -> anyhow::Result<Option<Secret>> {
     let file_name = format!("{name}_FILE");
     match (value, file) {
         (Some(_), Some(_)) => anyhow::bail!("set {name} or {file_name}, not both"),

@@ -202,7 +202,11 @@ impl TestBroker {
 
     /// Always a private server, for tests that stop and start the broker.
     pub async fn private() -> Self {
-        Self::on(NatsServer::start().await, BusCredentials::None, BusTls::default())
+        Self::on(
+            NatsServer::start().await,
+            BusCredentials::None,
+            BusTls::default(),
+        )
     }
 
     /// A private server with authorization: the per-service users and
@@ -267,8 +271,8 @@ impl TestBroker {
     pub fn bus_config(&self, service: &str) -> BusConfig {
         let credentials = match &self.secured {
             Some((dir, _)) => {
-                let identity = permissions::role(service)
-                    .map_or(permissions::OPERATOR, |role| role.service);
+                let identity =
+                    permissions::role(service).map_or(permissions::OPERATOR, |role| role.service);
                 BusCredentials::NkeySeedFile(permissions::seed_file(dir.path(), identity))
             }
             None => self.credentials.clone(),

@@ -50,8 +50,7 @@ async fn connected(bus: &EventBus) {
 
 async fn refused(bus: &EventBus) -> String {
     eventually(WAIT, "the broker to refuse the credentials", || async {
-        bus.not_ready()
-            .filter(|reason| reason.contains("refused"))
+        bus.not_ready().filter(|reason| reason.contains("refused"))
     })
     .await
 }
@@ -106,8 +105,13 @@ async fn user_and_password_from_variables_a_file_or_the_url_are_accepted_and_a_w
     )
     .await;
     connected(&from_variables).await;
-    from_variables.ensure_own_stream().await.expect("its stream");
-    publish(&from_variables, &completion()).await.expect("published");
+    from_variables
+        .ensure_own_stream()
+        .await
+        .expect("its stream");
+    publish(&from_variables, &completion())
+        .await
+        .expect("published");
     assert_eq!(from_variables.not_ready(), None);
 
     let dir = tempfile::tempdir().expect("a directory");
@@ -129,7 +133,10 @@ async fn user_and_password_from_variables_a_file_or_the_url_are_accepted_and_a_w
 
     let in_url = settings(
         "tasks-api",
-        &[("NATS_URL", format!("nats://tasks-api:s3cret%2Dpass@{address}"))],
+        &[(
+            "NATS_URL",
+            format!("nats://tasks-api:s3cret%2Dpass@{address}"),
+        )],
     )
     .expect("valid settings");
     assert_eq!(in_url.nats_url, url, "the userinfo leaves the URL");
@@ -155,14 +162,17 @@ async fn user_and_password_from_variables_a_file_or_the_url_are_accepted_and_a_w
         format!("broker (NATS at {url}) refused the credentials: authorization violation")
     );
     assert!(!wrong.is_connected());
-    let anonymous = connect(&settings("tasks-api", &[("NATS_URL", url.clone())]).expect("valid"))
-        .await;
+    let anonymous =
+        connect(&settings("tasks-api", &[("NATS_URL", url.clone())]).expect("valid")).await;
     refused(&anonymous).await;
 
     let two = settings(
         "tasks-api",
         &[
-            ("NATS_URL", format!("nats://tasks-api:s3cret-pass@{address}")),
+            (
+                "NATS_URL",
+                format!("nats://tasks-api:s3cret-pass@{address}"),
+            ),
             ("NATS_TOKEN", "t0ken".into()),
         ],
     )
@@ -172,7 +182,8 @@ async fn user_and_password_from_variables_a_file_or_the_url_are_accepted_and_a_w
             && !two.to_string().contains("s3cret"),
         "{two}"
     );
-    let half = settings("tasks-api", &[("NATS_USER", "tasks-api".into())]).expect_err("no password");
+    let half =
+        settings("tasks-api", &[("NATS_USER", "tasks-api".into())]).expect_err("no password");
     assert!(half.to_string().contains("NATS_PASSWORD"), "{half}");
 }
 
@@ -182,7 +193,10 @@ async fn a_token_is_accepted_and_a_wrong_one_is_refused() {
     let right = connect(
         &settings(
             "tasks-api",
-            &[("NATS_URL", server.url()), ("NATS_TOKEN", "t0ken-for-ates".into())],
+            &[
+                ("NATS_URL", server.url()),
+                ("NATS_TOKEN", "t0ken-for-ates".into()),
+            ],
         )
         .expect("valid settings"),
     )
@@ -258,11 +272,17 @@ async fn each_service_publishes_only_its_own_domain_and_manages_only_its_own_str
 
     let auth = connect(&broker.bus_config("auth-api")).await;
     connected(&auth).await;
-    auth.ensure_own_stream().await.expect("auth-api creates ACCOUNTS");
+    auth.ensure_own_stream()
+        .await
+        .expect("auth-api creates ACCOUNTS");
     let forged = Envelope::new("tasks-api", AccountCreatedV1::example());
-    publish(&auth, &forged).await.expect("auth-api publishes accounts");
+    publish(&auth, &forged)
+        .await
+        .expect("auth-api publishes accounts");
     let real = Envelope::new("auth-api", AccountCreatedV1::example());
-    publish(&auth, &real).await.expect("auth-api publishes accounts");
+    publish(&auth, &real)
+        .await
+        .expect("auth-api publishes accounts");
     eventually(WAIT, "tasks-api to apply the account event", || async {
         (counter.0.load(Ordering::SeqCst) == 1).then_some(())
     })
@@ -274,19 +294,43 @@ async fn each_service_publishes_only_its_own_domain_and_manages_only_its_own_str
         (letters.len() == 1).then_some(letters)
     })
     .await;
-    assert!(letters[0].reason.contains("forged origin"), "{}", letters[0].reason);
+    assert!(
+        letters[0].reason.contains("forged origin"),
+        "{}",
+        letters[0].reason
+    );
     assert_eq!(counter.0.load(Ordering::SeqCst), 1);
 
-    tasks.ensure_own_stream().await.expect("tasks-api creates TASKS");
-    publish(&tasks, &completion()).await.expect("tasks-api publishes tasks");
+    tasks
+        .ensure_own_stream()
+        .await
+        .expect("tasks-api creates TASKS");
+    publish(&tasks, &completion())
+        .await
+        .expect("tasks-api publishes tasks");
     let account = Envelope::new("auth-api", AccountCreatedV1::example());
-    assert!(publish(&tasks, &account).await.is_err(), "tasks-api publishes accounts");
-    assert!(publish(&auth, &completion()).await.is_err(), "auth-api publishes tasks");
+    assert!(
+        publish(&tasks, &account).await.is_err(),
+        "tasks-api publishes accounts"
+    );
+    assert!(
+        publish(&auth, &completion()).await.is_err(),
+        "auth-api publishes tasks"
+    );
     let analytics = connect(&broker.bus_config("analytics-api")).await;
     connected(&analytics).await;
-    analytics.ensure_own_stream().await.expect("nothing to create");
-    assert!(publish(&analytics, &completion()).await.is_err(), "analytics publishes tasks");
-    assert!(publish(&analytics, &account).await.is_err(), "analytics publishes accounts");
+    analytics
+        .ensure_own_stream()
+        .await
+        .expect("nothing to create");
+    assert!(
+        publish(&analytics, &completion()).await.is_err(),
+        "analytics publishes tasks"
+    );
+    assert!(
+        publish(&analytics, &account).await.is_err(),
+        "analytics publishes accounts"
+    );
 
     // Nobody changes another's stream, nor deletes or purges its own.
     let js = impatient(&tasks);
@@ -298,11 +342,25 @@ async fn each_service_publishes_only_its_own_domain_and_manages_only_its_own_str
         .config
         .clone();
     accounts_config.subjects.push("tasks.>".into());
-    assert!(js.update_stream(&accounts_config).await.is_err(), "update ACCOUNTS");
-    assert!(js.delete_stream("ACCOUNTS").await.is_err(), "delete ACCOUNTS");
-    assert!(js.delete_stream("TASKS").await.is_err(), "delete its own TASKS");
     assert!(
-        js.get_stream("TASKS").await.expect("TASKS").purge().await.is_err(),
+        js.update_stream(&accounts_config).await.is_err(),
+        "update ACCOUNTS"
+    );
+    assert!(
+        js.delete_stream("ACCOUNTS").await.is_err(),
+        "delete ACCOUNTS"
+    );
+    assert!(
+        js.delete_stream("TASKS").await.is_err(),
+        "delete its own TASKS"
+    );
+    assert!(
+        js.get_stream("TASKS")
+            .await
+            .expect("TASKS")
+            .purge()
+            .await
+            .is_err(),
         "purge TASKS"
     );
     let mut with_source = accounts_config.clone();
@@ -312,7 +370,10 @@ async fn each_service_publishes_only_its_own_domain_and_manages_only_its_own_str
         name: "TASKS".into(),
         ..Default::default()
     }]);
-    assert!(js.create_stream(with_source).await.is_err(), "a stream of its own");
+    assert!(
+        js.create_stream(with_source).await.is_err(),
+        "a stream of its own"
+    );
 
     // What the broker kept: exactly the events the owners published.
     let op = impatient(&operator);
@@ -356,16 +417,48 @@ fn make_certificates(dir: &Path) -> (String, String, String) {
     )
     .expect("written");
     openssl(&[
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=aTES test CA",
-        "-keyout", &ca_key, "-out", &ca,
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=aTES test CA",
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
     ]);
     openssl(&[
-        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", &key, "-out",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        &key,
+        "-out",
         &csr,
     ]);
     openssl(&[
-        "x509", "-req", "-in", &csr, "-CA", &ca, "-CAkey", &ca_key, "-CAcreateserial", "-days",
-        "2", "-extfile", &extensions, "-out", &cert,
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &extensions,
+        "-out",
+        &cert,
     ]);
     (ca, cert, key)
 }
@@ -389,7 +482,10 @@ async fn tls_with_a_ca_file_reaches_a_broker_whose_certificate_the_test_made() {
     let config = settings(
         "tasks-api",
         &[
-            ("NATS_URL", format!("tls://tasks-api:tls-pass@127.0.0.1:{}", server.port())),
+            (
+                "NATS_URL",
+                format!("tls://tasks-api:tls-pass@127.0.0.1:{}", server.port()),
+            ),
             ("NATS_TLS_CA_FILE", ca),
         ],
     )
@@ -397,5 +493,7 @@ async fn tls_with_a_ca_file_reaches_a_broker_whose_certificate_the_test_made() {
     let bus = connect(&config).await;
     connected(&bus).await;
     bus.ensure_own_stream().await.expect("its stream");
-    publish(&bus, &completion()).await.expect("published over TLS");
+    publish(&bus, &completion())
+        .await
+        .expect("published over TLS");
 }

@@ -576,9 +576,13 @@ async fn events_of_a_forged_origin_go_to_dead_letters_and_change_nothing() {
     let harness = Harness::new(TestBroker::start().await).await;
     let wrong_producer = Envelope::new("analytics-api", completion(Uuid::new_v4()));
     harness.publish_envelope(&wrong_producer).await;
-    let mut no_producer = serde_json::to_value(Envelope::new("tasks-api", completion(Uuid::new_v4())))
-        .expect("serializes");
-    no_producer.as_object_mut().expect("an object").remove("producer");
+    let mut no_producer =
+        serde_json::to_value(Envelope::new("tasks-api", completion(Uuid::new_v4())))
+            .expect("serializes");
+    no_producer
+        .as_object_mut()
+        .expect("an object")
+        .remove("producer");
     harness
         .publish_raw(
             "tasks.completed.v1",
@@ -609,17 +613,23 @@ async fn events_of_a_forged_origin_go_to_dead_letters_and_change_nothing() {
     .await;
     assert!(
         letters[0].reason.contains("forged origin")
-            && letters[0].reason.contains("\"analytics-api\" is not tasks-api"),
+            && letters[0]
+                .reason
+                .contains("\"analytics-api\" is not tasks-api"),
         "{}",
         letters[0].reason
     );
     assert!(
-        letters[1].reason.contains("producer (none) is not tasks-api"),
+        letters[1]
+            .reason
+            .contains("producer (none) is not tasks-api"),
         "{}",
         letters[1].reason
     );
     assert!(
-        letters[2].reason.contains("arrived on subject \"tasks.created.v2\""),
+        letters[2]
+            .reason
+            .contains("arrived on subject \"tasks.created.v2\""),
         "{}",
         letters[2].reason
     );

@@ -44,10 +44,18 @@ fn parse_args() -> Result<Args, String> {
                     .split_once('=')
                     .ok_or(format!("--consumer {pair}: expected SERVICE=NAME"))?;
                 if permissions::role(service).is_none() {
-                    return Err(format!("--consumer {pair}: {service} is not an aTES service"));
+                    return Err(format!(
+                        "--consumer {pair}: {service} is not an aTES service"
+                    ));
                 }
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                    return Err(format!("--consumer {pair}: a consumer name is letters, digits, - and _"));
+                if name.is_empty()
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    return Err(format!(
+                        "--consumer {pair}: a consumer name is letters, digits, - and _"
+                    ));
                 }
                 consumers.push((service.to_owned(), name.to_owned()));
             }
@@ -83,14 +91,20 @@ fn main() -> ExitCode {
     let naming = Naming::new(args.prefix.as_deref());
     match permissions::generate(&args.dir, &naming, &args.consumers, args.owner) {
         Ok(generated) => {
-            println!("nats-server configuration: {}", generated.server_config.display());
+            println!(
+                "nats-server configuration: {}",
+                generated.server_config.display()
+            );
             for (identity, path) in generated.seed_files {
                 println!("{identity}: NATS_NKEY_SEED_FILE={}", path.display());
             }
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("cannot write the NATS configuration under {}: {error}", args.dir.display());
+            eprintln!(
+                "cannot write the NATS configuration under {}: {error}",
+                args.dir.display()
+            );
             ExitCode::FAILURE
         }
     }

@@ -117,8 +117,8 @@ pub fn url_user_password(url: &str) -> Result<Option<(String, Secret, String)>, 
         ));
     };
     let user = percent_decode(user).ok_or("the user in NATS_URL is not valid percent-encoding")?;
-    let password = percent_decode(password)
-        .ok_or("the password in NATS_URL is not valid percent-encoding")?;
+    let password =
+        percent_decode(password).ok_or("the password in NATS_URL is not valid percent-encoding")?;
     if user.is_empty() || password.is_empty() {
         return Err(format!(
             "NATS_URL {} has an empty user or password",

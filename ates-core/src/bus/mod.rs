@@ -252,7 +252,9 @@ impl EventBus {
             }
         };
         if let Some(ca_file) = &config.tls.ca_file {
-            options = options.add_root_certificates(ca_file.clone()).require_tls(true);
+            options = options
+                .add_root_certificates(ca_file.clone())
+                .require_tls(true);
         }
         if let Some((cert, key)) = &config.tls.client_certificate {
             options = options.add_client_certificate(cert.clone(), key.clone());
@@ -392,8 +394,8 @@ impl EventBus {
         domain: &str,
         shutdown: &tokio_util::sync::CancellationToken,
     ) -> Result<Option<stream::Stream>, async_nats::Error> {
-        use async_nats::jetstream::context::GetStreamErrorKind;
         use async_nats::jetstream::ErrorCode;
+        use async_nats::jetstream::context::GetStreamErrorKind;
         let name = self.naming.domain_stream(domain);
         let mut attempt = 0u32;
         loop {

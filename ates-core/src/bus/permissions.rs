@@ -90,7 +90,11 @@ pub struct Permissions {
 }
 
 /// The permissions of `role` with `consumers` as its consumer names.
-pub fn service_permissions(role: &ServiceRole, naming: &Naming, consumers: &[String]) -> Permissions {
+pub fn service_permissions(
+    role: &ServiceRole,
+    naming: &Naming,
+    consumers: &[String],
+) -> Permissions {
     let mut publish = Vec::new();
     if let Some(domain) = produced_domain(role.service) {
         let stream = naming.domain_stream(domain);
@@ -295,7 +299,8 @@ mod tests {
     fn analytics_publishes_no_domain_subject_and_tasks_only_its_own() {
         let naming = Naming::new(None);
         let analytics = role("analytics-api").expect("a service");
-        let permissions = service_permissions(analytics, &naming, &default_consumers("analytics-api"));
+        let permissions =
+            service_permissions(analytics, &naming, &default_consumers("analytics-api"));
         assert!(
             !permissions
                 .publish_allow
@@ -303,18 +308,34 @@ mod tests {
                 .any(|subject| subject.starts_with("tasks.") || subject.starts_with("accounts.")),
             "{permissions:?}"
         );
-        assert!(!permissions.publish_allow.iter().any(|s| s.contains("STREAM.UPDATE")));
+        assert!(
+            !permissions
+                .publish_allow
+                .iter()
+                .any(|s| s.contains("STREAM.UPDATE"))
+        );
         let tasks = service_permissions(
             role("tasks-api").expect("a service"),
             &Naming::new(Some("staging")),
             &default_consumers("tasks-api"),
         );
         assert!(tasks.publish_allow.contains(&"staging.tasks.>".to_owned()));
-        assert!(tasks.publish_allow.contains(&"$JS.API.STREAM.UPDATE.STAGING_TASKS".to_owned()));
-        assert!(!tasks.publish_allow.iter().any(|s| s.contains("STREAM.UPDATE.STAGING_ACCOUNTS")));
-        assert!(tasks
-            .publish_allow
-            .contains(&"staging.deadletter.tasks-api-rebuild.>".to_owned()));
+        assert!(
+            tasks
+                .publish_allow
+                .contains(&"$JS.API.STREAM.UPDATE.STAGING_TASKS".to_owned())
+        );
+        assert!(
+            !tasks
+                .publish_allow
+                .iter()
+                .any(|s| s.contains("STREAM.UPDATE.STAGING_ACCOUNTS"))
+        );
+        assert!(
+            tasks
+                .publish_allow
+                .contains(&"staging.deadletter.tasks-api-rebuild.>".to_owned())
+        );
         assert_eq!(tasks.subscribe_allow, ["_INBOX_tasks-api.>"]);
     }
 
@@ -324,10 +345,16 @@ mod tests {
         let first = generate(&dir, &Naming::new(None), &[], None).expect("generates");
         let seed = std::fs::read_to_string(seed_file(&dir, "tasks-api")).expect("a seed");
         let second = generate(&dir, &Naming::new(None), &[], None).expect("generates again");
-        assert_eq!(std::fs::read_to_string(seed_file(&dir, "tasks-api")).expect("a seed"), seed);
+        assert_eq!(
+            std::fs::read_to_string(seed_file(&dir, "tasks-api")).expect("a seed"),
+            seed
+        );
         assert_eq!(first.seed_files, second.seed_files);
         let config = std::fs::read_to_string(&second.server_config).expect("a config");
-        assert!(!config.contains(seed.trim()), "the server config holds no seed");
+        assert!(
+            !config.contains(seed.trim()),
+            "the server config holds no seed"
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 }
