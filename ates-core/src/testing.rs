@@ -123,6 +123,7 @@ impl NatsServer {
         self.args = args.iter().map(|arg| (*arg).to_owned()).collect();
     }
 
+    /// The port it listens on (for URLs of another scheme, e.g. `tls://`).
     pub fn port(&self) -> u16 {
         self.port
     }

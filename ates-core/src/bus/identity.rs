@@ -18,6 +18,7 @@ use async_nats::{ClientError, Event, ServerError};
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret read from the configuration.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }

@@ -27,7 +27,10 @@ use super::{Naming, Secret, produced_domain};
 /// A service and the domains whose streams it consumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceRole {
+    /// The service name, which is also its identity on the broker.
     pub service: &'static str,
+    /// The domains whose streams it reads (its own domain comes from
+    /// [`super::DOMAIN_PRODUCERS`]).
     pub consumes: &'static [&'static str],
 }
 
@@ -84,8 +87,11 @@ pub fn default_consumers(service: &str) -> Vec<String> {
 /// What one identity may publish and subscribe to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Permissions {
+    /// Subjects it may publish to (events, JetStream API calls, acks).
     pub publish_allow: Vec<String>,
+    /// Subjects it may never publish to, whatever `publish_allow` says.
     pub publish_deny: Vec<String>,
+    /// Subjects it may subscribe to (its reply inboxes).
     pub subscribe_allow: Vec<String>,
 }
 
