@@ -275,6 +275,28 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_is_reported_once_until_the_broker_accepts() {
+        let status = BrokerStatus::new("nats://127.0.0.1:4222".into());
+        let refusal = || Event::ClientError(ClientError::Other("authorization violation".into()));
+        assert!(status.set_refusal("first".into()));
+        assert!(
+            !status.set_refusal("first".into()),
+            "a retry is not a new refusal"
+        );
+        status.on_event(&Event::Connected);
+        assert_eq!(status.refusal(), None);
+        status.on_event(&refusal());
+        status.on_event(&refusal());
+        assert_eq!(
+            status.refusal().as_deref(),
+            Some(
+                "broker (NATS at nats://127.0.0.1:4222) refused the credentials: authorization violation"
+            )
+        );
+        assert!(!status.set_refusal(status.refusal().unwrap_or_default()));
+    }
+
+    #[test]
     fn addresses_and_secrets_are_redacted() {
         assert_eq!(
             redacted_url("nats://u:secret@a:4222, tls://b:4222"),
