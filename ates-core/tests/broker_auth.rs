@@ -395,9 +395,17 @@ async fn each_service_publishes_only_its_own_domain_and_manages_only_its_own_str
     assert!(op.get_stream("STOLEN").await.is_err());
 }
 
-/// A CA and a server certificate for 127.0.0.1 signed by it, made with
-/// `openssl`; returns (ca, cert, key).
-fn make_certificates(dir: &Path) -> (String, String, String) {
+/// A CA, a server certificate for 127.0.0.1 and a client certificate
+/// signed by it, made with `openssl`.
+struct Certificates {
+    ca: String,
+    server_cert: String,
+    server_key: String,
+    client_cert: String,
+    client_key: String,
+}
+
+fn make_certificates(dir: &Path) -> Certificates {
     let path = |name: &str| dir.join(name).display().to_string();
     let openssl = |args: &[&str]| {
         let status = std::process::Command::new("openssl")
@@ -460,19 +468,63 @@ fn make_certificates(dir: &Path) -> (String, String, String) {
         "-out",
         &cert,
     ]);
-    (ca, cert, key)
+    let (client_cert, client_key, client_csr) =
+        (path("client.pem"), path("client.key"), path("client.csr"));
+    let client_extensions = path("client.ext");
+    std::fs::write(
+        &client_extensions,
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+    )
+    .expect("written");
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=tasks-api",
+        "-keyout",
+        &client_key,
+        "-out",
+        &client_csr,
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &client_csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &client_extensions,
+        "-out",
+        &client_cert,
+    ]);
+    Certificates {
+        ca,
+        server_cert: cert,
+        server_key: key,
+        client_cert,
+        client_key,
+    }
 }
 
 #[tokio::test]
-async fn tls_with_a_ca_file_reaches_a_broker_whose_certificate_the_test_made() {
+async fn tls_with_a_ca_file_and_a_client_certificate_reaches_a_broker_whose_certificates_the_test_made()
+ {
     let dir = tempfile::tempdir().expect("a directory");
-    let (ca, cert, key) = make_certificates(dir.path());
+    let certificates = make_certificates(dir.path());
     let server = NatsServer::start_with(&[
         "--tls",
         "--tlscert",
-        &cert,
+        &certificates.server_cert,
         "--tlskey",
-        &key,
+        &certificates.server_key,
         "--user",
         "tasks-api",
         "--pass",
@@ -486,7 +538,7 @@ async fn tls_with_a_ca_file_reaches_a_broker_whose_certificate_the_test_made() {
                 "NATS_URL",
                 format!("tls://tasks-api:tls-pass@127.0.0.1:{}", server.port()),
             ),
-            ("NATS_TLS_CA_FILE", ca),
+            ("NATS_TLS_CA_FILE", certificates.ca.clone()),
         ],
     )
     .expect("valid settings");
@@ -496,4 +548,45 @@ async fn tls_with_a_ca_file_reaches_a_broker_whose_certificate_the_test_made() {
     publish(&bus, &completion())
         .await
         .expect("published over TLS");
+
+    // A broker that also verifies the client's certificate.
+    let verifying = NatsServer::start_with(&[
+        "--tlsverify",
+        "--tlscert",
+        &certificates.server_cert,
+        "--tlskey",
+        &certificates.server_key,
+        "--tlscacert",
+        &certificates.ca,
+    ])
+    .await;
+    let config = settings(
+        "tasks-api",
+        &[
+            ("NATS_URL", verifying.url()),
+            ("NATS_TLS_CA_FILE", certificates.ca.clone()),
+            ("NATS_TLS_CERT_FILE", certificates.client_cert.clone()),
+            ("NATS_TLS_KEY_FILE", certificates.client_key.clone()),
+        ],
+    )
+    .expect("valid settings");
+    let bus = connect(&config).await;
+    connected(&bus).await;
+    bus.ensure_own_stream().await.expect("its stream");
+    publish(&bus, &completion())
+        .await
+        .expect("published with a client certificate");
+    // Without the client certificate the broker refuses the handshake.
+    let without = async_nats::ConnectOptions::new()
+        .add_root_certificates(certificates.ca.clone().into())
+        .require_tls(true)
+        .connect(verifying.url())
+        .await;
+    assert!(without.is_err(), "connected without a client certificate");
+    let half = settings(
+        "tasks-api",
+        &[("NATS_TLS_CERT_FILE", certificates.client_cert.clone())],
+    )
+    .expect_err("a certificate without its key");
+    assert!(half.to_string().contains("NATS_TLS_KEY_FILE"), "{half}");
 }
