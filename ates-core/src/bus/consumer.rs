@@ -8,9 +8,9 @@
 //! that can never be processed (not JSON, invalid, an unknown version, refused
 //! by the handler, or over the delivery limit) goes to the dead-letter
 //! stream with its reason, and the consumer goes on with the next message.
-//! So does an event whose origin is wrong (defence in depth behind the
-//! broker's permissions): its `producer` is not the stream domain's
-//! producing service, or its name or subject is not of that domain.
+//! An event whose origin is wrong goes there too (defence in depth behind
+//! the broker's permissions): its `producer` is not the producing service of
+//! the stream's domain, or its name or subject is not of that domain.
 //!
 //! A consumer never creates the stream it reads: it waits for the stream's
 //! producer to create it. It may create the shared dead-letter stream.
