@@ -2,7 +2,10 @@
 """Validates compose.yaml without a Docker engine: `docker-compose config`
 must accept it, and every aTES service in it must be configured only with
 environment variables its binary reads (found in the Rust sources), listen
-where its port is published, and wait for healthy dependencies."""
+where its port is published, and wait for healthy dependencies. The broker
+wiring: nats-identities generates the identities, nats starts with the
+generated configuration after it, and each service reads its own nkey seed
+from a volume no other service mounts, with no secret in its NATS_URL."""
 import os
 import re
 import subprocess
@@ -28,6 +31,65 @@ def variables_read(crate):
     return found
 
 
+def volume_mounts(service):
+    """{container path: volume name} of a service's named-volume mounts."""
+    mounts = {}
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, dict):
+            if volume.get("type", "volume") == "volume":
+                mounts[volume.get("target")] = volume.get("source")
+        else:
+            source, target = str(volume).split(":")[:2]
+            if not source.startswith((".", "/")):
+                mounts[target] = source
+    return mounts
+
+
+def check_broker_identities(services):
+    problems = []
+    generator = services.get("nats-identities")
+    if not generator:
+        return ["service nats-identities (ates-nats-config) is missing"]
+    command = generator.get("command") or []
+    if command[:1] != ["ates-nats-config"] or "--dir" not in command:
+        return [f"nats-identities: should run ates-nats-config --dir DIR, not {command}"]
+    directory = command[command.index("--dir") + 1].rstrip("/")
+    if "--owner" not in command:
+        problems.append("nats-identities: --owner UID:GID is needed for the services' user to read its seed")
+    written = {target: volume for target, volume in volume_mounts(generator).items()}
+    nats = services.get("nats", {})
+    nats_command = [str(part) for part in nats.get("command") or []]
+    if "-c" not in nats_command:
+        problems.append("nats: does not start with the generated configuration (-c)")
+    else:
+        config = nats_command[nats_command.index("-c") + 1]
+        nats_mounts = volume_mounts(nats)
+        mount = next((target for target in nats_mounts if config.startswith(target.rstrip("/") + "/")), None)
+        if mount is None or nats_mounts[mount] != written.get(f"{directory}/nats"):
+            problems.append(f"nats: {config} is not in the volume nats-identities writes to {directory}/nats")
+    if (nats.get("depends_on") or {}).get("nats-identities", {}).get("condition") != "service_completed_successfully":
+        problems.append("nats: does not wait for nats-identities to complete")
+    identity_volumes = {name: written.get(f"{directory}/{name}") for name in SERVICES}
+    for name in SERVICES:
+        service = services.get(name, {})
+        environment = service.get("environment") or {}
+        url = str(environment.get("NATS_URL", ""))
+        if "@" in url:
+            problems.append(f"{name}: NATS_URL carries credentials; use the generated identity")
+        seed = str(environment.get("NATS_NKEY_SEED_FILE", ""))
+        if not seed:
+            problems.append(f"{name}: NATS_NKEY_SEED_FILE is not set")
+            continue
+        mounts = volume_mounts(service)
+        mount = next((target for target in mounts if seed.startswith(target.rstrip("/") + "/")), None)
+        if mount is None or identity_volumes[name] is None or mounts[mount] != identity_volumes[name]:
+            problems.append(f"{name}: {seed} is not in its own identity volume ({identity_volumes[name]})")
+        others = {volume for other, volume in identity_volumes.items() if other != name}
+        if others & set(mounts.values()):
+            problems.append(f"{name}: mounts another service's identity {sorted(others & set(mounts.values()))}")
+    return problems
+
+
 def main():
     env = dict(os.environ, ATES_ADMIN_PASSWORD="compose-check-password")
     result = subprocess.run(
@@ -39,6 +101,7 @@ def main():
     config = yaml.safe_load(result.stdout)
     services = config["services"]
     problems = []
+    problems.extend(check_broker_identities(services))
     for required in ("nats", "postgres", *SERVICES):
         if required not in services:
             problems.append(f"service {required} is missing")
@@ -73,7 +136,7 @@ def main():
             problems.append(f"{name}: compose runs on PostgreSQL")
     if problems:
         sys.exit("compose.yaml does not match the services:\n- " + "\n- ".join(problems))
-    print(f"compose.yaml: {len(services)} services valid; env, ports and health checks match the binaries")
+    print(f"compose.yaml: {len(services)} services valid; env, ports, health checks and broker identities match the binaries")
 
 
 if __name__ == "__main__":

@@ -466,6 +466,7 @@ async fn relay_next_to_raw(nats_url: &str, count: usize, round: usize) -> (f64, 
         nats_url: nats_url.to_owned(),
         subject_prefix: Some(prefix),
         service: "bench".into(),
+        ..BusConfig::default()
     };
     let raw_bus = EventBus::connect(&config(format!("raw{round}")))
         .await
@@ -583,6 +584,7 @@ async fn main() {
         nats_url: server.url(),
         subject_prefix: None,
         service: "bench".into(),
+        ..BusConfig::default()
     })
     .await
     .expect("connect");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::auth::{FileJwks, HttpJwks, TokenVerifier};
-use crate::bus::BusConfig;
+use crate::bus::{BusConfig, BusCredentials, BusTls, Secret};
 use crate::http::HttpSettings;
 
 /// A variable's value; unset and blank are the same.
@@ -63,7 +63,8 @@ pub struct ServiceSettings {
     pub database_url: String,
     /// `DATABASE_MAX_CONNECTIONS` (default 10).
     pub database_max_connections: u32,
-    /// `NATS_URL`, `NATS_SUBJECT_PREFIX`, and the service name.
+    /// `NATS_URL`, `NATS_SUBJECT_PREFIX`, the service name, and its
+    /// identity on the broker (see [`bus_from_env`]).
     pub bus: BusConfig,
     /// `CORS_ALLOWED_ORIGINS`, `MAX_BODY_BYTES`.
     pub http: HttpSettings,
@@ -101,11 +102,7 @@ impl ServiceSettings {
             bind_addr: var("BIND_ADDR").unwrap_or_else(|| format!("127.0.0.1:{default_port}")),
             database_max_connections: parse("DATABASE_MAX_CONNECTIONS", default_pool)?,
             database_url,
-            bus: BusConfig {
-                nats_url: var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
-                subject_prefix: var("NATS_SUBJECT_PREFIX"),
-                service: service.to_owned(),
-            },
+            bus: bus_from_env(service)?,
             http: HttpSettings::from_env()?,
             jwt_issuer: var("JWT_ISSUER").unwrap_or_else(|| "ates-auth".into()),
             jwt_audience: var("JWT_AUDIENCE").unwrap_or_else(|| "ates".into()),
@@ -137,5 +134,114 @@ impl ServiceSettings {
             tracing::warn!(%error, "cannot load auth-api's public keys yet; will retry on the first token");
         }
         verifier
+    }
+}
+
+/// The broker settings: `NATS_URL` (default `nats://127.0.0.1:4222`),
+/// `NATS_SUBJECT_PREFIX`, and at most one credential: a user and password
+/// (`NATS_USER` with `NATS_PASSWORD` or `NATS_PASSWORD_FILE`, or the
+/// userinfo of `NATS_URL`), a token (`NATS_TOKEN` or `NATS_TOKEN_FILE`), an
+/// nkey seed file (`NATS_NKEY_SEED_FILE`) or a `.creds` file
+/// (`NATS_CREDS_FILE`); TLS with `NATS_TLS_CA_FILE` and an optional client
+/// certificate (`NATS_TLS_CERT_FILE` with `NATS_TLS_KEY_FILE`).
+pub fn bus_from_env(service: &str) -> anyhow::Result<BusConfig> {
+    bus_settings(service, self::var)
+}
+
+/// [`bus_from_env`] with the variables read through `var` (tests pass a
+/// map: the process environment is shared by every test of a binary).
+pub fn bus_settings(
+    service: &str,
+    var: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<BusConfig> {
+    let url = var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+    let from_url = crate::bus::identity::url_user_password(&url).map_err(anyhow::Error::msg)?;
+    let password = secret(
+        var("NATS_PASSWORD"),
+        var("NATS_PASSWORD_FILE"),
+        "NATS_PASSWORD",
+    )?;
+    let token = secret(var("NATS_TOKEN"), var("NATS_TOKEN_FILE"), "NATS_TOKEN")?;
+    let mut kinds: Vec<(&str, BusCredentials)> = Vec::new();
+    let nats_url = match from_url {
+        Some((user, password, without)) => {
+            kinds.push((
+                "the userinfo of NATS_URL",
+                BusCredentials::UserPassword { user, password },
+            ));
+            without
+        }
+        None => url,
+    };
+    match (var("NATS_USER"), password) {
+        (Some(user), Some(password)) => kinds.push((
+            "NATS_USER and NATS_PASSWORD",
+            BusCredentials::UserPassword { user, password },
+        )),
+        (Some(_), None) => {
+            anyhow::bail!("NATS_USER is set without NATS_PASSWORD (or NATS_PASSWORD_FILE)")
+        }
+        (None, Some(_)) => anyhow::bail!("NATS_PASSWORD is set without NATS_USER"),
+        (None, None) => {}
+    }
+    if let Some(token) = token {
+        kinds.push(("NATS_TOKEN", BusCredentials::Token(token)));
+    }
+    if let Some(path) = var("NATS_NKEY_SEED_FILE") {
+        kinds.push((
+            "NATS_NKEY_SEED_FILE",
+            BusCredentials::NkeySeedFile(path.into()),
+        ));
+    }
+    if let Some(path) = var("NATS_CREDS_FILE") {
+        kinds.push(("NATS_CREDS_FILE", BusCredentials::CredsFile(path.into())));
+    }
+    if kinds.len() > 1 {
+        let names: Vec<&str> = kinds.iter().map(|(name, _)| *name).collect();
+        anyhow::bail!(
+            "more than one NATS credential is configured ({}): set exactly one",
+            names.join(", ")
+        );
+    }
+    let credentials = kinds
+        .pop()
+        .map(|(_, credentials)| credentials)
+        .unwrap_or_default();
+    let client_certificate = match (var("NATS_TLS_CERT_FILE"), var("NATS_TLS_KEY_FILE")) {
+        (Some(cert), Some(key)) => Some((cert.into(), key.into())),
+        (None, None) => None,
+        _ => anyhow::bail!("NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together"),
+    };
+    Ok(BusConfig {
+        nats_url,
+        subject_prefix: var("NATS_SUBJECT_PREFIX"),
+        service: service.to_owned(),
+        credentials,
+        tls: BusTls {
+            ca_file: var("NATS_TLS_CA_FILE").map(PathBuf::from),
+            client_certificate,
+        },
+    })
+}
+
+/// A secret given as the variable `name` (`value`), or in the file that
+/// `<name>_FILE` names (`file`; its content, trimmed); both is an error.
+fn secret(
+    value: Option<String>,
+    file: Option<String>,
+    name: &str,
+) -> anyhow::Result<Option<Secret>> {
+    let file_name = format!("{name}_FILE");
+    match (value, file) {
+        (Some(_), Some(_)) => anyhow::bail!("set {name} or {file_name}, not both"),
+        (Some(value), None) => Ok(Some(Secret::new(value))),
+        (None, Some(path)) => {
+            let value = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {file_name}={path}"))?;
+            let value = value.trim();
+            anyhow::ensure!(!value.is_empty(), "{file_name}={path} is empty");
+            Ok(Some(Secret::new(value)))
+        }
+        (None, None) => Ok(None),
     }
 }

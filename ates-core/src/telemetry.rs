@@ -7,7 +7,11 @@ use tracing_subscriber::EnvFilter;
 /// it from many places).
 pub fn init() {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,async_nats=warn"));
+        // async-nats's connector logs every failed reconnect attempt; the
+        // bus logs each distinct failure once instead (bus::identity).
+        .unwrap_or_else(|_| {
+            EnvFilter::new("info,sqlx=warn,async_nats=warn,async_nats::connector=off")
+        });
     let json = std::env::var("LOG_FORMAT").is_ok_and(|format| format == "json");
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let result = if json {

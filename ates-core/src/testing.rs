@@ -15,7 +15,8 @@ use tempfile::TempDir;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
-use crate::bus::{BusConfig, EventBus};
+use crate::bus::permissions::{self, Generated};
+use crate::bus::{BusConfig, BusCredentials, BusTls, EventBus, Naming};
 use crate::config::{AuthKeys, ServiceSettings};
 use crate::db;
 use crate::http::HttpSettings;
@@ -71,11 +72,13 @@ pub fn free_port() -> u16 {
 }
 
 /// A private `nats-server -js` that a test can stop and start again (same
-/// port, same store) to play a broker outage.
+/// port, same store) to play a broker outage, optionally with more
+/// arguments (a configuration with users, `--user`/`--pass`, `--auth`, TLS).
 pub struct NatsServer {
     port: u16,
     store: TempDir,
     child: Option<Child>,
+    args: Vec<String>,
 }
 
 impl std::fmt::Debug for NatsServer {
@@ -102,7 +105,27 @@ impl NatsServer {
             port: free_port(),
             store: tempfile::tempdir().expect("a temporary directory"),
             child: None,
+            args: Vec::new(),
         }
+    }
+
+    /// Starts a server with more `nats-server` arguments.
+    pub async fn start_with(args: &[&str]) -> Self {
+        let mut server = Self::reserve();
+        server.set_args(args);
+        server.resume().await;
+        server
+    }
+
+    /// The extra arguments of the next [`Self::resume`] (e.g. another
+    /// password after a stop).
+    pub fn set_args(&mut self, args: &[&str]) {
+        self.args = args.iter().map(|arg| (*arg).to_owned()).collect();
+    }
+
+    /// The port it listens on (for URLs of another scheme, e.g. `tls://`).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn url(&self) -> String {
@@ -125,6 +148,7 @@ impl NatsServer {
                 "-sd",
             ])
             .arg(self.store.path())
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -153,6 +177,11 @@ pub struct TestBroker {
     url: String,
     prefix: Option<String>,
     server: Option<NatsServer>,
+    /// A broker with the generated per-service users: their seeds.
+    secured: Option<(TempDir, Generated)>,
+    /// What every connection presents on a broker that is not `secured`.
+    credentials: BusCredentials,
+    tls: BusTls,
 }
 
 impl TestBroker {
@@ -164,6 +193,9 @@ impl TestBroker {
                 url,
                 prefix: Some(format!("t{}", Uuid::new_v4().simple())),
                 server: None,
+                secured: None,
+                credentials: BusCredentials::None,
+                tls: BusTls::default(),
             },
             _ => Self::private().await,
         }
@@ -171,11 +203,53 @@ impl TestBroker {
 
     /// Always a private server, for tests that stop and start the broker.
     pub async fn private() -> Self {
-        let server = NatsServer::start().await;
+        Self::on(
+            NatsServer::start().await,
+            BusCredentials::None,
+            BusTls::default(),
+        )
+    }
+
+    /// A private server with authorization: the per-service users and
+    /// permission set of [`permissions`], generated as `make run` does.
+    /// Each aTES service (by its name) connects as itself; every other
+    /// connection (test tools, observers) as the unrestricted operator.
+    pub async fn secured() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let generated = permissions::generate(dir.path(), &Naming::new(None), &[], None)
+            .expect("the NATS configuration is generated");
+        let config = generated.server_config.display().to_string();
+        let server = NatsServer::start_with(&["-c", &config]).await;
+        let mut broker = Self::on(server, BusCredentials::None, BusTls::default());
+        broker.secured = Some((dir, generated));
+        broker
+    }
+
+    /// A broker on a private `server` that every connection reaches with
+    /// `credentials` and `tls`.
+    pub fn on(server: NatsServer, credentials: BusCredentials, tls: BusTls) -> Self {
         Self {
             url: server.url(),
             prefix: None,
             server: Some(server),
+            secured: None,
+            credentials,
+            tls,
+        }
+    }
+
+    /// The nkey seed file of an identity of a [`Self::secured`] broker.
+    pub fn seed_file(&self, identity: &str) -> PathBuf {
+        let (dir, _) = self.secured.as_ref().expect("a secured broker");
+        permissions::seed_file(dir.path(), identity)
+    }
+
+    /// A bus configuration for `service` connecting as `identity` (of a
+    /// [`Self::secured`] broker).
+    pub fn bus_config_as(&self, service: &str, identity: &str) -> BusConfig {
+        BusConfig {
+            credentials: BusCredentials::NkeySeedFile(self.seed_file(identity)),
+            ..self.bus_config(service)
         }
     }
 
@@ -196,10 +270,20 @@ impl TestBroker {
 
     /// A bus configuration for `service` on this broker.
     pub fn bus_config(&self, service: &str) -> BusConfig {
+        let credentials = match &self.secured {
+            Some((dir, _)) => {
+                let identity =
+                    permissions::role(service).map_or(permissions::OPERATOR, |role| role.service);
+                BusCredentials::NkeySeedFile(permissions::seed_file(dir.path(), identity))
+            }
+            None => self.credentials.clone(),
+        };
         BusConfig {
             nats_url: self.url.clone(),
             subject_prefix: self.prefix.clone(),
             service: service.to_owned(),
+            credentials,
+            tls: self.tls.clone(),
         }
     }
 }

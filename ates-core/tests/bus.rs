@@ -112,7 +112,9 @@ impl Harness {
         db.execute_unprepared("CREATE TABLE applied_events (event_id VARCHAR(64) NOT NULL, delivered BIGINT NOT NULL)")
             .await
             .expect("test table");
-        let bus = EventBus::connect(&broker.bus_config("bus-test"))
+        // The relay's events carry the bus's service as producer: the
+        // producer of the tasks domain, as consumers check.
+        let bus = EventBus::connect(&broker.bus_config("tasks-api"))
             .await
             .expect("bus connects");
         Self {
@@ -563,4 +565,76 @@ async fn a_dead_letter_is_applied_when_replayed_after_the_fix() {
         harness.dead_letters().await.is_empty(),
         "replayed letters leave the stream"
     );
+}
+
+/// Defence in depth behind the broker's permissions: on an open broker, an
+/// event in the tasks stream that tasks-api's relay did not publish (another
+/// producer, or an event on another event's subject) is a dead letter with
+/// its reason and is never applied.
+#[tokio::test]
+async fn events_of_a_forged_origin_go_to_dead_letters_and_change_nothing() {
+    let harness = Harness::new(TestBroker::start().await).await;
+    let wrong_producer = Envelope::new("analytics-api", completion(Uuid::new_v4()));
+    harness.publish_envelope(&wrong_producer).await;
+    let mut no_producer =
+        serde_json::to_value(Envelope::new("tasks-api", completion(Uuid::new_v4())))
+            .expect("serializes");
+    no_producer
+        .as_object_mut()
+        .expect("an object")
+        .remove("producer");
+    harness
+        .publish_raw(
+            "tasks.completed.v1",
+            serde_json::to_vec(&no_producer).expect("serializes"),
+            HeaderMap::new(),
+        )
+        .await;
+    let wrong_subject = Envelope::new("tasks-api", completion(Uuid::new_v4()));
+    harness
+        .publish_raw(
+            "tasks.created.v2",
+            serde_json::to_vec(&wrong_subject).expect("serializes"),
+            HeaderMap::new(),
+        )
+        .await;
+    let marker = Envelope::new("tasks-api", completion(Uuid::new_v4()));
+    harness.publish_envelope(&marker).await;
+
+    harness.start_consumer(Recorder::new(), 5);
+    eventually(WAIT, "the real event after the forged ones", || async {
+        (!harness.applied(marker.event_id).await.is_empty()).then_some(())
+    })
+    .await;
+    let letters = eventually(WAIT, "three dead letters", || async {
+        let letters = harness.dead_letters().await;
+        (letters.len() == 3).then_some(letters)
+    })
+    .await;
+    assert!(
+        letters[0].reason.contains("forged origin")
+            && letters[0]
+                .reason
+                .contains("\"analytics-api\" is not tasks-api"),
+        "{}",
+        letters[0].reason
+    );
+    assert!(
+        letters[1]
+            .reason
+            .contains("producer (none) is not tasks-api"),
+        "{}",
+        letters[1].reason
+    );
+    assert!(
+        letters[2]
+            .reason
+            .contains("arrived on subject \"tasks.created.v2\""),
+        "{}",
+        letters[2].reason
+    );
+    assert_eq!(letters[2].original_subject, "tasks.created.v2");
+    assert!(harness.applied(wrong_producer.event_id).await.is_empty());
+    assert!(harness.applied(wrong_subject.event_id).await.is_empty());
+    assert_eq!(harness.applied(marker.event_id).await.len(), 1);
 }

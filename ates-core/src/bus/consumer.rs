@@ -8,6 +8,12 @@
 //! that can never be processed (not JSON, invalid, an unknown version, refused
 //! by the handler, or over the delivery limit) goes to the dead-letter
 //! stream with its reason, and the consumer goes on with the next message.
+//! An event whose origin is wrong goes there too (defence in depth behind
+//! the broker's permissions): its `producer` is not the producing service of
+//! the stream's domain, or its name or subject is not of that domain.
+//!
+//! A consumer never creates the stream it reads: it waits for the stream's
+//! producer to create it. It may create the shared dead-letter stream.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -229,13 +235,12 @@ impl<H: EventHandler> StreamWorker<H> {
     /// Creates the durable consumer if needed and processes messages until
     /// shutdown (`Ok`) or a broker error (`Err`, the caller reconnects).
     async fn consume(&self, shutdown: &CancellationToken) -> Result<(), async_nats::Error> {
-        self.bus.ensure_streams().await?;
+        // Another service's stream: wait for its producer to create it.
+        let Some(stream) = self.bus.wait_for_stream(&self.domain, shutdown).await? else {
+            return Ok(());
+        };
+        self.bus.ensure_dead_letter_stream().await?;
         let naming = self.bus.naming();
-        let stream = self
-            .bus
-            .jetstream()
-            .get_stream(naming.domain_stream(&self.domain))
-            .await?;
         let consumer: jetstream::consumer::Consumer<pull::Config> = stream
             .get_or_create_consumer(
                 &self.settings.durable_name,
@@ -368,6 +373,9 @@ impl<H: EventHandler> StreamWorker<H> {
             Ok(envelope) => envelope,
             Err(error) => return Err(Outcome::DeadLetter(format!("payload is not JSON: {error}"))),
         };
+        if let Err(reason) = self.check_origin(message, &envelope) {
+            return Err(Outcome::DeadLetter(reason));
+        }
         let key = match event_schemas::validate_envelope(&envelope) {
             Ok(key) => key,
             Err(SchemaError::UnknownEvent(key)) => {
@@ -404,6 +412,44 @@ impl<H: EventHandler> StreamWorker<H> {
             envelope,
             delivered,
         })
+    }
+
+    /// Defence in depth: an event in this stream must be one of the
+    /// stream's domain (`tasks.*` in TASKS), from the domain's producing
+    /// service, on its own subject (`<event_name>.v<event_version>`).
+    /// Anything else was not published by the producer's relay.
+    fn check_origin(&self, message: &jetstream::Message, envelope: &Value) -> Result<(), String> {
+        let field = |name: &str| envelope.get(name).and_then(Value::as_str);
+        let producer = field("producer");
+        let name = field("event_name").unwrap_or_default();
+        let expected_producer = super::domain_producer(&self.domain);
+        if producer.is_none() || producer != expected_producer {
+            return Err(format!(
+                "forged origin: producer {} is not {} (the producer of {})",
+                producer.map_or_else(|| "(none)".to_owned(), |p| format!("{p:?}")),
+                expected_producer.unwrap_or("(no producer)"),
+                self.domain
+            ));
+        }
+        if name.split_once('.').map(|(domain, _)| domain) != Some(self.domain.as_str()) {
+            return Err(format!(
+                "forged origin: event {name:?} is not of the {} domain",
+                self.domain
+            ));
+        }
+        let subject = self.bus.naming().local_subject(message.subject.as_str());
+        let expected_subject = envelope
+            .get("event_version")
+            .and_then(Value::as_u64)
+            .and_then(|version| u32::try_from(version).ok())
+            .map(|version| super::Naming::event_subject(name, version));
+        if expected_subject.as_deref() != Some(subject) {
+            return Err(format!(
+                "forged origin: event {name:?} arrived on subject {subject:?}, not its own {:?}",
+                expected_subject.unwrap_or_default()
+            ));
+        }
+        Ok(())
     }
 
     fn is_subscribed_name(&self, name: &str) -> bool {

@@ -18,7 +18,9 @@
 
 pub mod consumer;
 pub mod dead_letter;
+pub mod identity;
 pub mod outbox;
+pub mod permissions;
 pub mod relay;
 mod schema;
 
@@ -29,12 +31,38 @@ use async_nats::jetstream::{self, stream};
 use tokio::sync::Notify;
 
 pub use consumer::{ConsumerSettings, EventHandler, HandlerError, IncomingEvent, forget_processed};
+pub use identity::{BrokerStatus, BusCredentials, BusTls, Secret};
 pub use outbox::{Outbox, OutboxError, StagedEvent};
 pub use relay::{Relay, RelaySettings};
 pub use schema::{BusMigrator, migrations};
 
 /// The producing domains; each has a stream of its own.
 pub const DOMAINS: [&str; 3] = ["accounts", "tasks", "accounting"];
+
+/// Which service produces each domain: the only one that publishes its
+/// subjects, creates and updates its stream, and whose name an event of the
+/// domain carries as `producer`.
+pub const DOMAIN_PRODUCERS: [(&str, &str); 3] = [
+    ("accounts", "auth-api"),
+    ("tasks", "tasks-api"),
+    ("accounting", "accounting-api"),
+];
+
+/// The service that produces `domain`'s events.
+pub fn domain_producer(domain: &str) -> Option<&'static str> {
+    DOMAIN_PRODUCERS
+        .iter()
+        .find(|(name, _)| *name == domain)
+        .map(|(_, producer)| *producer)
+}
+
+/// The domain `service` produces, if it produces one.
+pub fn produced_domain(service: &str) -> Option<&'static str> {
+    DOMAIN_PRODUCERS
+        .iter()
+        .find(|(_, producer)| *producer == service)
+        .map(|(domain, _)| *domain)
+}
 
 /// How long JetStream remembers a message id to drop a re-published copy.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
@@ -126,15 +154,33 @@ impl Naming {
     }
 }
 
-/// Where the broker is and how this service is named on it.
-#[derive(Debug, Clone)]
+/// Where the broker is, how this service is named on it and who it is.
+#[derive(Clone, Default)]
 pub struct BusConfig {
-    /// `NATS_URL`, e.g. `nats://127.0.0.1:4222`.
+    /// `NATS_URL`, e.g. `nats://127.0.0.1:4222` (without userinfo: a
+    /// user and password in it are moved to `credentials` when read).
     pub nats_url: String,
     /// `NATS_SUBJECT_PREFIX`: an environment namespace, usually empty.
     pub subject_prefix: Option<String>,
     /// The service name: the envelope's `producer` and the consumers' name.
     pub service: String,
+    /// The service's identity on the broker (none on an open broker).
+    pub credentials: BusCredentials,
+    /// TLS to the broker.
+    pub tls: BusTls,
+}
+
+impl std::fmt::Debug for BusConfig {
+    /// Never shows a secret: the URL without userinfo, the credential's kind.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BusConfig")
+            .field("nats_url", &identity::redacted_url(&self.nats_url))
+            .field("subject_prefix", &self.subject_prefix)
+            .field("service", &self.service)
+            .field("credentials", &self.credentials.kind())
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 /// A connection to JetStream, shared by the relay, the consumers and the
@@ -147,6 +193,8 @@ pub struct EventBus {
     service: Arc<str>,
     relay_wakeup: Arc<Notify>,
     streams_ready: Arc<std::sync::atomic::AtomicBool>,
+    dead_letters_ready: Arc<std::sync::atomic::AtomicBool>,
+    status: Arc<BrokerStatus>,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -159,16 +207,63 @@ impl std::fmt::Debug for EventBus {
 }
 
 impl EventBus {
-    /// Connects to NATS. The connection is retried in the background: a
-    /// service starts (and keeps writing to its outbox) while the broker is
-    /// down, and the relay and consumers catch up once it is back.
+    /// Connects to NATS with the service's identity. The connection is
+    /// retried in the background: a service starts (and keeps writing to
+    /// its outbox) while the broker is down or refuses its credentials, and
+    /// the relay and consumers catch up once it accepts them. Fails only on
+    /// a configuration that can never work (an unreadable credential file).
     pub async fn connect(config: &BusConfig) -> Result<Self, async_nats::ConnectError> {
-        let client = async_nats::ConnectOptions::new()
+        let address = identity::redacted_url(&config.nats_url);
+        let status = Arc::new(BrokerStatus::new(address.clone()));
+        let events = status.clone();
+        let mut options = async_nats::ConnectOptions::new()
             .name(config.service.clone())
+            // Replies come to this service's own inboxes only: the
+            // permission set lets it subscribe to nothing else.
+            .custom_inbox_prefix(permissions::inbox_prefix(&config.service))
+            .event_callback(move |event| {
+                let events = events.clone();
+                async move { events.on_event(&event) }
+            })
             .retry_on_initial_connect()
-            .max_reconnects(None)
-            .connect(config.nats_url.as_str())
-            .await?;
+            .max_reconnects(None);
+        options = match &config.credentials {
+            BusCredentials::None => options,
+            BusCredentials::UserPassword { user, password } => {
+                options.user_and_password(user.clone(), password.expose().to_owned())
+            }
+            BusCredentials::Token(token) => options.token(token.expose().to_owned()),
+            BusCredentials::NkeySeedFile(path) => {
+                let seed = std::fs::read_to_string(path).map_err(|error| {
+                    async_nats::ConnectError::with_source(
+                        async_nats::ConnectErrorKind::Authentication,
+                        format!("cannot read the nkey seed file {}: {error}", path.display()),
+                    )
+                })?;
+                options.nkey(seed.trim().to_owned())
+            }
+            BusCredentials::CredsFile(path) => {
+                options.credentials_file(path).await.map_err(|error| {
+                    async_nats::ConnectError::with_source(
+                        async_nats::ConnectErrorKind::Authentication,
+                        format!("cannot read the creds file {}: {error}", path.display()),
+                    )
+                })?
+            }
+        };
+        if let Some(ca_file) = &config.tls.ca_file {
+            options = options
+                .add_root_certificates(ca_file.clone())
+                .require_tls(true);
+        }
+        if let Some((cert, key)) = &config.tls.client_certificate {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+        if config.nats_url.trim_start().starts_with("tls://") {
+            options = options.require_tls(true);
+        }
+        let client = options.connect(config.nats_url.as_str()).await?;
+        tracing::info!(broker = %address, credentials = config.credentials.kind(), tls = config.tls.ca_file.is_some(), "broker connection set up");
         let jetstream = jetstream::ContextBuilder::new()
             // API calls and publish acks; generous, as a loaded broker
             // answers slowly and a timeout only means a retry.
@@ -183,6 +278,8 @@ impl EventBus {
             service: Arc::from(config.service.as_str()),
             relay_wakeup: Arc::new(Notify::new()),
             streams_ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            dead_letters_ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            status,
         })
     }
 
@@ -221,27 +318,46 @@ impl EventBus {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Creates (or updates) the domain streams and the dead-letter stream.
-    /// Idempotent; the relay and every consumer call it, and once it has
+    /// What the broker last said about this connection.
+    pub fn status(&self) -> &BrokerStatus {
+        &self.status
+    }
+
+    /// Why the bus is not ready (for `/readyz`): the broker refuses the
+    /// credentials, or cannot be reached. `None` when connected.
+    pub fn not_ready(&self) -> Option<String> {
+        if let Some(refusal) = self.status.refusal() {
+            return Some(refusal);
+        }
+        (!self.is_connected())
+            .then(|| format!("broker (NATS at {}) unreachable", self.status.address()))
+    }
+
+    /// Creates (or updates) the stream of the domain this service produces
+    /// (none for a service that produces nothing): only the owning service
+    /// creates or updates a domain's stream. Idempotent; once it has
     /// succeeded on this connection the later calls cost nothing.
-    pub async fn ensure_streams(&self) -> Result<(), async_nats::Error> {
+    pub async fn ensure_own_stream(&self) -> Result<(), async_nats::Error> {
         use std::sync::atomic::Ordering;
         if self.streams_ready.load(Ordering::Acquire) {
             return Ok(());
         }
-        self.create_streams().await?;
+        if let Some(domain) = produced_domain(&self.service) {
+            self.ensure_stream(
+                self.naming.domain_stream(domain),
+                self.naming.domain_subjects(domain),
+            )
+            .await?;
+        }
         self.streams_ready.store(true, Ordering::Release);
         Ok(())
     }
 
-    /// Makes the next `ensure_streams` check the server again (after a
-    /// publish failed: the broker may have lost its streams).
-    pub(crate) fn recheck_streams(&self) {
-        self.streams_ready
-            .store(false, std::sync::atomic::Ordering::Release);
-    }
-
-    async fn create_streams(&self) -> Result<(), async_nats::Error> {
+    /// Creates every domain stream and the dead-letter stream, updating
+    /// those that exist: for test tools, benchmarks and operators, with an
+    /// identity allowed to manage every stream (a service's own identity
+    /// may not).
+    pub async fn ensure_streams(&self) -> Result<(), async_nats::Error> {
         for domain in DOMAINS {
             self.ensure_stream(
                 self.naming.domain_stream(domain),
@@ -249,25 +365,92 @@ impl EventBus {
             )
             .await?;
         }
-        self.ensure_stream(
-            self.naming.dead_letter_stream(),
-            self.naming.with_prefix("deadletter.>"),
-        )
-        .await
+        self.ensure_dead_letter_stream().await
+    }
+
+    /// Creates the shared dead-letter stream if it does not exist, never
+    /// updating it (any consuming service may create it, none may change
+    /// it). Idempotent.
+    pub async fn ensure_dead_letter_stream(&self) -> Result<(), async_nats::Error> {
+        use std::sync::atomic::Ordering;
+        if self.dead_letters_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.jetstream
+            .get_or_create_stream(stream_config(
+                self.naming.dead_letter_stream(),
+                self.naming.with_prefix("deadletter.>"),
+            ))
+            .await?;
+        self.dead_letters_ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// The stream of `domain`, once its producer has created it: a consumer
+    /// never creates another service's stream. Waits with back-off (logging
+    /// once) while it does not exist; `None` when `shutdown` comes first.
+    pub async fn wait_for_stream(
+        &self,
+        domain: &str,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> Result<Option<stream::Stream>, async_nats::Error> {
+        use async_nats::jetstream::ErrorCode;
+        use async_nats::jetstream::context::GetStreamErrorKind;
+        let name = self.naming.domain_stream(domain);
+        let mut attempt = 0u32;
+        loop {
+            match self.jetstream.get_stream(&name).await {
+                Ok(stream) => {
+                    if attempt > 0 {
+                        tracing::info!(stream = %name, "the stream exists now");
+                    }
+                    return Ok(Some(stream));
+                }
+                Err(error)
+                    if matches!(error.kind(), GetStreamErrorKind::JetStream(inner)
+                        if inner.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
+                {
+                    attempt = attempt.saturating_add(1);
+                    if attempt == 1 {
+                        tracing::warn!(stream = %name, producer = domain_producer(domain).unwrap_or("its producer"), "the stream does not exist yet; waiting for its producer to create it");
+                    }
+                    let wait = backoff(attempt, Duration::from_millis(100), Duration::from_secs(2));
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(None),
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Makes the next `ensure_own_stream` check the server again (after a
+    /// publish failed: the broker may have lost its streams).
+    pub(crate) fn recheck_streams(&self) {
+        self.streams_ready
+            .store(false, std::sync::atomic::Ordering::Release);
+        self.dead_letters_ready
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 
     async fn ensure_stream(&self, name: String, subjects: String) -> Result<(), async_nats::Error> {
         self.jetstream
-            .create_or_update_stream(stream::Config {
-                name,
-                subjects: vec![subjects],
-                storage: stream::StorageType::File,
-                retention: stream::RetentionPolicy::Limits,
-                duplicate_window: DUPLICATE_WINDOW,
-                ..Default::default()
-            })
+            .create_or_update_stream(stream_config(name, subjects))
             .await?;
         Ok(())
+    }
+}
+
+/// The configuration of every aTES stream.
+fn stream_config(name: String, subjects: String) -> stream::Config {
+    stream::Config {
+        name,
+        subjects: vec![subjects],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        duplicate_window: DUPLICATE_WINDOW,
+        ..Default::default()
     }
 }
 

@@ -109,7 +109,7 @@ impl Relay {
             }
             let round = async {
                 self.bus
-                    .ensure_streams()
+                    .ensure_own_stream()
                     .await
                     .map_err(|error| RelayError::Broker(error.to_string()))?;
                 self.drain().await

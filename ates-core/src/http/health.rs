@@ -44,8 +44,10 @@ pub async fn readyz(State(readiness): State<Readiness>) -> Result<Json<HealthSta
             "database unreachable: {error}"
         )));
     }
-    if !readiness.bus.is_connected() {
-        return Err(ApiError::Unavailable("broker (NATS) unreachable".into()));
+    // The reason names the broker (without userinfo) and, when it refuses
+    // this service's credentials, says so.
+    if let Some(reason) = readiness.bus.not_ready() {
+        return Err(ApiError::Unavailable(reason));
     }
     Ok(Json(HealthStatus {
         status: "ok".into(),
