@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = ates_core::bus::migrations();
         migrations.push(Box::new(CreateAuthTables));
+        migrations.push(Box::new(CreateThrottleWindows));
         migrations
     }
 }
@@ -198,6 +199,63 @@ impl MigrationTrait for CreateAuthTables {
                     .col(optional_timestamp(LoginThrottles::BlockedUntil))
                     .to_owned(),
             )
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum ThrottleWindows {
+    Table,
+    Bucket,
+    Hits,
+    WindowEndsAt,
+}
+
+/// Throttling reserves attempts atomically in `throttle_windows` (one row
+/// per email or client address) instead of counting failures after the
+/// fact in `login_throttles`, which goes: its rows were only ever transient
+/// blocks.
+struct CreateThrottleWindows;
+
+impl MigrationName for CreateThrottleWindows {
+    fn name(&self) -> &str {
+        "m20261201_000020_create_throttle_windows"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for CreateThrottleWindows {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(ThrottleWindows::Table)
+                    .col(
+                        ColumnDef::new(ThrottleWindows::Bucket)
+                            .string_len(300)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(ThrottleWindows::Hits)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(timestamp(ThrottleWindows::WindowEndsAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_throttle_windows_ends_at")
+                    .table(ThrottleWindows::Table)
+                    .col(ThrottleWindows::WindowEndsAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_table(Table::drop().table(LoginThrottles::Table).to_owned())
             .await
     }
 }

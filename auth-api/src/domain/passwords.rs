@@ -1,8 +1,10 @@
 //! Password hashing: argon2id with OWASP's minimum parameters (19 MiB,
-//! 2 iterations, parallelism 1), run off the async runtime.
+//! 2 iterations, parallelism 1), run off the async runtime on a bounded
+//! pool: a full queue refuses at once instead of making everyone wait.
 
 use std::cell::RefCell;
-use std::sync::{Arc, LazyLock, Mutex, mpsc};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, mpsc};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{
@@ -111,19 +113,65 @@ fn hash_now(password: &str) -> Result<String, argon2::password_hash::Error> {
         .to_string())
 }
 
-/// Argon2 work runs on a few dedicated threads, as many as there are
-/// cores: that bounds both the CPU it takes from request handling and the
-/// memory (each thread keeps its 19 MiB of working memory; on the blocking
-/// pool every new thread would keep its own).
-struct HashingPool {
-    jobs: Mutex<mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+/// How the hashing pool is sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingSettings {
+    /// `PASSWORD_HASH_THREADS` (default: one per core): threads hashing at
+    /// once, each with its 19 MiB of working memory.
+    pub threads: usize,
+    /// `PASSWORD_HASH_QUEUE` (default 32): password checks that may wait
+    /// for a thread; one more is refused at once with
+    /// [`HashingError::Busy`]. At about 20 ms a hash the last in the queue
+    /// waits `queue / threads` hashes: 0.32 s with the default on 2 cores.
+    pub queue: usize,
 }
 
-static POOL: LazyLock<HashingPool> = LazyLock::new(|| {
-    let (sender, receiver) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+impl Default for HashingSettings {
+    fn default() -> Self {
+        Self {
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
+            queue: 32,
+        }
+    }
+}
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashingError {
+    /// The queue is full: the caller should come back in a second rather
+    /// than wait behind a storm of hashes.
+    #[error("too many password checks are waiting; try again in a second")]
+    Busy,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Argon2 work runs on a few dedicated threads behind a bounded queue:
+/// that bounds the CPU it takes from request handling, the memory (each
+/// thread keeps its 19 MiB; on the blocking pool every new thread would
+/// keep its own) and the time a check can wait, since a request finding
+/// the queue full is refused instead of queued. One pool per process.
+struct HashingPool {
+    jobs: mpsc::SyncSender<Job>,
+    settings: HashingSettings,
+    /// Checks accepted and not finished (queued or hashing).
+    in_flight: AtomicUsize,
+    #[cfg(feature = "testing")]
+    hold: (Mutex<bool>, std::sync::Condvar),
+}
+
+static POOL: OnceLock<HashingPool> = OnceLock::new();
+
+fn start(settings: HashingSettings) -> HashingPool {
+    let settings = HashingSettings {
+        threads: settings.threads.max(1),
+        queue: settings.queue.max(1),
+    };
+    let (sender, receiver) = mpsc::sync_channel::<Job>(settings.queue);
     let receiver = Arc::new(Mutex::new(receiver));
-    let workers = std::thread::available_parallelism().map_or(2, usize::from);
-    for index in 0..workers {
+    for index in 0..settings.threads {
         let receiver = receiver.clone();
         std::thread::Builder::new()
             .name(format!("argon2-{index}"))
@@ -134,7 +182,11 @@ static POOL: LazyLock<HashingPool> = LazyLock::new(|| {
                         Err(_) => return,
                     };
                     match job {
-                        Ok(job) => job(),
+                        Ok(job) => {
+                            #[cfg(feature = "testing")]
+                            wait_while_held();
+                            job();
+                        }
                         Err(_) => return,
                     }
                 }
@@ -142,38 +194,69 @@ static POOL: LazyLock<HashingPool> = LazyLock::new(|| {
             .expect("argon2 worker threads start");
     }
     HashingPool {
-        jobs: Mutex::new(sender),
+        jobs: sender,
+        settings,
+        in_flight: AtomicUsize::new(0),
+        #[cfg(feature = "testing")]
+        hold: (Mutex::new(false), std::sync::Condvar::new()),
     }
-});
+}
 
-/// Runs `work` on the hashing pool.
+fn pool() -> &'static HashingPool {
+    POOL.get_or_init(|| start(HashingSettings::default()))
+}
+
+/// Sizes this process's hashing pool; called once at start, before any
+/// hashing. The first size holds for the life of the process (several
+/// services started in one test process share one pool): a later, other
+/// size is logged and ignored. Returns the size in force.
+pub fn configure(settings: HashingSettings) -> HashingSettings {
+    let pool = POOL.get_or_init(|| start(settings));
+    if pool.settings != settings {
+        tracing::warn!(requested = ?settings, in_force = ?pool.settings,
+            "the hashing pool of this process is already sized");
+    }
+    pool.settings
+}
+
+/// Runs `work` on the hashing pool, or refuses it at once when the queue
+/// is full.
 async fn on_pool<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
-) -> anyhow::Result<T> {
+) -> Result<T, HashingError> {
+    let pool = pool();
     let (done, result) = tokio::sync::oneshot::channel();
-    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+    let job: Job = Box::new(move || {
         // The receiver only goes away if the request was dropped.
         let _ = done.send(work());
+        pool.in_flight.fetch_sub(1, Ordering::SeqCst);
     });
-    POOL.jobs
-        .lock()
-        .map_err(|_| anyhow::anyhow!("the hashing pool is poisoned"))?
-        .send(job)
-        .map_err(|_| anyhow::anyhow!("the hashing pool has stopped"))?;
-    Ok(result.await?)
+    pool.in_flight.fetch_add(1, Ordering::SeqCst);
+    if let Err(refused) = pool.jobs.try_send(job) {
+        pool.in_flight.fetch_sub(1, Ordering::SeqCst);
+        return Err(match refused {
+            mpsc::TrySendError::Full(_) => HashingError::Busy,
+            mpsc::TrySendError::Disconnected(_) => {
+                anyhow::anyhow!("the hashing pool has stopped").into()
+            }
+        });
+    }
+    result
+        .await
+        .map_err(|_| anyhow::anyhow!("a hashing thread dropped its job").into())
 }
 
 /// Hashes a new password (PHC string: algorithm, parameters, salt, hash).
-pub async fn hash(password: String) -> anyhow::Result<String> {
+pub async fn hash(password: String) -> Result<String, HashingError> {
     on_pool(move || hash_now(&password))
         .await?
-        .map_err(|error| anyhow::anyhow!("cannot hash password: {error}"))
+        .map_err(|error| anyhow::anyhow!("cannot hash password: {error}").into())
 }
 
 /// Whether `password` matches `stored`; `None` checks against a decoy and
 /// is always false, in the same time.
-pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
-    on_pool(move || {
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool, HashingError> {
+    Ok(on_pool(move || {
         let is_decoy = stored.is_none();
         let stored = stored.unwrap_or_else(|| DECOY_HASH.clone());
         let parsed = PasswordHash::new(&stored)
@@ -181,9 +264,63 @@ pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<
         let matches = argon2()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok();
-        Ok(matches && !is_decoy)
+        anyhow::Ok(matches && !is_decoy)
     })
-    .await?
+    .await??)
+}
+
+/// Test hooks (feature `testing`): hold the hashing threads so a test can
+/// fill the queue deterministically, and see how many checks are in the
+/// pool. Held threads take a job off the queue and wait before hashing it.
+#[cfg(feature = "testing")]
+pub mod testing {
+    use super::*;
+
+    /// Keeps every hashing thread waiting until dropped.
+    #[derive(Debug)]
+    pub struct Hold;
+
+    impl Drop for Hold {
+        fn drop(&mut self) {
+            let (held, resumed) = &pool().hold;
+            *held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+            resumed.notify_all();
+        }
+    }
+
+    /// Holds the hashing threads (see [`Hold`]).
+    pub fn hold() -> Hold {
+        let (held, _) = &pool().hold;
+        *held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        Hold
+    }
+
+    /// Checks accepted by the pool and not finished.
+    pub fn in_flight() -> usize {
+        pool().in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The pool's size in force.
+    pub fn settings() -> HashingSettings {
+        pool().settings
+    }
+}
+
+#[cfg(feature = "testing")]
+fn wait_while_held() {
+    let (held, resumed) = &pool().hold;
+    let mut is_held = held
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    while *is_held {
+        is_held = resumed
+            .wait(is_held)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
 }
 
 #[cfg(test)]

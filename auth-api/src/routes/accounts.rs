@@ -12,10 +12,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
+use super::client::ClientAddress;
 use crate::AppState;
 use crate::db::account;
 use crate::domain::accounts::{self, AccountChange, NewAccount, role_of};
 use crate::domain::passwords::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+use crate::domain::throttle;
 
 /// An account as every API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -98,17 +100,30 @@ pub struct UpdateAccountRequest {
     pub active: Option<bool>,
 }
 
-/// Sign up. The new account is a `worker`.
+/// Sign up. The new account is a `worker`. Counted against the client
+/// address's attempts (429 with `Retry-After` beyond).
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = SignUpRequest,
     responses(
         (status = 201, description = "account created", body = Account),
         (status = 400, description = "malformed JSON", body = Problem),
         (status = 409, description = "the email is taken", body = Problem),
-        (status = 422, description = "invalid fields", body = Problem)))]
+        (status = 422, description = "invalid fields", body = Problem),
+        (status = 429, description = "too many attempts from this address", body = Problem,
+            headers(("Retry-After" = u64, description = "seconds to wait"))),
+        (status = 503, description = "too many passwords waiting to be hashed", body = Problem,
+            headers(("Retry-After" = u64, description = "seconds to wait")))))]
 pub async fn sign_up(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     ValidatedJson(body): ValidatedJson<SignUpRequest>,
 ) -> Result<(StatusCode, Json<Account>), ApiError> {
+    throttle::admit_client(
+        &state.db,
+        &state.sessions.throttle,
+        client,
+        ates_core::db::now(),
+    )
+    .await?;
     let new = NewAccount {
         email: body.email,
         password: body.password,
