@@ -100,8 +100,11 @@ pub struct UpdateAccountRequest {
     pub active: Option<bool>,
 }
 
-/// Sign up. The new account is a `worker`. Counted against the client
-/// address's attempts (429 with `Retry-After` beyond).
+/// Sign up. The new account is a `worker`.
+///
+/// Counted against the client address's attempts (429 with `Retry-After`
+/// beyond); 503 with `Retry-After` when too many passwords wait to be
+/// hashed.
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = SignUpRequest,
     responses(
         (status = 201, description = "account created", body = Account),

@@ -58,10 +58,12 @@ impl From<TokenPair> for TokenResponse {
     }
 }
 
-/// Log in. Any failure is the same 401. An email gets a limited number of
-/// password checks per window and a client address a limited number of
-/// attempts: beyond, 429 with `Retry-After`, nothing checked. When too many
-/// password checks are already waiting, 503 with `Retry-After`.
+/// Log in. Any failure is the same 401.
+///
+/// An email gets a limited number of password checks per window and a
+/// client address a limited number of attempts: beyond, 429 with
+/// `Retry-After`, nothing checked. When too many password checks are
+/// already waiting, 503 with `Retry-After`.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "sessions", request_body = LoginRequest,
     responses(
         (status = 200, description = "logged in", body = TokenResponse),
