@@ -219,6 +219,14 @@ pub fn configure(settings: HashingSettings) -> HashingSettings {
     pool.settings
 }
 
+/// Whether the hashing pool is full right now (every thread busy, the
+/// queue at its bound): a caller can refuse before doing any other work.
+/// A `false` is no promise; the submission itself still refuses.
+pub fn is_full() -> bool {
+    let pool = pool();
+    pool.in_flight.load(Ordering::SeqCst) >= pool.settings.threads + pool.settings.queue
+}
+
 /// Runs `work` on the hashing pool, or refuses it at once when the queue
 /// is full.
 async fn on_pool<T: Send + 'static>(

@@ -139,8 +139,9 @@ pub async fn login(
 /// reserved for the email and the client address before anything is
 /// hashed (`Throttled` / `ClientThrottled` without hashing once either has
 /// used its window; see [`throttle`]), and a full hashing queue is
-/// `HashingBusy`. A check that lets the account in, or never ran, gives
-/// its slot back.
+/// `HashingBusy` (before anything is reserved when the pool is already
+/// full). A check that lets the account in, or never ran, gives its slot
+/// back.
 pub async fn check_credentials(
     db: &DatabaseConnection,
     policy: &SessionPolicy,
@@ -150,6 +151,11 @@ pub async fn check_credentials(
     now: DateTime<Utc>,
 ) -> Result<account::Model, AuthError> {
     let email = normalize_email(email);
+    // Under a storm most requests find the pool full: refuse those before
+    // they cost a write.
+    if passwords::is_full() {
+        return Err(passwords::HashingError::Busy.into());
+    }
     let reservation =
         throttle::reserve_password_check(db, &policy.throttle, &email, client, now).await?;
     let account = account::Entity::find()
