@@ -41,7 +41,7 @@ pub struct Config {
     /// `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
     /// `PASSWORD_HASH_THREADS` (default one per core) and
-    /// `PASSWORD_HASH_QUEUE` (default 32).
+    /// `PASSWORD_HASH_QUEUE` (default 16).
     pub password_hashing: HashingSettings,
 }
 
