@@ -1,6 +1,8 @@
-//! The bounded hashing queue: when it is full, logins and sign-ups get 503
-//! with `Retry-After` at once instead of waiting. Its own test binary: the
-//! hashing pool is one per process, and this test holds its threads.
+//! The bounded hashing queues: when one is full, logins and sign-ups that
+//! would wait in it get 503 with `Retry-After` at once, while a client
+//! logging in where it logged in before waits in the first lane. Its own
+//! test binary: the hashing pool is one per process, and this test holds
+//! its threads.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,7 +15,7 @@ use reqwest::StatusCode;
 use support::{PASSWORD, TestApp, problem};
 
 #[tokio::test]
-async fn a_full_hashing_queue_answers_503_with_retry_after_at_once() {
+async fn a_full_hashing_queue_answers_503_at_once_but_not_to_a_returning_client() {
     let app = TestApp::spawn_with(|config| {
         config.password_hashing = HashingSettings {
             threads: 1,
@@ -29,37 +31,43 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_at_once() {
         }
     );
     app.worker("kesha@popug.inc").await;
+    app.worker("rio@popug.inc").await;
+    // Kesha has logged in from here before; Rio has not.
+    app.tokens("kesha@popug.inc", PASSWORD).await;
 
     // The hashing thread takes one check and holds it; two more wait in
     // the queue.
     let hold = passwords::testing::hold();
-    let waiting: Vec<_> = ["a@popug.inc", "b@popug.inc", "c@popug.inc"]
-        .into_iter()
-        .map(|email| {
-            let (client, url) = (app.client.clone(), app.url("/v1/auth/login"));
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .json(&serde_json::json!({"email": email, "password": "a guess"}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-            })
+    let login_later = |email: &'static str, password: &'static str| {
+        let (client, url) = (app.client.clone(), app.url("/v1/auth/login"));
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({"email": email, "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .status()
         })
+    };
+    let guesses: Vec<_> = ["a@popug.inc", "b@popug.inc", "c@popug.inc"]
+        .into_iter()
+        .map(|email| login_later(email, "a guess"))
         .collect();
-    ates_core::testing::eventually(
-        Duration::from_secs(10),
-        "three checks in the pool",
-        || async { (passwords::testing::in_flight() == 3).then_some(()) },
-    )
-    .await;
+    let in_the_pool = |count: usize| {
+        ates_core::testing::eventually(
+            Duration::from_secs(10),
+            "checks in the pool",
+            move || async move { (passwords::testing::in_flight() == count).then_some(()) },
+        )
+    };
+    in_the_pool(3).await;
 
     // The next login and sign-up are refused at once: with the thread
     // held, anything that waited for it would not answer at all.
     let login = tokio::time::timeout(
         Duration::from_secs(10),
-        app.login("kesha@popug.inc", PASSWORD),
+        app.login("rio@popug.inc", PASSWORD),
     )
     .await
     .expect("answered without waiting for the held hashing thread");
@@ -79,21 +87,25 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_at_once() {
     problem(sign_up, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(passwords::testing::in_flight(), 3);
 
+    // Kesha, returning, is queued in the first lane instead.
+    let kesha = login_later("kesha@popug.inc", PASSWORD);
+    in_the_pool(4).await;
     drop(hold);
-    for waiting in waiting {
-        assert_eq!(waiting.await.unwrap(), StatusCode::UNAUTHORIZED);
+    assert_eq!(kesha.await.unwrap(), StatusCode::OK);
+    for guess in guesses {
+        assert_eq!(guess.await.unwrap(), StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(app.password_checks_run(), 3);
+    assert_eq!(app.password_checks_run(), 5);
 
-    // The refused login gave its check back: kesha still has all three
+    // The refused login took no check of Rio's: Rio still has all three
     // (limit 3), so two typos and the right password get in.
     for _ in 0..2 {
         problem(
-            app.login("kesha@popug.inc", "wrong password!").await,
+            app.login("rio@popug.inc", "wrong password!").await,
             StatusCode::UNAUTHORIZED,
         )
         .await;
     }
-    app.tokens("kesha@popug.inc", PASSWORD).await;
-    assert_eq!(app.password_checks_run(), 6);
+    app.tokens("rio@popug.inc", PASSWORD).await;
+    assert_eq!(app.password_checks_run(), 8);
 }

@@ -13,7 +13,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = ates_core::bus::migrations();
         migrations.push(Box::new(CreateAuthTables));
-        migrations.push(Box::new(CreateThrottleWindows));
+        migrations.push(Box::new(CreateThrottleTables));
         migrations
     }
 }
@@ -211,20 +211,28 @@ enum ThrottleWindows {
     WindowEndsAt,
 }
 
+#[derive(DeriveIden)]
+enum KnownClients {
+    Table,
+    Email,
+    Client,
+    LastLoginAt,
+}
+
 /// Throttling reserves attempts atomically in `throttle_windows` (one row
 /// per email or client address) instead of counting failures after the
 /// fact in `login_throttles`, which goes: its rows were only ever transient
-/// blocks.
-struct CreateThrottleWindows;
+/// blocks. `known_clients` remembers where each account logged in from.
+struct CreateThrottleTables;
 
-impl MigrationName for CreateThrottleWindows {
+impl MigrationName for CreateThrottleTables {
     fn name(&self) -> &str {
-        "m20261201_000020_create_throttle_windows"
+        "m20261201_000020_create_throttle_tables"
     }
 }
 
 #[async_trait]
-impl MigrationTrait for CreateThrottleWindows {
+impl MigrationTrait for CreateThrottleTables {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .create_table(
@@ -251,6 +259,29 @@ impl MigrationTrait for CreateThrottleWindows {
                     .name("idx_throttle_windows_ends_at")
                     .table(ThrottleWindows::Table)
                     .col(ThrottleWindows::WindowEndsAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(KnownClients::Table)
+                    .col(
+                        ColumnDef::new(KnownClients::Email)
+                            .string_len(254)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(KnownClients::Client)
+                            .string_len(100)
+                            .not_null(),
+                    )
+                    .col(timestamp(KnownClients::LastLoginAt))
+                    .primary_key(
+                        Index::create()
+                            .col(KnownClients::Email)
+                            .col(KnownClients::Client),
+                    )
                     .to_owned(),
             )
             .await?;

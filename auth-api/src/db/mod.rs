@@ -1,5 +1,5 @@
-//! auth-api's tables: accounts, refresh tokens, signing keys and throttle
-//! windows, plus the bus tables from ates-core.
+//! auth-api's tables: accounts, refresh tokens, signing keys, throttle
+//! windows and known clients, plus the bus tables from ates-core.
 
 pub mod migrations;
 
@@ -90,6 +90,27 @@ pub mod throttle_window {
         pub hits: i64,
         /// When the window ends and the count starts again.
         pub window_ends_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Where each account has logged in from: its email and the client
+/// address's bucket, with the last successful login from there. A login
+/// from a known place waits in the hashing pool's first lane.
+pub mod known_client {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "known_clients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub email: String,
+        /// `client:<address>` (IPv6 per /64).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub client: String,
+        pub last_login_at: DateTimeUtc,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

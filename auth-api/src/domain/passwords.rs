@@ -3,8 +3,9 @@
 //! pool: a full queue refuses at once instead of making everyone wait.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{
@@ -149,57 +150,94 @@ pub enum HashingError {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Argon2 work runs on a few dedicated threads behind a bounded queue:
+/// Which queue a password check waits in. A storm of guesses fills the
+/// `Other` queue; a client logging in to an account it has logged in to
+/// before, from the same address, waits in `Returning`, which the threads
+/// serve first, so the storm cannot crowd it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Returning,
+    Other,
+}
+
+/// The two queues, each bounded by `PASSWORD_HASH_QUEUE`.
+#[derive(Default)]
+struct Queues {
+    returning: VecDeque<Job>,
+    other: VecDeque<Job>,
+}
+
+impl Queues {
+    fn lane(&mut self, lane: Lane) -> &mut VecDeque<Job> {
+        match lane {
+            Lane::Returning => &mut self.returning,
+            Lane::Other => &mut self.other,
+        }
+    }
+}
+
+/// Argon2 work runs on a few dedicated threads behind bounded queues:
 /// that bounds the CPU it takes from request handling, the memory (each
 /// thread keeps its 19 MiB; on the blocking pool every new thread would
 /// keep its own) and the time a check can wait, since a request finding
-/// the queue full is refused instead of queued. One pool per process.
+/// its queue full is refused instead of queued. One pool per process.
 struct HashingPool {
-    jobs: mpsc::SyncSender<Job>,
+    queues: Arc<(Mutex<Queues>, Condvar)>,
     settings: HashingSettings,
     /// Checks accepted and not finished (queued or hashing).
     in_flight: AtomicUsize,
     #[cfg(feature = "testing")]
-    hold: (Mutex<bool>, std::sync::Condvar),
+    hold: (Mutex<bool>, Condvar),
 }
 
 static POOL: OnceLock<HashingPool> = OnceLock::new();
+
+fn lock(queues: &Mutex<Queues>) -> MutexGuard<'_, Queues> {
+    queues
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 fn start(settings: HashingSettings) -> HashingPool {
     let settings = HashingSettings {
         threads: settings.threads.max(1),
         queue: settings.queue.max(1),
     };
-    let (sender, receiver) = mpsc::sync_channel::<Job>(settings.queue);
-    let receiver = Arc::new(Mutex::new(receiver));
+    let queues: Arc<(Mutex<Queues>, Condvar)> = Arc::default();
     for index in 0..settings.threads {
-        let receiver = receiver.clone();
+        let queues = queues.clone();
         std::thread::Builder::new()
             .name(format!("argon2-{index}"))
             .spawn(move || {
+                let (waiting, ready) = &*queues;
                 loop {
-                    let job = match receiver.lock() {
-                        Ok(receiver) => receiver.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => {
-                            #[cfg(feature = "testing")]
-                            wait_while_held();
-                            job();
+                    let job = {
+                        let mut waiting = lock(waiting);
+                        loop {
+                            if let Some(job) = waiting.returning.pop_front() {
+                                break job;
+                            }
+                            if let Some(job) = waiting.other.pop_front() {
+                                break job;
+                            }
+                            waiting = ready
+                                .wait(waiting)
+                                .unwrap_or_else(std::sync::PoisonError::into_inner);
                         }
-                        Err(_) => return,
-                    }
+                    };
+                    #[cfg(feature = "testing")]
+                    wait_while_held();
+                    job();
                 }
             })
             .expect("argon2 worker threads start");
     }
     HashingPool {
-        jobs: sender,
+        queues,
         settings,
         in_flight: AtomicUsize::new(0),
         #[cfg(feature = "testing")]
-        hold: (Mutex::new(false), std::sync::Condvar::new()),
+        hold: (Mutex::new(false), Condvar::new()),
     }
 }
 
@@ -220,17 +258,18 @@ pub fn configure(settings: HashingSettings) -> HashingSettings {
     pool.settings
 }
 
-/// Whether the hashing pool is full right now (every thread busy, the
-/// queue at its bound): a caller can refuse before doing any other work.
-/// A `false` is no promise; the submission itself still refuses.
-pub fn is_full() -> bool {
+/// Whether `lane`'s queue is full right now: a caller can refuse before
+/// doing any other work. A `false` is no promise; the submission itself
+/// still refuses.
+pub fn is_full(lane: Lane) -> bool {
     let pool = pool();
-    pool.in_flight.load(Ordering::SeqCst) >= pool.settings.threads + pool.settings.queue
+    lock(&pool.queues.0).lane(lane).len() >= pool.settings.queue
 }
 
-/// Runs `work` on the hashing pool, or refuses it at once when the queue
-/// is full.
+/// Runs `work` on the hashing pool in `lane`, or refuses it at once when
+/// that lane's queue is full.
 async fn on_pool<T: Send + 'static>(
+    lane: Lane,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, HashingError> {
     let pool = pool();
@@ -240,16 +279,16 @@ async fn on_pool<T: Send + 'static>(
         let _ = done.send(work());
         pool.in_flight.fetch_sub(1, Ordering::SeqCst);
     });
-    pool.in_flight.fetch_add(1, Ordering::SeqCst);
-    if let Err(refused) = pool.jobs.try_send(job) {
-        pool.in_flight.fetch_sub(1, Ordering::SeqCst);
-        return Err(match refused {
-            mpsc::TrySendError::Full(_) => HashingError::Busy,
-            mpsc::TrySendError::Disconnected(_) => {
-                anyhow::anyhow!("the hashing pool has stopped").into()
-            }
-        });
+    {
+        let mut queues = lock(&pool.queues.0);
+        let queue = queues.lane(lane);
+        if queue.len() >= pool.settings.queue {
+            return Err(HashingError::Busy);
+        }
+        pool.in_flight.fetch_add(1, Ordering::SeqCst);
+        queue.push_back(job);
     }
+    pool.queues.1.notify_one();
     result
         .await
         .map_err(|_| anyhow::anyhow!("a hashing thread dropped its job").into())
@@ -257,7 +296,7 @@ async fn on_pool<T: Send + 'static>(
 
 /// Hashes a new password (PHC string: algorithm, parameters, salt, hash).
 pub async fn hash(password: String) -> Result<String, HashingError> {
-    on_pool(move || hash_now(&password))
+    on_pool(Lane::Other, move || hash_now(&password))
         .await?
         .map_err(|error| anyhow::anyhow!("cannot hash password: {error}").into())
 }
@@ -265,7 +304,16 @@ pub async fn hash(password: String) -> Result<String, HashingError> {
 /// Whether `password` matches `stored`; `None` checks against a decoy and
 /// is always false, in the same time.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, HashingError> {
-    Ok(on_pool(move || {
+    verify_in(Lane::Other, password, stored).await
+}
+
+/// [`verify`], waiting in `lane`.
+pub async fn verify_in(
+    lane: Lane,
+    password: String,
+    stored: Option<String>,
+) -> Result<bool, HashingError> {
+    Ok(on_pool(lane, move || {
         let is_decoy = stored.is_none();
         let stored = stored.unwrap_or_else(|| DECOY_HASH.clone());
         let parsed = PasswordHash::new(&stored)

@@ -139,9 +139,10 @@ pub async fn login(
 /// reserved for the email and the client address before anything is
 /// hashed (`Throttled` / `ClientThrottled` without hashing once either has
 /// used its window; see [`throttle`]), and a full hashing queue is
-/// `HashingBusy` (before anything is reserved when the pool is already
+/// `HashingBusy` (before anything is reserved when the queue is already
 /// full). A check that lets the account in, or never ran, gives its slot
-/// back.
+/// back. A client the account has logged in from before waits in the
+/// hashing pool's first lane, ahead of any storm of guesses.
 pub async fn check_credentials(
     db: &DatabaseConnection,
     policy: &SessionPolicy,
@@ -151,9 +152,10 @@ pub async fn check_credentials(
     now: DateTime<Utc>,
 ) -> Result<account::Model, AuthError> {
     let email = normalize_email(email);
-    // Under a storm most requests find the pool full: refuse those before
-    // they cost a write.
-    if passwords::is_full() {
+    // Under a storm most requests find their queue full: refuse those
+    // before they cost a write.
+    let lane = throttle::lane_of(db, &email, client, now).await?;
+    if passwords::is_full(lane) {
         return Err(passwords::HashingError::Busy.into());
     }
     let reservation =
@@ -165,7 +167,7 @@ pub async fn check_credentials(
     let stored = account
         .as_ref()
         .map(|account| account.password_hash.clone());
-    let matches = match passwords::verify(password, stored).await {
+    let matches = match passwords::verify_in(lane, password, stored).await {
         Ok(matches) => matches,
         Err(error) => {
             throttle::release(db, reservation).await?;
@@ -175,7 +177,7 @@ pub async fn check_credentials(
     policy.password_checks.fetch_add(1, Ordering::Relaxed);
     match account {
         Some(account) if matches && account.active => {
-            throttle::release(db, reservation).await?;
+            throttle::let_in(db, reservation, &email, client, now).await?;
             Ok(account)
         }
         _ => Err(AuthError::InvalidCredentials),

@@ -15,6 +15,9 @@
 //!   (`CLIENT_MAX_ATTEMPTS` per `CLIENT_WINDOW_SECS`), counted only for
 //!   requests the email's throttle let through.
 //!
+//! A login from an address the account has logged in from before (within
+//! 30 days) waits in the hashing pool's first lane ([`lane_of`]).
+//!
 //! A window is fixed: it starts with the bucket's first attempt and ends
 //! `window` later, whatever happens in it; refused attempts get 429 with
 //! `Retry-After` until its end, without hashing.
@@ -25,9 +28,13 @@ use std::time::Duration;
 use ates_core::db;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+};
 
 use super::AuthError;
+use super::passwords::Lane;
+use crate::db::known_client;
 use crate::db::throttle_window::{self, Column};
 
 /// The limits, from the configuration.
@@ -63,12 +70,16 @@ impl Client {
 }
 
 /// A password check reserved for an email; give it back with [`release`]
-/// when the check let the account in or never ran.
+/// when it never ran, or with [`let_in`] when it let the account in.
 #[derive(Debug, Clone)]
 pub struct Reservation {
     bucket: String,
     window_ends_at: DateTime<Utc>,
 }
+
+/// How long a client address stays known for an account after its last
+/// successful login there (the refresh-token lifetime's default).
+const KNOWN_CLIENT_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The answer of one bucket: a slot in the window, or the seconds until
 /// the window ends.
@@ -212,29 +223,84 @@ pub async fn admit_client(
     }
 }
 
-/// Gives a reserved password check back (it let the account in, or the
-/// hashing queue was full and it never ran). Only in the window it was
-/// taken from: once that window has ended there is nothing to give back.
+/// Gives a reserved password check back (the hashing queue was full and it
+/// never ran). Only in the window it was taken from: once that window has
+/// ended there is nothing to give back.
 pub async fn release(db: &DatabaseConnection, reservation: Reservation) -> Result<(), AuthError> {
     let txn = db::begin_write(db).await?;
+    give_back(&txn, reservation).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn give_back(conn: &impl ConnectionTrait, reservation: Reservation) -> Result<(), DbErr> {
     throttle_window::Entity::update_many()
         .col_expr(Column::Hits, Expr::col(Column::Hits).sub(1i64))
         .filter(Column::Bucket.eq(reservation.bucket))
         .filter(Column::WindowEndsAt.eq(reservation.window_ends_at))
         .filter(Column::Hits.gt(0i64))
-        .exec(&txn)
+        .exec(conn)
         .await?;
+    Ok(())
+}
+
+/// A check let the account of `email` in from `client`: its slot goes back
+/// and the address becomes known for the account (see [`lane_of`]).
+pub async fn let_in(
+    db: &DatabaseConnection,
+    reservation: Reservation,
+    email: &str,
+    client: Client,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    let txn = db::begin_write(db).await?;
+    give_back(&txn, reservation).await?;
+    known_client::Entity::insert(known_client::ActiveModel {
+        email: ActiveValue::Set(email.to_owned()),
+        client: ActiveValue::Set(client.bucket()),
+        last_login_at: ActiveValue::Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([known_client::Column::Email, known_client::Column::Client])
+            .update_column(known_client::Column::LastLoginAt)
+            .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
     txn.commit().await?;
     Ok(())
 }
 
+/// The hashing lane of a check for `email` from `client`: `Returning` when
+/// the account logged in from this address within 30 days, so a storm of
+/// guesses from elsewhere cannot crowd its owner out. It depends only on
+/// the caller's own address, so it tells a stranger nothing about the
+/// account.
+pub async fn lane_of(
+    db: &DatabaseConnection,
+    email: &str,
+    client: Client,
+    now: DateTime<Utc>,
+) -> Result<Lane, AuthError> {
+    let known = known_client::Entity::find_by_id((email.to_owned(), client.bucket()))
+        .one(db)
+        .await?
+        .is_some_and(|known| known.last_login_at > now - chrono(KNOWN_CLIENT_FOR));
+    Ok(if known { Lane::Returning } else { Lane::Other })
+}
+
 /// Deletes the windows that have ended (their buckets start again from
 /// nothing anyway), so guesses at random emails do not grow the table for
-/// good. Returns how many went.
+/// good, and client addresses unused for 30 days. Returns how many
+/// windows went.
 pub async fn prune(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, DbErr> {
     let txn = db::begin_write(db).await?;
     let deleted = throttle_window::Entity::delete_many()
         .filter(Column::WindowEndsAt.lte(now))
+        .exec(&txn)
+        .await?;
+    known_client::Entity::delete_many()
+        .filter(known_client::Column::LastLoginAt.lte(now - chrono(KNOWN_CLIENT_FOR)))
         .exec(&txn)
         .await?;
     txn.commit().await?;
