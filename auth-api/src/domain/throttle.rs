@@ -141,7 +141,12 @@ async fn reserve(
     let window_ends_at: DateTime<Utc> = row.try_get("", "window_ends_at")?;
     Ok(if count > limit {
         Slot::Refused {
-            retry_after_secs: seconds_until(window_ends_at, now),
+            // A concurrent request may have opened the window a moment
+            // after this one's `now`: never more than the window itself.
+            retry_after_secs: std::cmp::Ord::min(
+                seconds_until(window_ends_at, now),
+                std::cmp::Ord::max(window.as_secs(), 1),
+            ),
         }
     } else {
         Slot::Reserved(window_ends_at)
