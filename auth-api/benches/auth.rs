@@ -54,8 +54,11 @@ async fn main() {
         admin_password: Some("admin password 1".into()),
         login_max_failures: 5,
         login_failure_window: Duration::from_secs(900),
-        login_max_block: Duration::from_secs(900),
         signup: SignUpPolicy::anyone(),
+        client_max_attempts: 300,
+        client_window: Duration::from_secs(60),
+        trusted_proxies: Default::default(),
+        password_hashing: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());

@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use ates_core::config::{ServiceSettings, parse, seconds, var};
 
 use crate::domain::accounts::SignUpPolicy;
+use crate::domain::passwords::HashingSettings;
+use crate::routes::client::TrustedProxies;
 
 /// The service name: the envelope's `producer`.
 pub const SERVICE: &str = "auth-api";
@@ -26,13 +28,22 @@ pub struct Config {
     /// `ATES_ADMIN_EMAIL` / `ATES_ADMIN_PASSWORD`: the bootstrap admin.
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
-    /// `LOGIN_MAX_FAILURES` (default 5) failures per email within
-    /// `LOGIN_FAILURE_WINDOW_SECS` (default 900) block further logins of that
-    /// email, for 30 s doubling with each failure, at most
-    /// `LOGIN_MAX_BLOCK_SECS` (default 900).
+    /// `LOGIN_MAX_FAILURES` (default 5) password checks per email per
+    /// window of `LOGIN_FAILURE_WINDOW_SECS` (default 900); a check that
+    /// lets the account in gives its slot back (`domain::throttle`).
     pub login_max_failures: u32,
     pub login_failure_window: Duration,
-    pub login_max_block: Duration,
+    /// `CLIENT_MAX_ATTEMPTS` (default 300) logins, sign-ups and password
+    /// changes per client address per window of `CLIENT_WINDOW_SECS`
+    /// (default 60).
+    pub client_max_attempts: u32,
+    pub client_window: Duration,
+    /// `TRUSTED_PROXIES` (default none): addresses and networks whose
+    /// `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// `PASSWORD_HASH_THREADS` (default one per core) and
+    /// `PASSWORD_HASH_QUEUE` (default 16).
+    pub password_hashing: HashingSettings,
     /// `SIGNUP` (`open`, the default, or `closed`: only admins create
     /// accounts) and `SIGNUP_ALLOWED_DOMAINS` (comma-separated; unset: any).
     pub signup: SignUpPolicy,
@@ -82,7 +93,17 @@ impl Config {
             admin_password: var("ATES_ADMIN_PASSWORD"),
             login_max_failures: parse("LOGIN_MAX_FAILURES", 5)?,
             login_failure_window: seconds("LOGIN_FAILURE_WINDOW_SECS", 900)?,
-            login_max_block: seconds("LOGIN_MAX_BLOCK_SECS", 900)?,
+            client_max_attempts: parse("CLIENT_MAX_ATTEMPTS", 300)?,
+            client_window: seconds("CLIENT_WINDOW_SECS", 60)?,
+            trusted_proxies: var("TRUSTED_PROXIES")
+                .map(|list| list.parse::<TrustedProxies>())
+                .transpose()
+                .context("TRUSTED_PROXIES is a comma-separated list of addresses and networks")?
+                .unwrap_or_default(),
+            password_hashing: HashingSettings {
+                threads: parse("PASSWORD_HASH_THREADS", HashingSettings::default().threads)?,
+                queue: parse("PASSWORD_HASH_QUEUE", HashingSettings::default().queue)?,
+            },
             signup: signup_from_env()?,
         };
         config.check()?;
@@ -99,8 +120,14 @@ impl Config {
                 "SIGNING_KEY_GRACE_SECS must be at least ACCESS_TOKEN_TTL_SECS, or tokens signed with a retired key stop verifying before they expire"
             );
         }
-        if self.login_max_failures == 0 {
-            bail!("LOGIN_MAX_FAILURES must be at least 1");
+        if self.login_max_failures == 0 || self.login_failure_window.is_zero() {
+            bail!("LOGIN_MAX_FAILURES and LOGIN_FAILURE_WINDOW_SECS must be at least 1");
+        }
+        if self.client_max_attempts == 0 || self.client_window.is_zero() {
+            bail!("CLIENT_MAX_ATTEMPTS and CLIENT_WINDOW_SECS must be at least 1");
+        }
+        if self.password_hashing.threads == 0 || self.password_hashing.queue == 0 {
+            bail!("PASSWORD_HASH_THREADS and PASSWORD_HASH_QUEUE must be at least 1");
         }
         Ok(())
     }

@@ -32,6 +32,8 @@ use crate::domain::accounts::{self, AdminBootstrap, SignUpPolicy};
 use crate::domain::keys::{self, DatabaseKeys};
 use crate::domain::passwords;
 use crate::domain::sessions::SessionPolicy;
+use crate::domain::throttle::{self, ThrottlePolicy};
+use crate::routes::client::TrustedProxies;
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -43,6 +45,8 @@ pub struct AppState {
     pub sessions: Arc<SessionPolicy>,
     pub signup: Arc<SignUpPolicy>,
     pub signing_key_grace: Duration,
+    /// Whose `X-Forwarded-For` names the client (`routes::client`).
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -90,6 +94,7 @@ pub struct Service {
 /// Connects and migrates the database, makes sure a signing key exists,
 /// creates the bootstrap admin, connects the bus.
 pub async fn prepare(config: Config) -> anyhow::Result<Service> {
+    passwords::configure(config.password_hashing);
     let settings = &config.service;
     let db =
         ates_core::db::open::<Migrator>(&settings.database_url, settings.database_max_connections)
@@ -130,6 +135,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<Service> {
         sessions: Arc::new(session_policy(&config)),
         signup: Arc::new(config.signup.clone()),
         signing_key_grace: config.signing_key_grace,
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
     };
     Ok(Service { state, bus, config })
 }
@@ -140,9 +146,13 @@ pub fn session_policy(config: &Config) -> SessionPolicy {
         audience: config.service.jwt_audience.clone(),
         access_token_ttl: config.access_token_ttl,
         refresh_token_ttl: config.refresh_token_ttl,
-        max_failures: config.login_max_failures,
-        failure_window: config.login_failure_window,
-        max_block: config.login_max_block,
+        throttle: ThrottlePolicy {
+            email_max_checks: config.login_max_failures,
+            email_window: config.login_failure_window,
+            client_max_attempts: config.client_max_attempts,
+            client_window: config.client_window,
+        },
+        password_checks: Arc::default(),
     }
 }
 
@@ -205,5 +215,28 @@ pub async fn run(
         .bus
         .relay(service.state.db.clone(), RelaySettings::default());
     let relay = tokio::spawn(relay.run(shutdown.clone()));
-    ates_core::http::serve_with_background(listener, app, vec![relay], shutdown).await
+    let pruner = tokio::spawn(prune_throttle_windows(
+        service.state.db.clone(),
+        shutdown.clone(),
+    ));
+    ates_core::http::serve_with_background(listener, app, vec![relay, pruner], shutdown).await
+}
+
+/// How often ended throttle windows are deleted.
+const THROTTLE_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Deletes ended throttle windows every minute until `shutdown`, so
+/// guesses at random emails and addresses do not grow the table for good.
+async fn prune_throttle_windows(db: DatabaseConnection, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(THROTTLE_PRUNE_INTERVAL);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {
+                if let Err(error) = throttle::prune(&db, ates_core::db::now()).await {
+                    tracing::warn!(%error, "cannot delete ended throttle windows");
+                }
+            }
+        }
+    }
 }

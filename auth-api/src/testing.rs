@@ -5,10 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::domain::accounts::SignUpPolicy;
+use crate::domain::passwords::HashingSettings;
+use crate::routes::client::TrustedProxies;
 use ates_core::bus::EventBus;
 use ates_core::testing::{
     TestBroker, TestDatabase, eventually, published_events, service_settings,
@@ -29,8 +33,45 @@ pub struct TestApp {
     pub bus: EventBus,
     pub broker: TestBroker,
     pub database: TestDatabase,
+    /// Password checks the running instance has run (hashes compared).
+    pub password_checks: Arc<AtomicU64>,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Another auth-api instance on a [`TestApp`]'s database and broker, as
+/// behind a load balancer; stopped when dropped.
+pub struct Instance {
+    pub address: String,
+    /// Password checks this instance has run.
+    pub password_checks: Arc<AtomicU64>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Instance {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+}
+
+/// Starts the service with `config` on 127.0.0.1:0: its address, its
+/// password-check counter and the server task.
+async fn start_instance(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> (String, Arc<AtomicU64>, JoinHandle<anyhow::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let service = crate::prepare(config.clone()).await.unwrap();
+    let password_checks = service.state.sessions.password_checks.clone();
+    let server = tokio::spawn(crate::run(listener, service, shutdown.clone()));
+    (address, password_checks, server)
 }
 
 impl Drop for TestApp {
@@ -54,8 +95,12 @@ fn test_config(database: &TestDatabase, broker: &TestBroker) -> Config {
         admin_password: Some(ADMIN_PASSWORD.into()),
         login_max_failures: 3,
         login_failure_window: Duration::from_secs(900),
-        login_max_block: Duration::from_secs(2),
         signup: SignUpPolicy::anyone(),
+        // High enough that no test but the address tests meets it.
+        client_max_attempts: 10_000,
+        client_window: Duration::from_secs(60),
+        trusted_proxies: TrustedProxies::default(),
+        password_hashing: HashingSettings::default(),
     }
 }
 
@@ -85,6 +130,7 @@ impl TestApp {
             bus,
             broker,
             database,
+            password_checks: Arc::default(),
             shutdown: CancellationToken::new(),
             server: None,
         };
@@ -93,15 +139,28 @@ impl TestApp {
     }
 
     async fn start(&mut self) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        self.address = format!("http://{}", listener.local_addr().unwrap());
         self.shutdown = CancellationToken::new();
-        let service = crate::prepare(self.config.clone()).await.unwrap();
-        self.server = Some(tokio::spawn(crate::run(
-            listener,
-            service,
-            self.shutdown.clone(),
-        )));
+        let (address, password_checks, server) = start_instance(&self.config, &self.shutdown).await;
+        self.address = address;
+        self.password_checks = password_checks;
+        self.server = Some(server);
+    }
+
+    /// Starts another instance on this app's database and broker, with the
+    /// same configuration.
+    pub async fn another_instance(&self) -> Instance {
+        let shutdown = CancellationToken::new();
+        let (address, password_checks, _server) = start_instance(&self.config, &shutdown).await;
+        Instance {
+            address,
+            password_checks,
+            shutdown,
+        }
+    }
+
+    /// Password checks the running instance has run so far.
+    pub fn password_checks_run(&self) -> u64 {
+        self.password_checks.load(Ordering::SeqCst)
     }
 
     /// Stops the service and starts it again on the same database.

@@ -199,8 +199,11 @@ async fn every_login_failure_is_the_same_401() {
 }
 
 #[tokio::test]
-async fn repeated_failures_are_throttled_and_the_block_expires() {
-    let app = TestApp::spawn().await;
+async fn repeated_failures_are_throttled_until_the_window_ends() {
+    let app = TestApp::spawn_with(|config| {
+        config.login_failure_window = Duration::from_secs(2);
+    })
+    .await;
     app.worker("kesha@popug.inc").await;
     for _ in 0..3 {
         problem(
@@ -217,15 +220,50 @@ async fn repeated_failures_are_throttled_and_the_block_expires() {
         .unwrap();
     assert!(
         (1..=2).contains(&retry_after),
-        "bounded by LOGIN_MAX_BLOCK_SECS: {retry_after}"
+        "until the end of the window: {retry_after}"
     );
     problem(throttled, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(
+        app.password_checks_run(),
+        3,
+        "the throttled login was not checked"
+    );
     // Another email is not affected.
     app.worker("rio@popug.inc").await;
     app.tokens("rio@popug.inc", PASSWORD).await;
-    // The block ends by itself: a stranger cannot lock the owner out for good.
+    // The window ends by itself: a stranger cannot lock the owner out for good.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     app.tokens("kesha@popug.inc", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn successful_logins_give_their_check_back() {
+    let app = TestApp::spawn().await;
+    app.worker("kesha@popug.inc").await;
+    // Two typos keep their slots; the limit is 3.
+    for _ in 0..2 {
+        problem(
+            app.login("kesha@popug.inc", "wrong password!").await,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    }
+    // The owner logs in again and again: each success gives its slot back.
+    for _ in 0..10 {
+        app.tokens("kesha@popug.inc", PASSWORD).await;
+    }
+    // So one failure is still allowed, and the next attempt is refused.
+    problem(
+        app.login("kesha@popug.inc", "wrong password!").await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    problem(
+        app.login("kesha@popug.inc", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+    .await;
+    assert_eq!(app.password_checks_run(), 13);
 }
 
 // ---- refresh tokens ------------------------------------------------------

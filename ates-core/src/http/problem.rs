@@ -76,6 +76,13 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: too busy right now, come back then (a full
+    /// work queue refuses at once rather than making everyone wait).
+    #[error("{detail}")]
+    Overloaded {
+        detail: String,
+        retry_after_secs: u64,
+    },
     /// Logged with its cause; the client sees an opaque 500.
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
@@ -106,7 +113,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -127,6 +136,7 @@ impl ApiError {
             ApiError::Validation(_) => ("validation", "Validation failed"),
             ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
+            ApiError::Overloaded { .. } => ("overloaded", "Too busy, try again shortly"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -177,6 +187,9 @@ impl IntoResponse for ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::TooManyRequests {
+                retry_after_secs, ..
+            }
+            | ApiError::Overloaded {
                 retry_after_secs, ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));

@@ -2,6 +2,7 @@
 //! shutdown.
 
 use std::any::Any;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -143,15 +144,19 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 }
 
 /// Serves `router` until `shutdown` is cancelled, then lets requests in
-/// flight finish.
+/// flight finish. Handlers can read the TCP peer's address
+/// (`ConnectInfo<SocketAddr>`), e.g. to throttle per client.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }
 
 /// Serves `router` and keeps the service's background tasks (the outbox

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
         migrations.push(Box::new(CreateAuthTables));
         migrations.push(Box::new(AddAccountRevision));
         migrations.push(Box::new(AddAccountCredentials));
+        migrations.push(Box::new(CreateThrottleTables));
         migrations
     }
 }
@@ -203,6 +204,94 @@ impl MigrationTrait for CreateAuthTables {
                     .col(optional_timestamp(LoginThrottles::BlockedUntil))
                     .to_owned(),
             )
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum ThrottleWindows {
+    Table,
+    Bucket,
+    Hits,
+    WindowEndsAt,
+}
+
+#[derive(DeriveIden)]
+enum KnownClients {
+    Table,
+    Email,
+    Client,
+    LastLoginAt,
+}
+
+/// Throttling reserves attempts atomically in `throttle_windows` (one row
+/// per email or client address) instead of counting failures after the
+/// fact in `login_throttles`, which goes: its rows were only ever transient
+/// blocks. `known_clients` remembers where each account logged in from.
+struct CreateThrottleTables;
+
+impl MigrationName for CreateThrottleTables {
+    fn name(&self) -> &str {
+        "m20261201_000020_create_throttle_tables"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for CreateThrottleTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(ThrottleWindows::Table)
+                    .col(
+                        ColumnDef::new(ThrottleWindows::Bucket)
+                            .string_len(300)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(ThrottleWindows::Hits)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(timestamp(ThrottleWindows::WindowEndsAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_throttle_windows_ends_at")
+                    .table(ThrottleWindows::Table)
+                    .col(ThrottleWindows::WindowEndsAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(KnownClients::Table)
+                    .col(
+                        ColumnDef::new(KnownClients::Email)
+                            .string_len(254)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(KnownClients::Client)
+                            .string_len(100)
+                            .not_null(),
+                    )
+                    .col(timestamp(KnownClients::LastLoginAt))
+                    .primary_key(
+                        Index::create()
+                            .col(KnownClients::Email)
+                            .col(KnownClients::Client),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_table(Table::drop().table(LoginThrottles::Table).to_owned())
             .await
     }
 }

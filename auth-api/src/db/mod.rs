@@ -1,5 +1,5 @@
-//! auth-api's tables: accounts, refresh tokens, signing keys and login
-//! throttles, plus the bus tables from ates-core.
+//! auth-api's tables: accounts, refresh tokens, signing keys, throttle
+//! windows and known clients, plus the bus tables from ates-core.
 
 pub mod migrations;
 
@@ -82,19 +82,44 @@ pub mod signing_key {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Failed logins per email, for throttling.
-pub mod login_throttle {
+/// Throttle windows: how many attempts a bucket (an email's password
+/// checks, a client address's logins and sign-ups) has used in its current
+/// window. The database is the arbiter, so every instance sees one count.
+pub mod throttle_window {
     use sea_orm::entity::prelude::*;
 
     #[sea_orm::model]
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "login_throttles")]
+    #[sea_orm(table_name = "throttle_windows")]
+    pub struct Model {
+        /// `email:<email>` or `client:<address>`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub bucket: String,
+        /// Attempts reserved in the window (at most the limit plus one).
+        pub hits: i64,
+        /// When the window ends and the count starts again.
+        pub window_ends_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Where each account has logged in from: its email and the client
+/// address's bucket, with the last successful login from there. A login
+/// from a known place waits in the hashing pool's first lane.
+pub mod known_client {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "known_clients")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub email: String,
-        pub failures: i32,
-        pub first_failure_at: DateTimeUtc,
-        pub blocked_until: Option<DateTimeUtc>,
+        /// `client:<address>` (IPv6 per /64).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub client: String,
+        pub last_login_at: DateTimeUtc,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -1,12 +1,14 @@
 //! auth-api's business processes, each one function: sign up, create an
 //! account as an admin, change an account, set a temporary password, create
 //! the bootstrap admin, log in, change a password, refresh, log out, manage
-//! signing keys. Handlers and the CLI only parse, authorize and call these.
+//! signing keys, throttle password checks. Handlers and the CLI only parse,
+//! authorize and call these.
 
 pub mod accounts;
 pub mod keys;
 pub mod passwords;
 pub mod sessions;
+pub mod throttle;
 
 use ates_core::bus::OutboxError;
 use ates_core::http::ApiError;
@@ -20,6 +22,10 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("too many failed logins for this email; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
+    #[error("too many attempts from your address; try again in {retry_after_secs} s")]
+    ClientThrottled { retry_after_secs: u64 },
+    #[error("too many password checks are waiting; try again in {retry_after_secs} s")]
+    HashingBusy { retry_after_secs: u64 },
     #[error("no account with this id")]
     AccountNotFound,
     #[error("{0}")]
@@ -51,6 +57,17 @@ impl From<sea_orm::DbErr> for AuthError {
     }
 }
 
+impl From<passwords::HashingError> for AuthError {
+    fn from(error: passwords::HashingError) -> Self {
+        match error {
+            passwords::HashingError::Busy => AuthError::HashingBusy {
+                retry_after_secs: 1,
+            },
+            passwords::HashingError::Failed(cause) => AuthError::Internal(cause),
+        }
+    }
+}
+
 impl From<OutboxError> for AuthError {
     fn from(error: OutboxError) -> Self {
         AuthError::Internal(error.into())
@@ -64,7 +81,12 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials | AuthError::InvalidRefreshToken(_) => {
                 ApiError::Unauthorized(error.to_string())
             }
-            AuthError::Throttled { retry_after_secs } => ApiError::TooManyRequests {
+            AuthError::Throttled { retry_after_secs }
+            | AuthError::ClientThrottled { retry_after_secs } => ApiError::TooManyRequests {
+                detail: error.to_string(),
+                retry_after_secs,
+            },
+            AuthError::HashingBusy { retry_after_secs } => ApiError::Overloaded {
                 detail: error.to_string(),
                 retry_after_secs,
             },

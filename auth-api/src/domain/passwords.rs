@@ -1,8 +1,11 @@
 //! Password hashing: argon2id with OWASP's minimum parameters (19 MiB,
-//! 2 iterations, parallelism 1), run off the async runtime.
+//! 2 iterations, parallelism 1), run off the async runtime on a bounded
+//! pool: a full queue refuses at once instead of making everyone wait.
 
 use std::cell::RefCell;
-use std::sync::{Arc, LazyLock, Mutex, mpsc};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{
@@ -126,69 +129,206 @@ fn hash_now(password: &str) -> Result<String, argon2::password_hash::Error> {
         .to_string())
 }
 
-/// Argon2 work runs on a few dedicated threads, as many as there are
-/// cores: that bounds both the CPU it takes from request handling and the
-/// memory (each thread keeps its 19 MiB of working memory; on the blocking
-/// pool every new thread would keep its own).
-struct HashingPool {
-    jobs: Mutex<mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+/// How the hashing pool is sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingSettings {
+    /// `PASSWORD_HASH_THREADS` (default: one per core): threads hashing at
+    /// once, each with its 19 MiB of working memory.
+    pub threads: usize,
+    /// `PASSWORD_HASH_QUEUE` (default 16): password checks that may wait
+    /// for a thread; one more is refused at once with
+    /// [`HashingError::Busy`]. At about 20 ms a hash the last in the queue
+    /// waits `queue / threads` hashes: 0.16 s with the default on 2 cores,
+    /// under half a second even when other work slows hashing threefold.
+    pub queue: usize,
 }
 
-static POOL: LazyLock<HashingPool> = LazyLock::new(|| {
-    let (sender, receiver) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
-    let receiver = Arc::new(Mutex::new(receiver));
-    let workers = std::thread::available_parallelism().map_or(2, usize::from);
-    for index in 0..workers {
-        let receiver = receiver.clone();
+impl Default for HashingSettings {
+    fn default() -> Self {
+        Self {
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
+            queue: 16,
+        }
+    }
+}
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashingError {
+    /// The queue is full: the caller should come back in a second rather
+    /// than wait behind a storm of hashes.
+    #[error("too many password checks are waiting; try again in a second")]
+    Busy,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Which queue a password check waits in. A storm of guesses fills the
+/// `Other` queue; a client logging in to an account it has logged in to
+/// before, from the same address, waits in `Returning`, which the threads
+/// serve first, so the storm cannot crowd it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Returning,
+    Other,
+}
+
+/// The two queues, each bounded by `PASSWORD_HASH_QUEUE`.
+#[derive(Default)]
+struct Queues {
+    returning: VecDeque<Job>,
+    other: VecDeque<Job>,
+}
+
+impl Queues {
+    fn lane(&mut self, lane: Lane) -> &mut VecDeque<Job> {
+        match lane {
+            Lane::Returning => &mut self.returning,
+            Lane::Other => &mut self.other,
+        }
+    }
+}
+
+/// Argon2 work runs on a few dedicated threads behind bounded queues:
+/// that bounds the CPU it takes from request handling, the memory (each
+/// thread keeps its 19 MiB; on the blocking pool every new thread would
+/// keep its own) and the time a check can wait, since a request finding
+/// its queue full is refused instead of queued. One pool per process.
+struct HashingPool {
+    queues: Arc<(Mutex<Queues>, Condvar)>,
+    settings: HashingSettings,
+    /// Checks accepted and not finished (queued or hashing).
+    in_flight: AtomicUsize,
+    #[cfg(feature = "testing")]
+    hold: (Mutex<bool>, Condvar),
+}
+
+static POOL: OnceLock<HashingPool> = OnceLock::new();
+
+fn lock(queues: &Mutex<Queues>) -> MutexGuard<'_, Queues> {
+    queues
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn start(settings: HashingSettings) -> HashingPool {
+    let settings = HashingSettings {
+        threads: settings.threads.max(1),
+        queue: settings.queue.max(1),
+    };
+    let queues: Arc<(Mutex<Queues>, Condvar)> = Arc::default();
+    for index in 0..settings.threads {
+        let queues = queues.clone();
         std::thread::Builder::new()
             .name(format!("argon2-{index}"))
             .spawn(move || {
+                let (waiting, ready) = &*queues;
                 loop {
-                    let job = match receiver.lock() {
-                        Ok(receiver) => receiver.recv(),
-                        Err(_) => return,
+                    let job = {
+                        let mut waiting = lock(waiting);
+                        loop {
+                            if let Some(job) = waiting.returning.pop_front() {
+                                break job;
+                            }
+                            if let Some(job) = waiting.other.pop_front() {
+                                break job;
+                            }
+                            waiting = ready
+                                .wait(waiting)
+                                .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        }
                     };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
-                    }
+                    #[cfg(feature = "testing")]
+                    wait_while_held();
+                    job();
                 }
             })
             .expect("argon2 worker threads start");
     }
     HashingPool {
-        jobs: Mutex::new(sender),
+        queues,
+        settings,
+        in_flight: AtomicUsize::new(0),
+        #[cfg(feature = "testing")]
+        hold: (Mutex::new(false), Condvar::new()),
     }
-});
+}
 
-/// Runs `work` on the hashing pool.
+fn pool() -> &'static HashingPool {
+    POOL.get_or_init(|| start(HashingSettings::default()))
+}
+
+/// Sizes this process's hashing pool; called once at start, before any
+/// hashing. The first size holds for the life of the process (several
+/// services started in one test process share one pool): a later, other
+/// size is logged and ignored. Returns the size in force.
+pub fn configure(settings: HashingSettings) -> HashingSettings {
+    let pool = POOL.get_or_init(|| start(settings));
+    if pool.settings != settings {
+        tracing::warn!(requested = ?settings, in_force = ?pool.settings,
+            "the hashing pool of this process is already sized");
+    }
+    pool.settings
+}
+
+/// Whether `lane`'s queue is full right now: a caller can refuse before
+/// doing any other work. A `false` is no promise; the submission itself
+/// still refuses.
+pub fn is_full(lane: Lane) -> bool {
+    let pool = pool();
+    lock(&pool.queues.0).lane(lane).len() >= pool.settings.queue
+}
+
+/// Runs `work` on the hashing pool in `lane`, or refuses it at once when
+/// that lane's queue is full.
 async fn on_pool<T: Send + 'static>(
+    lane: Lane,
     work: impl FnOnce() -> T + Send + 'static,
-) -> anyhow::Result<T> {
+) -> Result<T, HashingError> {
+    let pool = pool();
     let (done, result) = tokio::sync::oneshot::channel();
-    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+    let job: Job = Box::new(move || {
         // The receiver only goes away if the request was dropped.
         let _ = done.send(work());
+        pool.in_flight.fetch_sub(1, Ordering::SeqCst);
     });
-    POOL.jobs
-        .lock()
-        .map_err(|_| anyhow::anyhow!("the hashing pool is poisoned"))?
-        .send(job)
-        .map_err(|_| anyhow::anyhow!("the hashing pool has stopped"))?;
-    Ok(result.await?)
+    {
+        let mut queues = lock(&pool.queues.0);
+        let queue = queues.lane(lane);
+        if queue.len() >= pool.settings.queue {
+            return Err(HashingError::Busy);
+        }
+        pool.in_flight.fetch_add(1, Ordering::SeqCst);
+        queue.push_back(job);
+    }
+    pool.queues.1.notify_one();
+    result
+        .await
+        .map_err(|_| anyhow::anyhow!("a hashing thread dropped its job").into())
 }
 
 /// Hashes a new password (PHC string: algorithm, parameters, salt, hash).
-pub async fn hash(password: String) -> anyhow::Result<String> {
-    on_pool(move || hash_now(&password))
+pub async fn hash(password: String) -> Result<String, HashingError> {
+    on_pool(Lane::Other, move || hash_now(&password))
         .await?
-        .map_err(|error| anyhow::anyhow!("cannot hash password: {error}"))
+        .map_err(|error| anyhow::anyhow!("cannot hash password: {error}").into())
 }
 
 /// Whether `password` matches `stored`; `None` checks against a decoy and
 /// is always false, in the same time.
-pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
-    on_pool(move || {
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool, HashingError> {
+    verify_in(Lane::Other, password, stored).await
+}
+
+/// [`verify`], waiting in `lane`.
+pub async fn verify_in(
+    lane: Lane,
+    password: String,
+    stored: Option<String>,
+) -> Result<bool, HashingError> {
+    Ok(on_pool(lane, move || {
         let is_decoy = stored.is_none();
         let stored = stored.unwrap_or_else(|| DECOY_HASH.clone());
         let parsed = PasswordHash::new(&stored)
@@ -196,9 +336,63 @@ pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<
         let matches = argon2()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok();
-        Ok(matches && !is_decoy)
+        anyhow::Ok(matches && !is_decoy)
     })
-    .await?
+    .await??)
+}
+
+/// Test hooks (feature `testing`): hold the hashing threads so a test can
+/// fill the queue deterministically, and see how many checks are in the
+/// pool. Held threads take a job off the queue and wait before hashing it.
+#[cfg(feature = "testing")]
+pub mod testing {
+    use super::*;
+
+    /// Keeps every hashing thread waiting until dropped.
+    #[derive(Debug)]
+    pub struct Hold;
+
+    impl Drop for Hold {
+        fn drop(&mut self) {
+            let (held, resumed) = &pool().hold;
+            *held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+            resumed.notify_all();
+        }
+    }
+
+    /// Holds the hashing threads (see [`Hold`]).
+    pub fn hold() -> Hold {
+        let (held, _) = &pool().hold;
+        *held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        Hold
+    }
+
+    /// Checks accepted by the pool and not finished.
+    pub fn in_flight() -> usize {
+        pool().in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The pool's size in force.
+    pub fn settings() -> HashingSettings {
+        pool().settings
+    }
+}
+
+#[cfg(feature = "testing")]
+fn wait_while_held() {
+    let (held, resumed) = &pool().hold;
+    let mut is_held = held
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    while *is_held {
+        is_held = resumed
+            .wait(is_held)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
 }
 
 #[cfg(test)]

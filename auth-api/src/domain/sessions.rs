@@ -1,4 +1,4 @@
-//! Sessions: login (throttled per email), refresh-token rotation with reuse
+//! Sessions: login (throttled per email and client address), refresh-token rotation with reuse
 //! detection, logout. A login starts a token family; each refresh spends
 //! its token and issues the next one in the family; presenting a spent
 //! token again revokes the whole family (it was stolen, or the client is
@@ -6,6 +6,8 @@
 //! required) revokes every family of the account and starts a new one; an
 //! account whose password is temporary cannot log in until it changes it.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ates_core::auth::Claims;
@@ -17,15 +19,15 @@ use jsonwebtoken::{Algorithm, Header};
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter,
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::accounts::{normalize_email, role_of};
+use super::throttle::{self, Client, ThrottlePolicy};
 use super::{AuthError, keys, passwords};
-use crate::db::{account, login_throttle, refresh_token};
+use crate::db::{account, refresh_token};
 
 /// Token lifetimes, claims and login throttling.
 #[derive(Debug, Clone)]
@@ -34,9 +36,10 @@ pub struct SessionPolicy {
     pub audience: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
-    pub max_failures: u32,
-    pub failure_window: Duration,
-    pub max_block: Duration,
+    pub throttle: ThrottlePolicy,
+    /// Password checks this instance has run (hashes compared): what the
+    /// throttle bounds, counted so tests and operators can see it.
+    pub password_checks: Arc<AtomicU64>,
 }
 
 /// What login and refresh return.
@@ -113,8 +116,8 @@ async fn issue(
     })
 }
 
-/// Logs in with email and password. Every failure is the same
-/// `InvalidCredentials` (unknown email, wrong password, deactivated
+/// Logs in with email and password from `client`. Every failure is the
+/// same `InvalidCredentials` (unknown email, wrong password, deactivated
 /// account); see [`check_credentials`] for the throttling. The right
 /// password of an account that must change it gets
 /// `PasswordChangeRequired` and no tokens.
@@ -123,9 +126,10 @@ pub async fn login(
     policy: &SessionPolicy,
     email: &str,
     password: String,
+    client: Client,
     now: DateTime<Utc>,
 ) -> Result<TokenPair, AuthError> {
-    let account = check_credentials(db, policy, email, password, now).await?;
+    let account = check_credentials(db, policy, email, password, client, now).await?;
     if account.must_change_password {
         return Err(AuthError::PasswordChangeRequired);
     }
@@ -135,23 +139,34 @@ pub async fn login(
     Ok(tokens)
 }
 
-/// Checks an email and password: the active account they belong to, or
-/// `InvalidCredentials` for any failure (unknown email, wrong password,
-/// deactivated account). Every password check of auth-api goes through
-/// here, so the throttle holds for all of them: after `max_failures` within
-/// the window, the email is blocked for a while that doubles with each
-/// failure, up to `max_block`. A success clears the email's count.
+/// Checks an email and password sent from `client`: the active account
+/// they belong to, or `InvalidCredentials` for any failure (unknown email,
+/// wrong password, deactivated account). Every password check of auth-api
+/// goes through here, so the throttle holds for all of them: the check is
+/// reserved for the email and the client address before anything is
+/// hashed (`Throttled` / `ClientThrottled` without hashing once either has
+/// used its window; see [`throttle`]), and a full hashing queue is
+/// `HashingBusy` (before anything is reserved when the queue is already
+/// full). A check that lets the account in, or never ran, gives its slot
+/// back. A client the account has logged in from before waits in the
+/// hashing pool's first lane, ahead of any storm of guesses.
 pub async fn check_credentials(
     db: &DatabaseConnection,
     policy: &SessionPolicy,
     email: &str,
     password: String,
+    client: Client,
     now: DateTime<Utc>,
 ) -> Result<account::Model, AuthError> {
     let email = normalize_email(email);
-    if let Some(retry_after_secs) = blocked_for(db, &email, now).await? {
-        return Err(AuthError::Throttled { retry_after_secs });
+    // Under a storm most requests find their queue full: refuse those
+    // before they cost a write.
+    let lane = throttle::lane_of(db, &email, client, now).await?;
+    if passwords::is_full(lane) {
+        return Err(passwords::HashingError::Busy.into());
     }
+    let reservation =
+        throttle::reserve_password_check(db, &policy.throttle, &email, client, now).await?;
     let account = account::Entity::find()
         .filter(account::Column::Email.eq(email.as_str()))
         .one(db)
@@ -159,20 +174,21 @@ pub async fn check_credentials(
     let stored = account
         .as_ref()
         .map(|account| account.password_hash.clone());
-    let matches = passwords::verify(password, stored).await?;
-    let account = match account {
-        Some(account) if matches && account.active => account,
-        _ => {
-            record_failure(db, policy, &email, now).await?;
-            return Err(AuthError::InvalidCredentials);
+    let matches = match passwords::verify_in(lane, password, stored).await {
+        Ok(matches) => matches,
+        Err(error) => {
+            throttle::release(db, reservation).await?;
+            return Err(error.into());
         }
     };
-    let txn = db::begin_write(db).await?;
-    login_throttle::Entity::delete_by_id(email)
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(account)
+    policy.password_checks.fetch_add(1, Ordering::Relaxed);
+    match account {
+        Some(account) if matches && account.active => {
+            throttle::let_in(db, reservation, &email, client, now).await?;
+            Ok(account)
+        }
+        _ => Err(AuthError::InvalidCredentials),
+    }
 }
 
 /// A popug's password change: who, the password they have, the one they want.
@@ -192,6 +208,7 @@ pub async fn change_password(
     db: &DatabaseConnection,
     policy: &SessionPolicy,
     change: PasswordChange,
+    client: Client,
     now: DateTime<Utc>,
 ) -> Result<TokenPair, AuthError> {
     // Compared before any check, so the answer says nothing about whether
@@ -202,8 +219,15 @@ pub async fn change_password(
             message: "must differ from the current password",
         });
     }
-    let account =
-        check_credentials(db, policy, &change.email, change.current_password, now).await?;
+    let account = check_credentials(
+        db,
+        policy,
+        &change.email,
+        change.current_password,
+        client,
+        now,
+    )
+    .await?;
     let password_hash = passwords::hash(change.new_password).await?;
     let txn = db::begin_write(db).await?;
     // Only if nothing changed since the check: of two concurrent changes
@@ -243,72 +267,6 @@ pub(crate) async fn revoke_every_session(
         .filter(refresh_token::Column::RevokedAt.is_null())
         .exec(conn)
         .await?;
-    Ok(())
-}
-
-async fn blocked_for(
-    db: &DatabaseConnection,
-    email: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<u64>, AuthError> {
-    let throttle = login_throttle::Entity::find_by_id(email.to_owned())
-        .one(db)
-        .await?;
-    Ok(throttle
-        .and_then(|throttle| throttle.blocked_until)
-        .filter(|until| *until > now)
-        .map(|until| {
-            u64::try_from((until - now).num_seconds())
-                .unwrap_or(0)
-                .max(1)
-        }))
-}
-
-/// Counts a failed login; blocks the email once the failures reach the limit.
-async fn record_failure(
-    db: &DatabaseConnection,
-    policy: &SessionPolicy,
-    email: &str,
-    now: DateTime<Utc>,
-) -> Result<(), AuthError> {
-    let txn = db::begin_write(db).await?;
-    let previous = login_throttle::Entity::find_by_id(email.to_owned())
-        .one(&txn)
-        .await?;
-    let in_window = previous
-        .as_ref()
-        .is_some_and(|throttle| now - throttle.first_failure_at < chrono(policy.failure_window));
-    let (failures, first_failure_at) = match &previous {
-        Some(throttle) if in_window => (
-            throttle.failures.saturating_add(1),
-            throttle.first_failure_at,
-        ),
-        _ => (1, now),
-    };
-    let over = u32::try_from(failures)
-        .unwrap_or(u32::MAX)
-        .saturating_sub(policy.max_failures);
-    let blocked_until =
-        (u32::try_from(failures).unwrap_or(u32::MAX) >= policy.max_failures).then(|| {
-            let block = Duration::from_secs(30)
-                .saturating_mul(2u32.saturating_pow(over.min(16)))
-                .min(policy.max_block);
-            now + chrono(block)
-        });
-    let row = login_throttle::Model {
-        email: email.to_owned(),
-        failures,
-        first_failure_at,
-        blocked_until,
-    };
-    if previous.is_some() {
-        row.into_active_model().reset_all().update(&txn).await?;
-    } else {
-        login_throttle::Entity::insert(row.into_active_model())
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    txn.commit().await?;
     Ok(())
 }
 

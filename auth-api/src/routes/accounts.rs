@@ -13,12 +13,14 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
+use super::client::ClientAddress;
 use crate::AppState;
 use crate::db::account;
 use crate::domain::accounts::{
     self, AccountChange, AdminNewAccount, SignUp, WithAdminPassword, role_of,
 };
 use crate::domain::passwords::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+use crate::domain::throttle;
 
 /// An account as every API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -159,6 +161,10 @@ pub struct UpdateAccountRequest {
 /// token, an admin creates the account instead, whatever the policy, with
 /// any `role` and a temporary password (the one sent, or generated and
 /// returned once) that must be changed at the first login.
+///
+/// Either way counted against the client address's attempts (429 with
+/// `Retry-After` beyond); 503 with `Retry-After` when too many passwords
+/// wait to be hashed.
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = SignUpRequest,
     security((), ("bearer" = [])),
     responses(
@@ -168,13 +174,19 @@ pub struct UpdateAccountRequest {
         (status = 403, description = "sign-up is closed (`signup-closed`) or not open to this email's domain (`signup-domain-not-allowed`); a role chosen without being an admin; a bearer token of someone who is not an admin", body = Problem),
         (status = 409, description = "the email is taken", body = Problem),
         (status = 415, description = "not JSON", body = Problem),
-        (status = 422, description = "invalid fields (a sign-up needs a password)", body = Problem)))]
+        (status = 422, description = "invalid fields (a sign-up needs a password)", body = Problem),
+        (status = 429, description = "too many attempts from this address", body = Problem,
+            headers(("Retry-After" = u64, description = "seconds to wait"))),
+        (status = 503, description = "too many passwords waiting to be hashed", body = Problem,
+            headers(("Retry-After" = u64, description = "seconds to wait")))))]
 pub async fn sign_up(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     admin: Option<AuthUser>,
     ValidatedJson(body): ValidatedJson<SignUpRequest>,
 ) -> Result<(StatusCode, Json<CreatedAccount>), ApiError> {
     let now = ates_core::db::now();
+    throttle::admit_client(&state.db, &state.sessions.throttle, client, now).await?;
     if let Some(admin) = admin {
         admin.require_role(&[Role::Admin])?;
         let new = AdminNewAccount {

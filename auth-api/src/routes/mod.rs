@@ -1,6 +1,7 @@
 //! auth-api's HTTP surface (SPEC section 10) and its OpenAPI document.
 
 pub mod accounts;
+pub mod client;
 pub mod keys;
 pub mod sessions;
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
+use super::client::ClientAddress;
 use crate::AppState;
 use crate::domain::passwords::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 use crate::domain::sessions::{self, PasswordChange, TokenPair};
@@ -76,18 +77,25 @@ impl From<TokenPair> for TokenResponse {
     }
 }
 
-/// Log in. Any failure is the same 401; repeated failures for one email
-/// are throttled with 429 and `Retry-After`.
+/// Log in. Any failure is the same 401.
+///
+/// An email gets a limited number of password checks per window and a
+/// client address a limited number of attempts: beyond, 429 with
+/// `Retry-After`, nothing checked. When too many password checks are
+/// already waiting, 503 with `Retry-After`.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "sessions", request_body = LoginRequest,
     responses(
         (status = 200, description = "logged in", body = TokenResponse),
         (status = 401, description = "email or password is wrong", body = Problem),
         (status = 403, description = "the password is temporary: change it first with `POST /v1/auth/password` (`password-change-required`); no tokens", body = Problem),
         (status = 422, description = "invalid request", body = Problem),
-        (status = 429, description = "too many failed logins for this email", body = Problem,
+        (status = 429, description = "too many failed logins for this email, or too many attempts from this address", body = Problem,
+            headers(("Retry-After" = u64, description = "seconds to wait"))),
+        (status = 503, description = "too many password checks waiting", body = Problem,
             headers(("Retry-After" = u64, description = "seconds to wait")))))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     ValidatedJson(body): ValidatedJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let pair = sessions::login(
@@ -95,6 +103,7 @@ pub async fn login(
         &state.sessions,
         &body.email,
         body.password,
+        client,
         ates_core::db::now(),
     )
     .await?;
@@ -113,10 +122,13 @@ pub async fn login(
         (status = 401, description = "email or current password is wrong, or the account is deactivated", body = Problem),
         (status = 415, description = "not JSON", body = Problem),
         (status = 422, description = "invalid request, or the new password is the current one", body = Problem),
-        (status = 429, description = "too many failed password checks for this email", body = Problem,
+        (status = 429, description = "too many failed password checks for this email, or too many attempts from this address", body = Problem,
+            headers(("Retry-After" = u64, description = "seconds to wait"))),
+        (status = 503, description = "too many passwords waiting to be hashed", body = Problem,
             headers(("Retry-After" = u64, description = "seconds to wait")))))]
 pub async fn change_password(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     ValidatedJson(body): ValidatedJson<ChangePasswordRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let change = PasswordChange {
@@ -124,8 +136,14 @@ pub async fn change_password(
         current_password: body.current_password,
         new_password: body.new_password,
     };
-    let pair =
-        sessions::change_password(&state.db, &state.sessions, change, ates_core::db::now()).await?;
+    let pair = sessions::change_password(
+        &state.db,
+        &state.sessions,
+        change,
+        client,
+        ates_core::db::now(),
+    )
+    .await?;
     Ok(Json(pair.into()))
 }
 
