@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{AuthError, passwords, sessions};
+use super::{AuthError, passwords};
 use crate::db::{account, refresh_token};
 
 /// The canonical form of an email: trimmed, lower-case (emails are unique
@@ -269,7 +269,7 @@ pub async fn set_temporary_password(
     if updated.rows_affected == 0 {
         return Err(AuthError::AccountNotFound);
     }
-    sessions::revoke_every_session(&txn, account_id, now).await?;
+    revoke_every_session(&txn, account_id, now).await?;
     let account = account::Entity::find_by_id(account_id)
         .one(&txn)
         .await?
@@ -366,12 +366,7 @@ pub async fn change(
                 },
             )
             .await?;
-        refresh_token::Entity::update_many()
-            .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
-            .filter(refresh_token::Column::AccountId.eq(account_id))
-            .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
+        revoke_every_session(&txn, account_id, now).await?;
     }
     txn.commit().await?;
     outbox.notify_committed();
@@ -438,6 +433,21 @@ pub async fn ensure_admin(
         Err(AuthError::EmailTaken) => Ok(AdminBootstrap::AlreadyExists),
         Err(error) => Err(error),
     }
+}
+
+/// Revokes every refresh token of an account (every session it has).
+pub(crate) async fn revoke_every_session(
+    conn: &impl ConnectionTrait,
+    account_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_token::Column::AccountId.eq(account_id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

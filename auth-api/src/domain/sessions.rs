@@ -24,7 +24,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::accounts::{normalize_email, role_of};
+use super::accounts::{normalize_email, revoke_every_session, role_of};
 use super::throttle::{self, Client, ThrottlePolicy};
 use super::{AuthError, keys, passwords};
 use crate::db::{account, refresh_token};
@@ -253,21 +253,6 @@ pub async fn change_password(
     let tokens = issue(&txn, policy, &account, Uuid::now_v7(), now).await?;
     txn.commit().await?;
     Ok(tokens)
-}
-
-/// Revokes every refresh token of an account (every session it has).
-pub(crate) async fn revoke_every_session(
-    conn: &impl ConnectionTrait,
-    account_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<(), AuthError> {
-    refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
-        .filter(refresh_token::Column::AccountId.eq(account_id))
-        .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(conn)
-        .await?;
-    Ok(())
 }
 
 /// Spends a refresh token and issues the next one of its family.
