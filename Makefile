@@ -4,7 +4,7 @@ CARGO ?= cargo
 # The PostgreSQL server the PostgreSQL test pass creates its databases on.
 TEST_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 
-.PHONY: bench-parts compose-check demo run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
+.PHONY: test-contract test-contract-postgres bench-parts compose-check demo run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
 
 ## Run the whole system locally: NATS (JetStream) + every service on SQLite.
 run:
@@ -17,6 +17,19 @@ demo:
 ## The whole test suite (formatting, lints, unit and integration tests) on SQLite.
 test: deps check compose-check
 	$(CARGO) test --workspace --all-features
+	$(MAKE) --no-print-directory test-contract
+
+## Contract fuzzing: schemathesis against each running service with its
+## committed OpenAPI document (fresh stack, fixed seed, FUZZ_EXAMPLES cases
+## per operation and role). Any 5xx or undocumented answer fails.
+test-contract: deps
+	$(CARGO) build --quiet --bins
+	scripts/contract-fuzz.py --database sqlite
+
+test-contract-postgres: deps
+	scripts/ensure-postgres.sh
+	$(CARGO) build --quiet --bins
+	TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) scripts/contract-fuzz.py --database postgres
 
 ## compose.yaml is valid and matches what the binaries read (no Docker engine needed).
 compose-check:
@@ -25,7 +38,8 @@ compose-check:
 ## The same suite on PostgreSQL: a fresh database per test on TEST_POSTGRES_URL's server.
 test-postgres: deps
 	scripts/ensure-postgres.sh
-	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(CARGO) test --workspace --all-features; \
+	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(CARGO) test --workspace --all-features \
+	  && $(MAKE) --no-print-directory test-contract-postgres; \
 	status=$$?; $(MAKE) --no-print-directory test-db-clean; exit $$status
 
 ## Drop the databases the PostgreSQL test pass created.

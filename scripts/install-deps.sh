@@ -41,6 +41,15 @@ if ! command -v docker-compose >/dev/null || ! /usr/bin/python3 -c 'import yaml'
   echo "installing docker-compose (apt-get install docker-compose)"
   apt_install docker-compose
 fi
+# schemathesis: the contract fuzzing (scripts/contract-fuzz.py); one
+# version, so a fixed seed makes the same cases everywhere.
+SCHEMATHESIS=4.32.5
+if [ "$(python3 -c 'import schemathesis; print(schemathesis.__version__)' 2>/dev/null)" != "$SCHEMATHESIS" ]; then
+  echo "installing schemathesis $SCHEMATHESIS (pip)"
+  python3 -m pip install --quiet --user "schemathesis==$SCHEMATHESIS" 2>/dev/null \
+    || python3 -m pip install --quiet "schemathesis==$SCHEMATHESIS" 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages "schemathesis==$SCHEMATHESIS"
+fi
 # openapi-python-client: a test generates clients from openapi/ with it.
 if ! python3 -c 'import openapi_python_client' >/dev/null 2>&1; then
   echo "installing openapi-python-client (pip)"

@@ -3,6 +3,7 @@
 //! and `/readyz`, request logging, CORS, a body size limit, JSON 404/405,
 //! panics turned into an opaque 500, and serving with graceful shutdown.
 
+pub mod contract;
 mod extract;
 pub mod health;
 mod problem;

@@ -110,7 +110,8 @@ pub fn apply_conventions(
 
 /// Completes a service's OpenAPI document the same way everywhere: the
 /// `bearer` security scheme ("Authorize" in Swagger UI takes the access
-/// token from `POST /v1/auth/login`). `apply_conventions` calls it; so does
+/// token from `POST /v1/auth/login`), and the answers of the shared layers
+/// on every operation (`contract`). `apply_conventions` calls it; so does
 /// the export that writes `openapi/<service>.json`.
 pub fn document(api: &mut OpenApi) {
     let components = api.components.get_or_insert_with(Default::default);
@@ -124,6 +125,7 @@ pub fn document(api: &mut OpenApi) {
                 .build(),
         ),
     );
+    super::contract::complete(api);
 }
 
 async fn not_found() -> ApiError {
