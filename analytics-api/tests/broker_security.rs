@@ -182,7 +182,13 @@ async fn a_service_the_broker_refuses_is_not_ready_and_says_why_until_it_accepts
     // Until the first attempt is answered the broker is only unreachable;
     // then the refusal is the reason.
     let body = eventually(WAIT, "/readyz to say the broker refuses", || async {
-        let body = problem(readyz().await, StatusCode::SERVICE_UNAVAILABLE).await;
+        let response = readyz().await;
+        assert_eq!(
+            response.headers().get("retry-after").map(|v| v.as_bytes()),
+            Some(&b"1"[..]),
+            "every 503 says when to come back"
+        );
+        let body = problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
         body["detail"]
             .as_str()
             .is_some_and(|detail| detail.contains("refused"))

@@ -8,6 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// `Retry-After` of a plain 503 (not ready, shutting down): soon.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
+
 /// Where the problem types are documented.
 const TYPE_BASE: &str = "https://ates.popug.inc/problems/";
 
@@ -193,6 +196,13 @@ impl IntoResponse for ApiError {
                 retry_after_secs, ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            // Every 503 says when to come back (the OpenAPI documents promise it).
+            ApiError::Unavailable(_) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+                );
             }
             _ => {}
         }
