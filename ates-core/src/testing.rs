@@ -392,6 +392,7 @@ pub fn service_settings(
         http: HttpSettings {
             cors_allowed_origins: vec!["https://spa.popug.inc".into()],
             max_body_bytes: 16 * 1024,
+            idempotency_window: crate::idempotency::DEFAULT_WINDOW,
         },
         jwt_issuer: "ates-auth".into(),
         jwt_audience: "ates".into(),
@@ -533,6 +534,25 @@ impl<C: Clone> RunningService<C> {
         body: Option<&serde_json::Value>,
     ) -> reqwest::Response {
         let mut request = self.client.post(self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("the service answers")
+    }
+
+    /// A POST with an `Idempotency-Key` header.
+    pub async fn post_with_key(
+        &self,
+        path: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+        key: &str,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("idempotency-key", key);
         if let Some(body) = body {
             request = request.json(body);
         }
