@@ -701,6 +701,15 @@ pub async fn problem(
     body
 }
 
+/// Whether a response is a stored answer given again
+/// (`Idempotency-Replayed: true`).
+pub fn replayed(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(crate::idempotency::REPLAYED)
+        .is_some_and(|value| value == "true")
+}
+
 /// One part of a JWT (0 header, 1 claims), decoded but not verified.
 pub fn jwt_part(token: &str, index: usize) -> serde_json::Value {
     use base64::Engine as _;

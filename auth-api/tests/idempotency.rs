@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use ates_core::testing::replayed;
 use auth_api::testing::{PASSWORD, TestApp};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -25,13 +26,6 @@ async fn post_with_key(
         request = request.bearer_auth(token);
     }
     request.send().await.unwrap()
-}
-
-fn replayed(response: &Response) -> bool {
-    response
-        .headers()
-        .get("idempotency-replayed")
-        .is_some_and(|value| value == "true")
 }
 
 #[tokio::test]

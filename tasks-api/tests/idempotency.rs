@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use ates_core::bus::EventBus;
-use ates_core::testing::{eventually, problem, published_events};
+use ates_core::testing::{eventually, problem, published_events, replayed};
 use auth_api::testing::TestApp as AuthApp;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -86,13 +86,6 @@ impl Retries {
         })
         .await
     }
-}
-
-fn replayed(response: &Response) -> bool {
-    response
-        .headers()
-        .get("idempotency-replayed")
-        .is_some_and(|value| value == "true")
 }
 
 #[tokio::test]
