@@ -14,7 +14,10 @@ password="demo-password-$run"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 json() { python3 -c "import sys, json; data = json.load(sys.stdin); print($1)"; }
-post() { curl -sf -XPOST "$1" -H 'content-type: application/json' ${3:+-H "authorization: Bearer $3"} -d "$2"; }
+# Every POST carries a new Idempotency-Key (as clients should): a retry
+# with the same key ($4, else a new one) gets the first answer again.
+post() { curl -sf -XPOST "$1" -H 'content-type: application/json' ${3:+-H "authorization: Bearer $3"} \
+  -H "idempotency-key: ${4:-$(cat /proc/sys/kernel/random/uuid)}" -d "$2"; }
 get() { curl -sf "$1" -H "authorization: Bearer $2"; }
 login() { post "$AUTH/v1/auth/login" "{\"email\":\"$1\",\"password\":\"$password\"}" | json 'data["access_token"]'; }
 
@@ -74,6 +77,11 @@ get "$ANALYTICS/v1/most-expensive-task?period=day" "$ADMIN" | json '"most expens
 step "Close the day: positive balances are paid out and emailed, negative ones carry over"
 post "$ACCOUNTING/v1/billing-cycles/close" "" "$ADMIN" | json '"closed cycle of %s: %d payouts, $%.2f in all, %d negative balances carried" % (data["cycle"]["business_date"], data["cycle"]["payments_count"], data["cycle"]["payments_total_cents"] / 100, data["negative_balances_carried"])'
 sleep 1
+echo "the same close retried with its Idempotency-Key is answered again, and closes nothing more:"
+close_key=$(cat /proc/sys/kernel/random/uuid)
+post "$ACCOUNTING/v1/billing-cycles/close" "" "$ADMIN" "$close_key" >/dev/null
+curl -sf -D - -o /dev/null -XPOST "$ACCOUNTING/v1/billing-cycles/close" -H "authorization: Bearer $ADMIN" \
+  -H "idempotency-key: $close_key" | grep -i '^idempotency-replayed' | sed 's/^/  /'
 step "Kesha's audit log today"
 get "$ACCOUNTING/v1/me/transactions" "${TOKEN[kesha]}" | json '"\n".join("%-15s %9s  %s" % (t["kind"], "$%.2f" % (t["amount_cents"] / 100), (t["task"] or {}).get("title") or "") for t in data)'
 get "$ACCOUNTING/v1/me" "${TOKEN[kesha]}" | json '"balance now: $%.2f" % (data["balance_cents"] / 100)'

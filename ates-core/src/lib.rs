@@ -12,6 +12,8 @@
 //!   its relay, durable consumers with idempotent handling, dead letters.
 //! - [`http`]: problem-details errors, validated extractors, health
 //!   endpoints, the shared router layers and serving.
+//! - [`idempotency`]: `Idempotency-Key` on the operations that change
+//!   state, so a retried request gets the first answer and changes nothing.
 //! - [`service`]: what a token-verifying service with an account replica
 //!   opens at start.
 //! - [`telemetry`] and [`shutdown`]: logs and one cancellation token for a
@@ -27,6 +29,7 @@ pub mod calendar;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod idempotency;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

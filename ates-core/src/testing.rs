@@ -392,6 +392,7 @@ pub fn service_settings(
         http: HttpSettings {
             cors_allowed_origins: vec!["https://spa.popug.inc".into()],
             max_body_bytes: 16 * 1024,
+            idempotency_window: crate::idempotency::DEFAULT_WINDOW,
         },
         jwt_issuer: "ates-auth".into(),
         jwt_audience: "ates".into(),
@@ -539,6 +540,25 @@ impl<C: Clone> RunningService<C> {
         request.send().await.expect("the service answers")
     }
 
+    /// A POST with an `Idempotency-Key` header.
+    pub async fn post_with_key(
+        &self,
+        path: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+        key: &str,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("idempotency-key", key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("the service answers")
+    }
+
     /// Waits until the service's account replica knows `account_id` (with
     /// its email) as `active` or not.
     pub async fn wait_for_account(&self, account_id: &str, active: bool) {
@@ -679,6 +699,15 @@ pub async fn problem(
     );
     assert!(body["title"].is_string() && body["detail"].is_string());
     body
+}
+
+/// Whether a response is a stored answer given again
+/// (`Idempotency-Replayed: true`).
+pub fn replayed(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(crate::idempotency::REPLAYED)
+        .is_some_and(|value| value == "true")
 }
 
 /// One part of a JWT (0 header, 1 claims), decoded but not verified.

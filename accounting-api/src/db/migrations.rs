@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
         migrations.extend(ates_core::account_replica::migrations());
         migrations.push(Box::new(CreateAccountingTables));
         migrations.push(Box::new(AddPricedTaskRevision));
+        migrations.extend(ates_core::idempotency::migrations());
         migrations
     }
 }

@@ -3,6 +3,7 @@
 pub mod accounting;
 
 use ates_core::http::{HttpSettings, Problem};
+use ates_core::idempotency::{self, Caller, IdempotencyStore};
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,7 +34,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(accounting::accounts))
         .routes(routes!(accounting::account_transactions))
         .routes(routes!(accounting::management))
-        .routes(routes!(accounting::close))
+        .routes(idempotency::route(
+            Caller::Account,
+            routes!(accounting::close),
+        ))
         .routes(routes!(accounting::cycles))
 }
 
@@ -43,5 +47,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 pub fn router(state: AppState, settings: &HttpSettings) -> anyhow::Result<Router> {
-    ates_core::http::service_app(api(), state, settings)
+    let idempotency =
+        IdempotencyStore::new(state.db.clone(), state.authenticator.clone(), settings);
+    ates_core::http::service_app(api().layer(idempotency.layer()), state, settings)
 }

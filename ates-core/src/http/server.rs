@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +32,9 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// `MAX_BODY_BYTES`: the largest request body accepted (default 64 KiB).
     pub max_body_bytes: usize,
+    /// `IDEMPOTENCY_WINDOW_SECS`: how long an `Idempotency-Key` is
+    /// remembered after its first request (default 24 h, at most 30 days).
+    pub idempotency_window: Duration,
 }
 
 impl Default for HttpSettings {
@@ -39,6 +42,7 @@ impl Default for HttpSettings {
         Self {
             cors_allowed_origins: Vec::new(),
             max_body_bytes: 64 * 1024,
+            idempotency_window: crate::idempotency::DEFAULT_WINDOW,
         }
     }
 }
@@ -59,14 +63,33 @@ impl HttpSettings {
                 .parse()
                 .map_err(|_| anyhow::anyhow!("MAX_BODY_BYTES must be a number of bytes"))?;
         }
+        let window = crate::config::seconds(
+            "IDEMPOTENCY_WINDOW_SECS",
+            crate::idempotency::DEFAULT_WINDOW.as_secs(),
+        )?;
+        anyhow::ensure!(
+            !window.is_zero() && window <= crate::idempotency::MAX_WINDOW,
+            "IDEMPOTENCY_WINDOW_SECS must be 1 to {} seconds (30 days)",
+            crate::idempotency::MAX_WINDOW.as_secs()
+        );
+        settings.idempotency_window = window;
         Ok(settings)
     }
 
     fn cors(&self) -> anyhow::Result<CorsLayer> {
         let layer = CorsLayer::new()
             .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-            .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static(crate::idempotency::key::HEADER),
+            ])
+            .expose_headers([
+                header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
+                header::LOCATION,
+                HeaderName::from_static(crate::idempotency::REPLAYED),
+            ])
             .max_age(Duration::from_secs(3600));
         if self.cors_allowed_origins.iter().any(|origin| origin == "*") {
             return Ok(layer.allow_origin(AnyOrigin));

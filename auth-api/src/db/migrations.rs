@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
         migrations.push(Box::new(AddAccountRevision));
         migrations.push(Box::new(AddAccountCredentials));
         migrations.push(Box::new(CreateThrottleTables));
+        migrations.extend(ates_core::idempotency::migrations());
         migrations
     }
 }

@@ -6,6 +6,7 @@ pub mod keys;
 pub mod sessions;
 
 use ates_core::http::{HttpSettings, Problem};
+use ates_core::idempotency::{self, Caller, IdempotencyStore};
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -32,12 +33,22 @@ struct ApiDoc;
 
 fn api() -> OpenApiRouter<AppState> {
     ates_core::http::service_api(ApiDoc::openapi())
-        .routes(routes!(accounts::sign_up, accounts::list))
+        .routes(idempotency::route(
+            Caller::AccountOrAnonymous,
+            routes!(accounts::sign_up),
+        ))
+        .routes(routes!(accounts::list))
         .routes(routes!(accounts::me))
         .routes(routes!(accounts::get_one, accounts::update))
-        .routes(routes!(accounts::set_temporary_password))
+        .routes(idempotency::route(
+            Caller::Account,
+            routes!(accounts::set_temporary_password),
+        ))
         .routes(routes!(sessions::login))
-        .routes(routes!(sessions::change_password))
+        .routes(idempotency::route(
+            Caller::Anonymous,
+            routes!(sessions::change_password),
+        ))
         .routes(routes!(sessions::refresh))
         .routes(routes!(sessions::logout))
         .routes(routes!(keys::jwks))
@@ -49,5 +60,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 pub fn router(state: AppState, settings: &HttpSettings) -> anyhow::Result<Router> {
-    ates_core::http::service_app(api(), state, settings)
+    let idempotency =
+        IdempotencyStore::new(state.db.clone(), state.authenticator.clone(), settings);
+    ates_core::http::service_app(api().layer(idempotency.layer()), state, settings)
 }

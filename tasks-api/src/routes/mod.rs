@@ -3,6 +3,7 @@
 pub mod tasks;
 
 use ates_core::http::{HttpSettings, Problem};
+use ates_core::idempotency::{self, Caller, IdempotencyStore};
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,11 +28,15 @@ struct ApiDoc;
 
 fn api() -> OpenApiRouter<AppState> {
     ates_core::http::service_api(ApiDoc::openapi())
-        .routes(routes!(tasks::create, tasks::list))
+        .routes(idempotency::route(Caller::Account, routes!(tasks::create)))
+        .routes(routes!(tasks::list))
         .routes(routes!(tasks::mine))
-        .routes(routes!(tasks::shuffle))
+        .routes(idempotency::route(Caller::Account, routes!(tasks::shuffle)))
         .routes(routes!(tasks::get_one))
-        .routes(routes!(tasks::complete))
+        .routes(idempotency::route(
+            Caller::Account,
+            routes!(tasks::complete),
+        ))
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.
@@ -40,5 +45,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 pub fn router(state: AppState, settings: &HttpSettings) -> anyhow::Result<Router> {
-    ates_core::http::service_app(api(), state, settings)
+    let idempotency =
+        IdempotencyStore::new(state.db.clone(), state.authenticator.clone(), settings);
+    ates_core::http::service_app(api().layer(idempotency.layer()), state, settings)
 }
