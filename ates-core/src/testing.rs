@@ -392,6 +392,7 @@ pub fn service_settings(
         http: HttpSettings {
             cors_allowed_origins: vec!["https://spa.popug.inc".into()],
             max_body_bytes: 16 * 1024,
+            ..HttpSettings::default()
         },
         jwt_issuer: "ates-auth".into(),
         jwt_audience: "ates".into(),

@@ -11,6 +11,9 @@ use utoipa::ToSchema;
 /// Where the problem types are documented.
 const TYPE_BASE: &str = "https://ates.popug.inc/problems/";
 
+/// When a client may try a timed-out request again.
+const TIMED_OUT_RETRY_AFTER_SECS: u64 = 1;
+
 /// One broken rule of a request field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldError {
@@ -83,6 +86,10 @@ pub enum ApiError {
         detail: String,
         retry_after_secs: u64,
     },
+    /// 503 with `Retry-After`: the request ran past `REQUEST_TIMEOUT_SECS`
+    /// and was stopped.
+    #[error("{0}")]
+    TimedOut(String),
     /// Logged with its cause; the client sees an opaque 500.
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
@@ -113,7 +120,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } | ApiError::TimedOut(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -137,6 +144,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::Overloaded { .. } => ("overloaded", "Too busy, try again shortly"),
+            ApiError::TimedOut(_) => ("timeout", "The request took too long"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -193,6 +201,12 @@ impl IntoResponse for ApiError {
                 retry_after_secs, ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            ApiError::TimedOut(_) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(TIMED_OUT_RETRY_AFTER_SECS),
+                );
             }
             _ => {}
         }
