@@ -21,7 +21,13 @@ export SIGNUP_ALLOWED_DOMAINS=${SIGNUP_ALLOWED_DOMAINS:-popug.inc}  # self sign-
 export AUTH_JWKS_URL=${AUTH_JWKS_URL:-http://127.0.0.1:3001/.well-known/jwks.json}
 
 scripts/install-deps.sh
+# ./data holds the databases, the NATS store and the identities' seeds: for
+# this user's eyes only. umask 077 makes every file and directory written
+# from here on (by this script, nats-server and the services) owner-only;
+# chmod tightens a ./data made before.
+umask 077
 mkdir -p data/nats
+chmod 700 data
 cargo build --quiet -p ates-core --bin ates-nats-config
 [ -n "$SERVICES" ] && cargo build --quiet $(for s in $SERVICES; do printf -- '-p %s ' "${s%%:*}"; done)
 # Identities: created on first start, kept afterwards; the server

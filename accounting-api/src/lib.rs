@@ -125,6 +125,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = build_app(&service)?;
+    let http = service.config.service.http.clone();
     let state = service.state.clone();
     let mut background = vec![
         tokio::spawn(
@@ -148,5 +149,5 @@ pub async fn run(
     if service.config.scheduler_enabled {
         background.push(tokio::spawn(run_scheduler(state, shutdown.clone())));
     }
-    ates_core::http::serve_with_background(listener, app, background, shutdown).await
+    ates_core::http::serve_with_background(listener, app, &http, background, shutdown).await
 }

@@ -6,6 +6,13 @@
 //! is derived from the payout, so even the one window where a crash could
 //! repeat it (after the server accepted it, before the row was marked)
 //! yields a duplicate a mail system recognises.
+//!
+//! Nothing from an account reaches the SMTP conversation unchecked: the
+//! recipient must parse as a bare address (lettre's `Address`: no display
+//! name, no CR/LF, nothing after it), and the name and subject must hold no
+//! control characters. An email that fails is refused before any
+//! connection (logged, kept pending with the reason, tried again later in
+//! case the account's details are corrected), never sent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +20,7 @@ use std::time::Duration;
 use ates_core::account_replica;
 use chrono::Utc;
 use lettre::message::Mailbox;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::Notify;
@@ -60,9 +67,12 @@ impl Mailer {
             ),
             None => None,
         };
-        let from = from
+        let from: Mailbox = from
             .parse()
             .map_err(|error| anyhow::anyhow!("MAIL_FROM is not a mailbox: {error}"))?;
+        if from.name.as_deref().is_some_and(has_control) {
+            anyhow::bail!("MAIL_FROM has a control character in its name");
+        }
         Ok(Self {
             db,
             transport,
@@ -137,11 +147,21 @@ impl Mailer {
                     email.account_id
                 )
             })?;
+        let recipient = recipient(&account.email)?;
+        if has_control(&account.full_name) {
+            anyhow::bail!(
+                "refused: the name of account {} holds a control character",
+                email.account_id
+            );
+        }
         let subject = format!(
             "aTES payout for {}: {}",
             email.business_date,
             dollars(email.amount_cents)
         );
+        if has_control(&subject) {
+            anyhow::bail!("refused: the subject {subject:?} holds a control character");
+        }
         let body = format!(
             "Hello {},\n\nfor your work on {} aTES paid you {}.\nYour balance is now settled; the payout is in your audit log.\n\nUberPopug Inc. accounting\n",
             if account.full_name.is_empty() {
@@ -156,7 +176,7 @@ impl Mailer {
             Some(transport) => {
                 let message = Message::builder()
                     .from(self.from.clone())
-                    .to(account.email.parse()?)
+                    .to(recipient)
                     .subject(subject.clone())
                     .message_id(Some(format!("<payout-{}@ates.popug.inc>", email.payout_id)))
                     .body(body.clone())?;
@@ -184,6 +204,23 @@ impl Mailer {
             .await?;
         Ok(())
     }
+}
+
+/// The account's email as a mailbox of the bare address: no display name
+/// can ride along, and lettre's address rules leave no room for CR/LF or
+/// a second header.
+fn recipient(email: &str) -> anyhow::Result<Mailbox> {
+    if has_control(email) {
+        anyhow::bail!("refused: the address {email:?} holds a control character");
+    }
+    let address: Address = email
+        .parse()
+        .map_err(|error| anyhow::anyhow!("refused: {email:?} is not an email address: {error}"))?;
+    Ok(Mailbox::new(None, address))
+}
+
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
 }
 
 #[cfg(test)]

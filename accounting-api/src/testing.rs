@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ates_core::testing::{TestBroker, TestDatabase, service_settings};
@@ -74,6 +75,8 @@ pub struct ReceivedMail {
 #[derive(Clone, Default)]
 pub struct SmtpSink {
     pub received: Arc<Mutex<Vec<ReceivedMail>>>,
+    /// Every connection accepted, whether a message followed or not.
+    pub connections: Arc<AtomicUsize>,
     pub port: u16,
 }
 
@@ -82,11 +85,14 @@ impl SmtpSink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sink = Self {
             received: Arc::default(),
+            connections: Arc::default(),
             port: listener.local_addr().unwrap().port(),
         };
         let received = sink.received.clone();
+        let connections = sink.connections.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                connections.fetch_add(1, Ordering::SeqCst);
                 let received = received.clone();
                 tokio::spawn(async move {
                     let _ = serve_session(stream, received).await;
@@ -102,6 +108,11 @@ impl SmtpSink {
 
     pub fn messages(&self) -> Vec<ReceivedMail> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// How many SMTP connections were opened to the sink.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 }
 

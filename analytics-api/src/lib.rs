@@ -91,6 +91,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = build_app(&service)?;
+    let http = service.config.service.http.clone();
     let consumer = tokio::spawn(consumer::run(
         service.bus.clone(),
         service.state.db.clone(),
@@ -98,7 +99,7 @@ pub async fn run(
         ConsumerSettings::new(&service.config.service.consumer_name),
         shutdown.clone(),
     ));
-    ates_core::http::serve_with_background(listener, app, vec![consumer], shutdown).await
+    ates_core::http::serve_with_background(listener, app, &http, vec![consumer], shutdown).await
 }
 
 /// Empties the read models and this service's record of processed events,

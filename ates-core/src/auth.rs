@@ -504,6 +504,15 @@ impl AuthUser {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is
+/// matched in any letter case (`bearer`, `BEARER`: RFC 7235 section 2.1);
+/// the token itself is taken as sent.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 impl<S> FromRequestParts<S> for AuthUser
 where
     S: Send + Sync,
@@ -517,13 +526,7 @@ where
             .headers
             .get(AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                value
-                    .strip_prefix("Bearer ")
-                    .or_else(|| value.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|token| !token.is_empty())
+            .and_then(bearer_token)
             .ok_or(TokenError::Missing)?;
         let claims = authenticator.verifier.verify(token).await?;
         let standing = authenticator.gate.standing(claims.sub).await?;

@@ -22,7 +22,17 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// SQLite gets WAL, `synchronous=NORMAL`, a busy timeout and foreign keys:
 /// readers never block the single writer, and writers queue instead of
 /// failing. Tune the pool with `max_connections`.
+///
+/// A SQLite file that does not exist yet is created first, owner-only
+/// (0600, its missing directories 0700): SQLite gives the `-wal` and `-shm`
+/// files the main file's permissions, so none of them is readable by other
+/// users. An existing file keeps the permissions it has.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    if DbBackend::Sqlite.is_prefix_of(url) {
+        create_owner_only(url).map_err(|error| {
+            DbErr::Custom(format!("cannot create the SQLite file of {url}: {error}"))
+        })?;
+    }
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)
@@ -38,6 +48,47 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .foreign_keys(true)
         });
     Database::connect(options).await
+}
+
+/// Creates the file of a SQLite `url` with mode 0600 (and its missing
+/// directories with 0700) unless it exists or the database is in memory.
+#[cfg(unix)]
+fn create_owner_only(url: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    use std::str::FromStr as _;
+
+    let Ok(options) = sea_orm::sqlx::sqlite::SqliteConnectOptions::from_str(url) else {
+        // Not for us to judge: the connection reports what is wrong with it.
+        return Ok(());
+    };
+    let file = options.get_filename();
+    let in_memory = url.contains("mode=memory")
+        || file.as_os_str().is_empty()
+        || file.as_os_str() == ":memory:";
+    if in_memory || file.exists() {
+        return Ok(());
+    }
+    if let Some(directory) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(directory)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_owner_only(_url: &str) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// One writer lane per SQLite database file in this process.

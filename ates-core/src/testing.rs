@@ -393,6 +393,7 @@ pub fn service_settings(
             cors_allowed_origins: vec!["https://spa.popug.inc".into()],
             max_body_bytes: 16 * 1024,
             idempotency_window: crate::idempotency::DEFAULT_WINDOW,
+            ..HttpSettings::default()
         },
         jwt_issuer: "ates-auth".into(),
         jwt_audience: "ates".into(),

@@ -211,6 +211,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = build_app(&service)?;
+    let http = service.config.service.http.clone();
     let relay = service
         .bus
         .relay(service.state.db.clone(), RelaySettings::default());
@@ -219,7 +220,8 @@ pub async fn run(
         service.state.db.clone(),
         shutdown.clone(),
     ));
-    ates_core::http::serve_with_background(listener, app, vec![relay, pruner], shutdown).await
+    ates_core::http::serve_with_background(listener, app, &http, vec![relay, pruner], shutdown)
+        .await
 }
 
 /// How often ended throttle windows are deleted.

@@ -110,6 +110,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = build_app(&service)?;
+    let http = service.config.service.http.clone();
     let db = service.state.db.clone();
     let relay = service.bus.relay(db.clone(), RelaySettings::default());
     let relay = tokio::spawn(relay.run(shutdown.clone()));
@@ -120,5 +121,6 @@ pub async fn run(
         ConsumerSettings::new(&service.config.service.consumer_name),
         shutdown.clone(),
     ));
-    ates_core::http::serve_with_background(listener, app, vec![relay, consumer], shutdown).await
+    ates_core::http::serve_with_background(listener, app, &http, vec![relay, consumer], shutdown)
+        .await
 }

@@ -1,14 +1,17 @@
 //! Extractors that turn every bad body or query into a problem-details
-//! error before a handler runs: malformed JSON 400, a missing JSON content
-//! type 415, an oversized body 413, wrong shapes and broken `validator`
+//! error before a handler runs: a missing or other than JSON content type
+//! 415, an oversized body 413, a body that is not well-formed JSON 400
+//! (checked before the body meets its type, so `[1,2` is a 400 whatever
+//! the type), well-formed JSON of the wrong shape and broken `validator`
 //! rules 422 with the fields named.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::{DeserializeOwned, IgnoredAny};
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use super::{ApiError, FieldError};
@@ -25,12 +28,50 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(value) = Json::<T>::from_request(request, state)
+        if !is_json(request.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as JSON with `Content-Type: application/json`".into(),
+            ));
+        }
+        let body = Bytes::from_request(request, state)
             .await
-            .map_err(json_rejection)?;
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(
+                        "the request body is larger than this service accepts".into(),
+                    )
+                } else {
+                    ApiError::BadRequest(rejection.body_text())
+                }
+            })?;
+        serde_json::from_slice::<IgnoredAny>(&body).map_err(|error| {
+            ApiError::BadRequest(format!("the body is not valid JSON: {error}"))
+        })?;
+        let Json(value) = Json::<T>::from_bytes(&body).map_err(json_rejection)?;
         value.validate().map_err(validation_errors)?;
         Ok(Self(value))
     }
+}
+
+/// `application/json` or any `application/...+json`, with or without
+/// parameters (`; charset=utf-8`), in any letter case: what axum's `Json`
+/// accepts.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence
+        .strip_prefix("application/")
+        .is_some_and(|subtype| subtype == "json" || subtype.ends_with("+json"))
 }
 
 /// Query parameters that parsed and passed their `validator` rules.
@@ -78,22 +119,14 @@ where
     }
 }
 
+/// The body is well-formed JSON by now: what is left is its shape (a wrong
+/// type, a missing or unknown field), a 422.
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     let detail = rejection.body_text();
-    match rejection {
-        JsonRejection::JsonDataError(_) => ApiError::Validation(vec![FieldError {
-            field: field_of(&detail),
-            message: detail,
-        }]),
-        JsonRejection::JsonSyntaxError(_) => ApiError::BadRequest(detail),
-        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
-            "send the body as JSON with `Content-Type: application/json`".into(),
-        ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge("the request body is larger than this service accepts".into())
-        }
-        _ => ApiError::BadRequest(detail),
-    }
+    ApiError::Validation(vec![FieldError {
+        field: field_of(&detail),
+        message: detail,
+    }])
 }
 
 /// serde's message starts with the path of the broken field

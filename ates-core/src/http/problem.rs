@@ -14,6 +14,9 @@ const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
 /// Where the problem types are documented.
 const TYPE_BASE: &str = "https://ates.popug.inc/problems/";
 
+/// When a client may try a timed-out request again.
+const TIMED_OUT_RETRY_AFTER_SECS: u64 = 1;
+
 /// One broken rule of a request field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldError {
@@ -86,6 +89,10 @@ pub enum ApiError {
         detail: String,
         retry_after_secs: u64,
     },
+    /// 503 with `Retry-After`: the request ran past `REQUEST_TIMEOUT_SECS`
+    /// and was stopped.
+    #[error("{0}")]
+    TimedOut(String),
     /// Logged with its cause; the client sees an opaque 500.
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
@@ -116,7 +123,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } | ApiError::TimedOut(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -140,6 +147,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::Overloaded { .. } => ("overloaded", "Too busy, try again shortly"),
+            ApiError::TimedOut(_) => ("timeout", "The request took too long"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -202,6 +210,12 @@ impl IntoResponse for ApiError {
                 headers.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+                );
+            }
+            ApiError::TimedOut(_) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(TIMED_OUT_RETRY_AFTER_SECS),
                 );
             }
             _ => {}

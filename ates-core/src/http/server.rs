@@ -1,18 +1,25 @@
-//! The layers every service's router gets, and serving with graceful
-//! shutdown.
+//! The layers every service's router gets, and serving with timeouts and
+//! graceful shutdown.
 
 use std::any::Any;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any as AnyOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::openapi::OpenApi;
@@ -35,6 +42,15 @@ pub struct HttpSettings {
     /// `IDEMPOTENCY_WINDOW_SECS`: how long an `Idempotency-Key` is
     /// remembered after its first request (default 24 h, at most 30 days).
     pub idempotency_window: Duration,
+    /// `HEADER_READ_TIMEOUT_SECS`: how long a client may take to send a
+    /// request's headers, from the first byte (or from the end of the
+    /// previous request on a kept-alive connection); the connection is
+    /// closed after it (default 10 s).
+    pub header_read_timeout: Duration,
+    /// `REQUEST_TIMEOUT_SECS`: how long a request may take once its headers
+    /// are in, reading its body included; after it the request is stopped
+    /// and answered 503 `timeout` (default 30 s).
+    pub request_timeout: Duration,
 }
 
 impl Default for HttpSettings {
@@ -43,6 +59,8 @@ impl Default for HttpSettings {
             cors_allowed_origins: Vec::new(),
             max_body_bytes: 64 * 1024,
             idempotency_window: crate::idempotency::DEFAULT_WINDOW,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -73,6 +91,12 @@ impl HttpSettings {
             crate::idempotency::MAX_WINDOW.as_secs()
         );
         settings.idempotency_window = window;
+        if let Some(timeout) = seconds_from_env("HEADER_READ_TIMEOUT_SECS")? {
+            settings.header_read_timeout = timeout;
+        }
+        if let Some(timeout) = seconds_from_env("REQUEST_TIMEOUT_SECS")? {
+            settings.request_timeout = timeout;
+        }
         Ok(settings)
     }
 
@@ -107,28 +131,78 @@ impl HttpSettings {
     }
 }
 
+/// A whole number of seconds, at least 1, from `name` if it is set.
+fn seconds_from_env(name: &str) -> anyhow::Result<Option<Duration>> {
+    let Ok(value) = std::env::var(name) else {
+        return Ok(None);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(seconds) if seconds > 0 => Ok(Some(Duration::from_secs(seconds))),
+        _ => anyhow::bail!("{name} must be a whole number of seconds, at least 1"),
+    }
+}
+
 /// Adds the OpenAPI document (`/openapi.json`, with the bearer scheme) and
 /// Swagger UI (`/swagger-ui`), then the shared conventions: JSON 404/405,
-/// body limit, panics as opaque 500s, one log line per request, CORS.
+/// body limit, the request timeout, panics as opaque 500s, one log line per
+/// request, CORS, `Cache-Control: no-store` unless a handler chose a cache
+/// policy, and `X-Content-Type-Options: nosniff` on every response.
 pub fn apply_conventions(
     router: Router,
     mut api: OpenApi,
     settings: &HttpSettings,
 ) -> anyhow::Result<Router> {
     document(&mut api);
+    let request_timeout = settings.request_timeout;
     let router = router
         .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", api))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            within(request_timeout, request, next)
+        }))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::map_response(no_store_by_default))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .layer(settings.cors()?);
+        .layer(settings.cors()?)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ));
     Ok(router)
+}
+
+/// Runs the rest of the request for at most `timeout`; past it the
+/// handler's future is dropped (a transaction it held rolls back, one it
+/// had committed stays) and the client gets a 503 `timeout` problem.
+async fn within(timeout: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(?timeout, "request stopped at the request timeout");
+            ApiError::TimedOut(format!(
+                "the request took longer than {} s and was stopped; it may or may not have taken effect",
+                timeout.as_secs_f64()
+            ))
+            .into_response()
+        }
+    }
+}
+
+/// Every answer holds someone's data (tokens, accounts, balances): no
+/// cache keeps it unless the handler set a policy of its own (the JWKS).
+async fn no_store_by_default(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    }
+    response
 }
 
 /// Completes a service's OpenAPI document the same way everywhere: the
@@ -168,20 +242,64 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }
 
-/// Serves `router` until `shutdown` is cancelled, then lets requests in
-/// flight finish. Handlers can read the TCP peer's address
-/// (`ConnectInfo<SocketAddr>`), e.g. to throttle per client.
+/// Serves `router` over HTTP/1.1 until `shutdown` is cancelled, then
+/// stops accepting, closes idle connections and lets requests in flight
+/// finish. A client gets `settings.header_read_timeout` to send each
+/// request's headers; the connection is closed after it (axum's `serve`
+/// sets no timer at all). HTTP/2 is not offered: telling the protocols
+/// apart reads the first bytes with no timer. Handlers can read the TCP
+/// peer's address (`ConnectInfo<SocketAddr>`), e.g. to throttle per client.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    settings: &HttpSettings,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
+    let mut connections = auto::Builder::new(TokioExecutor::new()).http1_only();
+    connections
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let router = router.clone();
+        let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+        let connections = connections.clone();
+        let watcher = graceful.watcher();
+        let first_byte_timeout = settings.header_read_timeout;
+        tokio::spawn(async move {
+            // hyper's header timer starts at the first byte: a client that
+            // connects and sends nothing gets the same time, then is closed.
+            match tokio::time::timeout(first_byte_timeout, stream.peek(&mut [0; 1])).await {
+                Ok(Ok(read)) if read > 0 => {}
+                _ => return,
+            }
+            let connection = connections
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(error) = watcher.watch(connection).await {
+                tracing::debug!(%peer, error = %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Serves `router` and keeps the service's background tasks (the outbox
@@ -191,11 +309,12 @@ pub async fn serve(
 pub async fn serve_with_background(
     listener: TcpListener,
     router: Router,
+    settings: &HttpSettings,
     background: Vec<tokio::task::JoinHandle<()>>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "listening");
-    let served = serve(listener, router, shutdown.clone()).await;
+    let served = serve(listener, router, settings, shutdown.clone()).await;
     shutdown.cancel();
     for task in background {
         if let Err(error) = task.await {

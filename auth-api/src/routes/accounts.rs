@@ -73,6 +73,7 @@ fn not_blank(value: &str) -> Result<(), ValidationError> {
 
 /// A sign-up, or (with an admin's bearer token) an account an admin creates.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "kesha@popug.inc", "password": "correct horse battery", "full_name": "Kesha Popugaev"}))]
 pub struct SignUpRequest {
     #[validate(

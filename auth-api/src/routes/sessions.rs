@@ -14,6 +14,7 @@ use crate::domain::passwords::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 use crate::domain::sessions::{self, PasswordChange, TokenPair};
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "kesha@popug.inc", "password": "correct horse battery"}))]
 pub struct LoginRequest {
     #[validate(length(min = 1, max = 254, message = "enter your email"))]
@@ -41,6 +42,7 @@ pub struct ChangePasswordRequest {
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
     #[validate(length(min = 1, max = 200, message = "send the refresh token"))]
