@@ -14,6 +14,8 @@
 //!   endpoints, the shared router layers and serving.
 //! - [`service`]: what a token-verifying service with an account replica
 //!   opens at start.
+//! - [`validation`]: request text and dates as types that refuse what is
+//!   not allowed (control characters, lengths in characters, the date range).
 //! - [`telemetry`] and [`shutdown`]: logs and one cancellation token for a
 //!   graceful stop.
 //! - `testing` (feature): the integration-test harness (a private
@@ -32,3 +34,4 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod validation;
