@@ -16,6 +16,8 @@
 //!   state, so a retried request gets the first answer and changes nothing.
 //! - [`service`]: what a token-verifying service with an account replica
 //!   opens at start.
+//! - [`validation`]: request text and dates as types that refuse what is
+//!   not allowed (control characters, lengths in characters, the date range).
 //! - [`telemetry`] and [`shutdown`]: logs and one cancellation token for a
 //!   graceful stop.
 //! - `testing` (feature): the integration-test harness (a private
@@ -35,3 +37,4 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod validation;
