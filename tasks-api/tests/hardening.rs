@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::time::Duration;
+
 use ates_core::testing::{
     assert_bearer_any_case_and_no_store, assert_json_body_statuses, assert_nosniff_everywhere,
 };
@@ -39,16 +41,12 @@ async fn a_fresh_sqlite_database_is_created_owner_only() {
         config.service.database_url = url.clone();
     })
     .await;
-    assert_eq!(
-        tasks
-            .client
-            .get(tasks.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        reqwest::StatusCode::OK
-    );
+    // Up and ready: its migrations have written.
+    ates_core::testing::eventually(Duration::from_secs(20), "tasks-api ready", || async {
+        let ready = tasks.client.get(tasks.url("/readyz")).send().await.ok()?;
+        (ready.status() == reqwest::StatusCode::OK).then_some(())
+    })
+    .await;
     // The migrations wrote: SQLite has made its -wal file, checked too.
     let wal = scratch.path().join("data/tasks-api.sqlite-wal");
     assert!(wal.exists(), "{}", wal.display());
