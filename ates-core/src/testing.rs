@@ -721,6 +721,145 @@ pub fn jwt_part(token: &str, index: usize) -> serde_json::Value {
     serde_json::from_slice(&bytes).expect("JSON")
 }
 
+/// Asserts the shared answers of a JSON-taking `POST url` (with `token` if
+/// it needs one): 400 for a body that is not well-formed JSON (truncated
+/// `[1,2` included), 422 for well-formed JSON of the wrong shape (a wrong
+/// type, an unknown field, sent as `application/json; charset=utf-8`),
+/// 413 over the 16 KiB body limit of the test settings, 415 for a missing
+/// or non-JSON content type. Each one a problem.
+pub async fn assert_json_body_statuses(client: &reqwest::Client, url: &str, token: Option<&str>) {
+    use reqwest::StatusCode;
+
+    let send = |content_type: Option<&'static str>, body: String| {
+        let mut request = client.post(url).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.expect("the service answers") }
+    };
+    let json = Some("application/json");
+    for not_json in ["[1,2", "{\"title\": ", "", "{} {}"] {
+        let body = problem(send(json, not_json.into()).await, StatusCode::BAD_REQUEST).await;
+        assert!(
+            body["type"]
+                .as_str()
+                .is_some_and(|kind| kind.ends_with("/bad-request")),
+            "{not_json:?}: {body}"
+        );
+    }
+    for wrong_shape in ["[1,2]", "42", "{\"no_such_field\": 1}"] {
+        let body = problem(
+            send(Some("application/json; charset=utf-8"), wrong_shape.into()).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert!(
+            body["type"]
+                .as_str()
+                .is_some_and(|kind| kind.ends_with("/validation")),
+            "{wrong_shape:?}: {body}"
+        );
+    }
+    let oversized = format!("{{\"pad\": \"{}\"}}", "p".repeat(32 * 1024));
+    problem(send(json, oversized).await, StatusCode::PAYLOAD_TOO_LARGE).await;
+    for content_type in [None, Some("text/plain"), Some("application/xml")] {
+        problem(
+            send(content_type, "{}".into()).await,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        )
+        .await;
+    }
+}
+
+/// Asserts that `GET url` with `token` is a 200 whatever the case of the
+/// bearer scheme (RFC 7235), and that the answer carries the headers every
+/// response of an account's data gets: `Cache-Control: no-store`,
+/// `Pragma: no-cache`, `X-Content-Type-Options: nosniff`.
+pub async fn assert_bearer_any_case_and_no_store(client: &reqwest::Client, url: &str, token: &str) {
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let response = client
+            .get(url)
+            .header("authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .expect("the service answers");
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "{scheme} {url}");
+        assert_private_headers(&response);
+    }
+}
+
+/// Asserts `Cache-Control: no-store`, `Pragma: no-cache` and
+/// `X-Content-Type-Options: nosniff` on `response`.
+pub fn assert_private_headers(response: &reqwest::Response) {
+    let headers = response.headers();
+    assert_eq!(headers["cache-control"], "no-store", "{}", response.url());
+    assert_eq!(headers["pragma"], "no-cache", "{}", response.url());
+    assert_eq!(
+        headers["x-content-type-options"],
+        "nosniff",
+        "{}",
+        response.url()
+    );
+}
+
+/// Asserts that the service's unknown-path 404 and its Swagger UI say
+/// `X-Content-Type-Options: nosniff`.
+pub async fn assert_nosniff_everywhere(client: &reqwest::Client, base: &str) {
+    for path in [
+        "/no/such/endpoint",
+        "/swagger-ui/",
+        "/openapi.json",
+        "/healthz",
+    ] {
+        let response = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("the service answers");
+        assert_eq!(
+            response.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+    }
+}
+
+/// Asserts (on unix) that a SQLite `url`'s file, and its `-wal` and `-shm`
+/// files if there, are owner-only (0600) and its directory is 0700.
+#[cfg(unix)]
+pub fn assert_sqlite_owner_only(url: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let path = url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    let mode = |path: &str| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|error| panic!("{path}: {error}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(path), 0o600, "{path}");
+    for companion in ["-wal", "-shm"] {
+        let companion = format!("{path}{companion}");
+        if std::path::Path::new(&companion).exists() {
+            assert_eq!(mode(&companion), 0o600, "{companion}");
+        }
+    }
+    let directory = std::path::Path::new(path)
+        .parent()
+        .expect("a directory")
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(mode(&directory), 0o700, "{directory}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

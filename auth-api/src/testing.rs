@@ -282,6 +282,17 @@ impl TestApp {
             .to_owned()
     }
 
+    /// The id of the account `token` belongs to (`GET /v1/accounts/me`).
+    pub async fn account_id_of(&self, token: &str) -> String {
+        let me: Value = self
+            .get("/v1/accounts/me", Some(token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        me["id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Response {
         self.post("/v1/auth/refresh", &json!({"refresh_token": refresh_token}))
             .await

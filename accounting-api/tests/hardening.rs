@@ -1,0 +1,130 @@
+//! accounting-api's share of the hardening: the mailer refuses what could
+//! inject an SMTP header (nothing reaches the wire), and the HTTP side has
+//! the bearer scheme in any case and the shared headers. accounting-api
+//! takes no JSON body (closing the day has none), so the body statuses are
+//! checked on the other services.
+
+#![allow(clippy::unwrap_used)]
+
+use accounting_api::db::payout_email;
+use accounting_api::mailer::{self, Mailer};
+use accounting_api::testing::{AccountingApp, SmtpSink};
+use ates_core::account_replica::entity as account;
+use ates_core::testing::{
+    TestDatabase, assert_bearer_any_case_and_no_store, assert_nosniff_everywhere,
+};
+use auth_api::testing::TestApp as AuthApp;
+use sea_orm::{ActiveValue::Set, EntityTrait};
+use uuid::Uuid;
+
+async fn account_with(db: &sea_orm::DatabaseConnection, email: &str, full_name: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    account::Entity::insert(account::ActiveModel {
+        id: Set(id),
+        email: Set(email.into()),
+        full_name: Set(full_name.into()),
+        role: Set("worker".into()),
+        active: Set(true),
+        state_at: Set(chrono::Utc::now()),
+        details_revision: Set(Some(1)),
+        role_revision: Set(Some(1)),
+        active_revision: Set(Some(1)),
+    })
+    .exec(db)
+    .await
+    .unwrap();
+    id
+}
+
+async fn payout_for(db: &sea_orm::DatabaseConnection, account_id: Uuid) -> Uuid {
+    let payout_id = Uuid::new_v4();
+    payout_email::Entity::insert(payout_email::ActiveModel {
+        payout_id: Set(payout_id),
+        account_id: Set(account_id),
+        amount_cents: Set(1234),
+        business_date: Set("2026-12-01".into()),
+        status: Set(mailer::PENDING.into()),
+        recipient: Set(None),
+        subject: Set(None),
+        body: Set(None),
+        attempts: Set(0),
+        last_error: Set(None),
+        next_attempt_at: Set(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        sent_at: Set(None),
+    })
+    .exec(db)
+    .await
+    .unwrap();
+    payout_id
+}
+
+#[tokio::test]
+async fn addresses_and_names_that_could_inject_smtp_headers_are_refused_unsent() {
+    let database = TestDatabase::create().await;
+    let db = ates_core::db::open::<accounting_api::db::migrations::Migrator>(database.url(), 2)
+        .await
+        .unwrap();
+    let sink = SmtpSink::start().await;
+
+    let honest = account_with(&db, "kesha@popug.inc", "Kesha").await;
+    let crlf_address = account_with(&db, "a@b.c\r\nBcc: x@y.z", "Evil").await;
+    let named_address = account_with(&db, "\"Boss\" <boss@popug.inc>", "Boss").await;
+    let crlf_name = account_with(&db, "name@popug.inc", "Kesha\r\nBcc: x@y.z").await;
+    let honest_payout = payout_for(&db, honest).await;
+    let refused = [
+        payout_for(&db, crlf_address).await,
+        payout_for(&db, named_address).await,
+        payout_for(&db, crlf_name).await,
+    ];
+
+    let mailer = Mailer::new(
+        db.clone(),
+        Some(&sink.url()),
+        "aTES Accounting <accounting@popug.inc>",
+    )
+    .unwrap();
+    assert_eq!(mailer.deliver_pending().await.unwrap(), 1);
+
+    let mails = sink.messages();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, vec!["kesha@popug.inc".to_owned()]);
+    assert!(!mails[0].data.to_ascii_lowercase().contains("bcc"));
+    assert_eq!(
+        sink.connections(),
+        1,
+        "only the honest email opened a connection"
+    );
+    let sent = payout_email::Entity::find_by_id(honest_payout)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sent.status, mailer::SENT);
+    for payout in refused {
+        let row = payout_email::Entity::find_by_id(payout)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, mailer::PENDING, "kept, not sent");
+        assert_eq!(row.attempts, 1);
+        let error = row.last_error.unwrap();
+        assert!(error.starts_with("refused"), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn my_account_answers_to_any_bearer_case_and_is_never_cached() {
+    let auth = AuthApp::spawn().await;
+    let accounting = AccountingApp::spawn(&auth.broker, &auth.jwks_url(), None).await;
+    let id = auth.account_with_role("kesha@popug.inc", "worker").await;
+    accounting.wait_for_account(&id, true).await;
+    let token = auth.access_token("kesha@popug.inc").await;
+    assert_bearer_any_case_and_no_store(&accounting.client, &accounting.url("/v1/me"), &token)
+        .await;
+    let bad_day = accounting
+        .get("/v1/me/transactions?date=yesterday", &token)
+        .await;
+    ates_core::testing::problem(bad_day, reqwest::StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_nosniff_everywhere(&accounting.client, &accounting.url("")).await;
+}
