@@ -124,6 +124,26 @@ async fn a_new_task_is_assigned_at_once_and_published() {
 }
 
 #[tokio::test]
+async fn text_at_its_limits_is_kept_as_sent() {
+    let system = System::start().await;
+    let worker = system.popug("kesha@popug.inc", "worker").await;
+    // 200 two-byte characters (400 bytes); new lines and tabs in a description.
+    let title = "ж".repeat(200);
+    let description = "Step 1:\tfind the leak\r\nStep 2:\tfix it\n";
+    let response = system
+        .tasks
+        .create_task(
+            &worker.token,
+            &json!({"title": title, "description": description}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let task: Value = response.json().await.unwrap();
+    assert_eq!(task["title"], title);
+    assert_eq!(task["description"], description);
+}
+
+#[tokio::test]
 async fn invalid_tasks_are_refused_with_clear_errors_and_nothing_is_stored() {
     let system = System::start().await;
     let worker = system.popug("kesha@popug.inc", "worker").await;
@@ -159,6 +179,26 @@ async fn invalid_tasks_are_refused_with_clear_errors_and_nothing_is_stored() {
         (
             json!({"title": "Fix", "description": "d".repeat(10_001)}),
             "description",
+        ),
+        // PostgreSQL refuses a NUL byte in text: it is a 422, never a 500.
+        (json!({"title": "Fix\u{0}it", "description": ""}), "title"),
+        (
+            json!({"title": "Fix", "description": "a\u{0}b"}),
+            "description",
+        ),
+        (
+            json!({"title": "Fix\u{7}\u{1b}[2J", "description": ""}),
+            "title",
+        ),
+        (json!({"title": "Fix\rit", "description": ""}), "title"),
+        (
+            json!({"title": "Fix", "jira_id": "POPUG-1\u{0}", "description": ""}),
+            "jira_id",
+        ),
+        // Lengths are characters, not bytes.
+        (
+            json!({"title": "ж".repeat(201), "description": ""}),
+            "title",
         ),
     ] {
         let body = problem(

@@ -3,6 +3,7 @@
 
 use ates_core::auth::AuthUser;
 use ates_core::http::{ApiError, PathParam, Problem, ValidatedJson};
+use ates_core::validation::SingleLine;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,7 +12,7 @@ use event_schemas::accounts::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use validator::{Validate, ValidationError};
+use validator::Validate;
 
 use super::client::ClientAddress;
 use crate::AppState;
@@ -64,23 +65,14 @@ impl From<account::Model> for Account {
     }
 }
 
-fn not_blank(value: &str) -> Result<(), ValidationError> {
-    if value.trim().is_empty() {
-        return Err(ValidationError::new("blank").with_message("must not be blank".into()));
-    }
-    Ok(())
-}
-
 /// A sign-up, or (with an admin's bearer token) an account an admin creates.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "kesha@popug.inc", "password": "correct horse battery", "full_name": "Kesha Popugaev"}))]
 pub struct SignUpRequest {
-    #[validate(
-        email(message = "must be an email address"),
-        length(max = 254, message = "must be at most 254 characters")
-    )]
-    pub email: String,
+    /// An email address, at most 254 characters, no control characters.
+    #[validate(email(message = "must be an email address"))]
+    pub email: SingleLine<1, 254>,
     /// 10 to 128 characters. Required to sign up; an admin may leave it
     /// out to have a temporary password generated.
     #[validate(length(
@@ -89,11 +81,8 @@ pub struct SignUpRequest {
         message = "must be 10 to 128 characters"
     ))]
     pub password: Option<String>,
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        custom(function = "not_blank")
-    )]
-    pub full_name: String,
+    /// 1 to 200 characters on one line, no control characters.
+    pub full_name: SingleLine<1, 200>,
     /// Admins only (default `worker`); a sign-up is always a worker.
     pub role: Option<Role>,
 }
@@ -148,11 +137,8 @@ pub struct TemporaryPasswordRequest {
 #[schema(example = json!({"role": "manager"}))]
 pub struct UpdateAccountRequest {
     pub role: Option<Role>,
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        custom(function = "not_blank")
-    )]
-    pub full_name: Option<String>,
+    /// 1 to 200 characters on one line, no control characters.
+    pub full_name: Option<SingleLine<1, 200>>,
     /// `false` deactivates: every service refuses the account from then on.
     pub active: Option<bool>,
 }
@@ -191,8 +177,8 @@ pub async fn sign_up(
     if let Some(admin) = admin {
         admin.require_role(&[Role::Admin])?;
         let new = AdminNewAccount {
-            email: body.email,
-            full_name: body.full_name,
+            email: body.email.into_inner(),
+            full_name: body.full_name.into_inner(),
             role: body.role.unwrap_or(Role::Worker),
             password: body.password,
         };
@@ -211,9 +197,9 @@ pub async fn sign_up(
         ));
     };
     let sign_up = SignUp {
-        email: body.email,
+        email: body.email.into_inner(),
         password,
-        full_name: body.full_name,
+        full_name: body.full_name.into_inner(),
     };
     let account = accounts::sign_up(&state.db, &state.outbox, &state.signup, sign_up, now).await?;
     let created = CreatedAccount {
@@ -290,7 +276,7 @@ pub async fn update(
     user.require_role(&[Role::Admin])?;
     let change = AccountChange {
         role: body.role,
-        full_name: body.full_name,
+        full_name: body.full_name.map(SingleLine::into_inner),
         active: body.active,
     };
     let account =

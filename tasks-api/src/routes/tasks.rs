@@ -2,6 +2,7 @@
 
 use ates_core::auth::AuthUser;
 use ates_core::http::{ApiError, PathParam, Problem, ValidatedJson, ValidatedQuery};
+use ates_core::validation::{MultiLine, SingleLine};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -87,21 +88,15 @@ fn jira_id_rules(jira_id: &str) -> Result<(), ValidationError> {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Fix the nest", "jira_id": "POPUG-42", "description": "The nest in the north wing leaks."}))]
 pub struct CreateTaskRequest {
-    /// 1 to 200 characters, no `[` or `]`.
-    #[validate(
-        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        custom(function = "title_rules")
-    )]
-    pub title: String,
+    /// 1 to 200 characters on one line, no control characters, no `[` or `]`.
+    #[validate(custom(function = "title_rules"))]
+    pub title: SingleLine<1, 200>,
     /// Like `POPUG-123`.
-    #[validate(
-        length(max = 50, message = "must be at most 50 characters"),
-        custom(function = "jira_id_rules")
-    )]
-    pub jira_id: Option<String>,
-    /// Up to 10,000 characters.
-    #[validate(length(max = 10000, message = "must be at most 10000 characters"))]
-    pub description: String,
+    #[validate(custom(function = "jira_id_rules"))]
+    pub jira_id: Option<SingleLine<1, 50>>,
+    /// Up to 10,000 characters; new lines and tabs allowed, no other
+    /// control characters.
+    pub description: MultiLine<10000>,
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
@@ -183,9 +178,9 @@ pub async fn create(
     ValidatedJson(body): ValidatedJson<CreateTaskRequest>,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
     let new = NewTask {
-        title: body.title,
-        jira_id: body.jira_id,
-        description: body.description,
+        title: body.title.into_inner(),
+        jira_id: body.jira_id.map(SingleLine::into_inner),
+        description: body.description.into_inner(),
     };
     let task = state
         .creator
