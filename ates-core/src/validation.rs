@@ -65,6 +65,23 @@ fn refused_character(text: &str, line_breaks: bool) -> Option<(usize, char)> {
     None
 }
 
+/// The one-line rule of [`SingleLine`] as a `validator` custom function,
+/// for a `String` field whose other rules must be reported together with
+/// it (a sign-up names every broken field at once).
+pub fn one_line(text: &str) -> Result<(), validator::ValidationError> {
+    match refused_character(text, false) {
+        None => Ok(()),
+        Some((position, character)) => Err(validator::ValidationError::new("control_character")
+            .with_message(
+                format!(
+                    "must not contain U+{:04X} (character {position}): a single line without control characters is expected",
+                    u32::from(character)
+                )
+                .into(),
+            )),
+    }
+}
+
 fn check_text(
     text: &str,
     min: usize,

@@ -54,6 +54,51 @@ async fn emails_are_unique_whatever_their_case() {
 }
 
 #[tokio::test]
+async fn names_and_emails_with_control_characters_are_422_not_stored() {
+    let app = TestApp::spawn().await;
+    for (body, field) in [
+        // PostgreSQL refuses a NUL byte in text: a 422, never a 500.
+        (
+            json!({"email": "kesha@popug.inc", "password": "correct horse battery", "full_name": "Kesha\u{0}"}),
+            "full_name",
+        ),
+        (
+            json!({"email": "kesha@popug.inc", "password": "correct horse battery", "full_name": "Kesha\r\nBcc: x@y.z"}),
+            "full_name",
+        ),
+        (
+            json!({"email": "kesha@popug.inc", "password": "correct horse battery", "full_name": "Kesha\u{202E}gnip"}),
+            "full_name",
+        ),
+        (
+            json!({"email": "kesha\u{0}@popug.inc", "password": "correct horse battery", "full_name": "Kesha"}),
+            "email",
+        ),
+    ] {
+        let body = problem(
+            app.post("/v1/accounts", &body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        let fields: Vec<&str> = body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|error| error["field"].as_str().unwrap())
+            .collect();
+        assert!(fields.contains(&field), "{body}");
+    }
+    // Nothing was stored: the honest sign-up with that email succeeds.
+    let response = app
+        .post(
+            "/v1/accounts",
+            &json!({"email": "kesha@popug.inc", "password": "correct horse battery", "full_name": "Kesha"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
 async fn sign_up_with_invalid_fields_is_422_naming_each_field() {
     let app = TestApp::spawn().await;
     let response = app

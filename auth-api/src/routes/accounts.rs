@@ -3,7 +3,6 @@
 
 use ates_core::auth::AuthUser;
 use ates_core::http::{ApiError, PathParam, Problem, ValidatedJson};
-use ates_core::validation::SingleLine;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,7 +11,7 @@ use event_schemas::accounts::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use validator::Validate;
+use validator::{Validate, ValidationError};
 
 use super::client::ClientAddress;
 use crate::AppState;
@@ -65,14 +64,25 @@ impl From<account::Model> for Account {
     }
 }
 
+/// A name: not blank, one line without control characters.
+fn not_blank(value: &str) -> Result<(), ValidationError> {
+    if value.trim().is_empty() {
+        return Err(ValidationError::new("blank").with_message("must not be blank".into()));
+    }
+    ates_core::validation::one_line(value)
+}
+
 /// A sign-up, or (with an admin's bearer token) an account an admin creates.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "kesha@popug.inc", "password": "correct horse battery", "full_name": "Kesha Popugaev"}))]
 pub struct SignUpRequest {
-    /// An email address, at most 254 characters, no control characters.
-    #[validate(email(message = "must be an email address"))]
-    pub email: SingleLine<1, 254>,
+    #[validate(
+        email(message = "must be an email address"),
+        length(max = 254, message = "must be at most 254 characters"),
+        custom(function = "ates_core::validation::one_line")
+    )]
+    pub email: String,
     /// 10 to 128 characters. Required to sign up; an admin may leave it
     /// out to have a temporary password generated.
     #[validate(length(
@@ -81,8 +91,11 @@ pub struct SignUpRequest {
         message = "must be 10 to 128 characters"
     ))]
     pub password: Option<String>,
-    /// 1 to 200 characters on one line, no control characters.
-    pub full_name: SingleLine<1, 200>,
+    #[validate(
+        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
+        custom(function = "not_blank")
+    )]
+    pub full_name: String,
     /// Admins only (default `worker`); a sign-up is always a worker.
     pub role: Option<Role>,
 }
@@ -137,8 +150,11 @@ pub struct TemporaryPasswordRequest {
 #[schema(example = json!({"role": "manager"}))]
 pub struct UpdateAccountRequest {
     pub role: Option<Role>,
-    /// 1 to 200 characters on one line, no control characters.
-    pub full_name: Option<SingleLine<1, 200>>,
+    #[validate(
+        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
+        custom(function = "not_blank")
+    )]
+    pub full_name: Option<String>,
     /// `false` deactivates: every service refuses the account from then on.
     pub active: Option<bool>,
 }
@@ -177,8 +193,8 @@ pub async fn sign_up(
     if let Some(admin) = admin {
         admin.require_role(&[Role::Admin])?;
         let new = AdminNewAccount {
-            email: body.email.into_inner(),
-            full_name: body.full_name.into_inner(),
+            email: body.email,
+            full_name: body.full_name,
             role: body.role.unwrap_or(Role::Worker),
             password: body.password,
         };
@@ -197,9 +213,9 @@ pub async fn sign_up(
         ));
     };
     let sign_up = SignUp {
-        email: body.email.into_inner(),
+        email: body.email,
         password,
-        full_name: body.full_name.into_inner(),
+        full_name: body.full_name,
     };
     let account = accounts::sign_up(&state.db, &state.outbox, &state.signup, sign_up, now).await?;
     let created = CreatedAccount {
@@ -276,7 +292,7 @@ pub async fn update(
     user.require_role(&[Role::Admin])?;
     let change = AccountChange {
         role: body.role,
-        full_name: body.full_name.map(SingleLine::into_inner),
+        full_name: body.full_name,
         active: body.active,
     };
     let account =
