@@ -10,6 +10,7 @@
 //! | a JSON request body | 400 malformed JSON, 413 too large, 415 not JSON, 422 invalid fields |
 //! | query parameters | 422 invalid parameters |
 //! | path parameters | 400 malformed parameter |
+//! | header parameters (`Idempotency-Key`) | 400 malformed header |
 //! | a bearer security requirement | 401 (with `WWW-Authenticate`) |
 //! | anything | 503 (with `Retry-After`) when it took longer than `REQUEST_TIMEOUT_SECS` |
 //!
@@ -76,6 +77,9 @@ fn complete_operation(operation: &mut Operation) {
     }
     if has(ParameterIn::Path) {
         shared.push((400, problem("a path parameter that does not parse")));
+    }
+    if has(ParameterIn::Header) {
+        shared.push((400, problem("a header parameter that does not parse")));
     }
     if requires_bearer(operation) {
         shared.push((
