@@ -11,7 +11,8 @@ use accounting_api::mailer::{self, Mailer};
 use accounting_api::testing::{AccountingApp, SmtpSink};
 use ates_core::account_replica::entity as account;
 use ates_core::testing::{
-    TestDatabase, assert_bearer_any_case_and_no_store, assert_nosniff_everywhere,
+    TestDatabase, assert_bearer_any_case_and_no_store, assert_dates_bounded,
+    assert_nosniff_everywhere,
 };
 use auth_api::testing::TestApp as AuthApp;
 use sea_orm::{ActiveValue::Set, EntityTrait};
@@ -127,4 +128,39 @@ async fn my_account_answers_to_any_bearer_case_and_is_never_cached() {
         .await;
     ates_core::testing::problem(bad_day, reqwest::StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_nosniff_everywhere(&accounting.client, &accounting.url("")).await;
+}
+
+#[tokio::test]
+async fn every_date_parameter_is_bounded_and_a_bad_one_is_named() {
+    let auth = AuthApp::spawn().await;
+    let accounting = AccountingApp::spawn(&auth.broker, &auth.jwks_url(), None).await;
+    let admin = auth.admin_token().await;
+    let admin_id = auth.account_id_of(&admin).await;
+    accounting.wait_for_account(&admin_id, true).await;
+    for (path, parameter) in [
+        ("/v1/me/transactions?date={}".to_owned(), "date"),
+        (
+            format!("/v1/accounts/{admin_id}/transactions?date={{}}"),
+            "date",
+        ),
+        ("/v1/stats/management?from={}".to_owned(), "from"),
+        ("/v1/stats/management?from={}&to={}".to_owned(), "from"),
+    ] {
+        assert_dates_bounded(
+            &accounting.client,
+            &accounting.url(&path),
+            parameter,
+            &admin,
+        )
+        .await;
+    }
+    let bad_end = accounting
+        .get(
+            "/v1/stats/management?from=2026-03-01&to=-262143-01-01",
+            &admin,
+        )
+        .await;
+    let body =
+        ates_core::testing::problem(bad_end, reqwest::StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["errors"][0]["field"], "to", "{body}");
 }

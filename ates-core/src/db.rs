@@ -212,6 +212,34 @@ pub fn is_unique_violation(error: &DbErr) -> bool {
     )
 }
 
+/// Whether the database refused a value of the statement, rather than
+/// failing (a lost connection) or finding a conflict: PostgreSQL's data
+/// exceptions (SQLSTATE class 22: a NUL byte, a timestamp or number out of
+/// range, a string too long), not-null and check violations (23502,
+/// 23514), SQLite's CHECK
+/// and NOT NULL constraints (extended codes 275 and 1299) and datatype
+/// mismatches (20, and 3091 in a STRICT table). The request that carried the value gets a 422.
+pub fn is_refused_value(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let (DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error))) =
+        error
+    else {
+        return false;
+    };
+    let Some(code) = error
+        .as_database_error()
+        .and_then(|database| database.code())
+    else {
+        return false;
+    };
+    // PostgreSQL's SQLSTATEs have five characters, SQLite's result codes
+    // at most four digits.
+    match code.len() {
+        5 => code.starts_with("22") || matches!(code.as_ref(), "23502" | "23514"),
+        _ => matches!(code.as_ref(), "275" | "1299" | "3091" | "20"),
+    }
+}
+
 /// The current time at the precision both databases store (microseconds),
 /// so what a request returns equals what a later read returns.
 pub fn now() -> chrono::DateTime<chrono::Utc> {

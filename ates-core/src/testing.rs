@@ -774,6 +774,54 @@ pub async fn assert_json_body_statuses(client: &reqwest::Client, url: &str, toke
     }
 }
 
+/// Asserts that the date query parameter `parameter` of `GET url` (a URL
+/// with `{}` where the date goes) takes the first and last accepted days
+/// (200) and refuses every other day with a 422 naming `parameter`: the
+/// years -262143 and +262142 that chrono parses, year 0, the days just
+/// outside the range, a day that does not exist, other shapes.
+pub async fn assert_dates_bounded(
+    client: &reqwest::Client,
+    url: &str,
+    parameter: &str,
+    token: &str,
+) {
+    use reqwest::StatusCode;
+
+    let get = |date: &str| {
+        let url = url.replace("{}", date);
+        async move {
+            client
+                .get(&url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("the service answers")
+        }
+    };
+    for date in ["1970-01-01", "9998-12-31"] {
+        let response = get(date).await;
+        assert_eq!(response.status(), StatusCode::OK, "{date} at {url}");
+    }
+    for date in [
+        "-262143-01-01",
+        "%2B262142-12-31",
+        "0000-01-01",
+        "1969-12-31",
+        "9999-01-01",
+        "2026-02-30",
+        "2026-3-4",
+        "03.03.2026",
+        "2026-03-04T00:00:00Z",
+        "%00",
+    ] {
+        let body = problem(get(date).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(
+            body["errors"][0]["field"], parameter,
+            "{date} at {url}: {body}"
+        );
+    }
+}
+
 /// Asserts that `GET url` with `token` is a 200 whatever the case of the
 /// bearer scheme (RFC 7235), and that the answer carries the headers every
 /// response of an account's data gets: `Cache-Control: no-store`,

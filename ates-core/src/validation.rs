@@ -1,26 +1,28 @@
-//! What a request may carry, as types that refuse anything else when they
-//! are deserialized: a request type whose fields use them cannot forget a
-//! rule, and its OpenAPI schema states the rule (length, pattern, range).
+//! What a request may carry: the rules every service applies to free text
+//! (as `validator` custom functions, so a form with several broken fields
+//! gets every one named in one 422) and the date types that refuse a day
+//! outside the documented range when they are deserialized.
 //!
-//! - [`SingleLine`]: names, titles, emails, ids. No control character at
+//! - [`one_line`]: names, titles, emails, ids. No control character at
 //!   all (Unicode `Cc`: NUL, `\t`, `\n`, `\r`, ESC, DEL, C1), no bidi
 //!   embedding, override or isolate (U+202A–U+202E, U+2066–U+2069: text
 //!   that displays in another order than it reads, "Trojan Source"), no
 //!   line or paragraph separator (U+2028, U+2029). Other format characters
 //!   (`Cf`) are kept: zero-width joiners build emoji and are needed by
 //!   Persian and Indic scripts, and LRM/RLM marks by right-to-left names.
-//!   With a minimum of 1 or more it must not be blank.
-//! - [`MultiLine`]: descriptions. The same, except that `\n`, `\t` and
-//!   `\r\n` (what a browser sends for a line break) are allowed; a lone `\r`
-//!   is not (it rewrites a line in terminals and logs). Stored as sent.
+//!   [`one_line_not_blank`] also refuses a blank name.
+//! - [`multi_line`]: descriptions. The same, except that `\n`, `\t` and
+//!   `\r\n` (what a browser sends for a line break) are allowed; a lone
+//!   `\r` is not (it rewrites a line in terminals and logs). Stored as sent.
+//! - Lengths use `validator`'s `length` rule, which counts characters
+//!   (Unicode scalar values), not bytes; the OpenAPI schema states them
+//!   with `min_length`/`max_length`, and the field's description states
+//!   the character rule.
 //! - [`BoundedDate`]: a calendar day `YYYY-MM-DD` from [`FIRST_DATE`] to
 //!   [`LAST_DATE`]. Every week (Monday to Sunday) and month derived from
 //!   such a day lies within 1969-12-29 to 9999-01-03: four-digit years that
 //!   chrono's arithmetic, SQLite and PostgreSQL's timestamps all hold.
-//!
-//! Lengths are counted in characters (Unicode scalar values), not bytes.
-//! A refused value is a serde error naming the field, which the
-//! extractors answer with a 422 for that field.
+//!   [`DayRange`] is a checked range of such days for a report.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -65,196 +67,45 @@ fn refused_character(text: &str, line_breaks: bool) -> Option<(usize, char)> {
     None
 }
 
-/// The one-line rule of [`SingleLine`] as a `validator` custom function,
-/// for a `String` field whose other rules must be reported together with
-/// it (a sign-up names every broken field at once).
+fn refusal(text: &str, line_breaks: bool) -> Result<(), validator::ValidationError> {
+    let Some((position, character)) = refused_character(text, line_breaks) else {
+        return Ok(());
+    };
+    let allowed = if line_breaks {
+        "line breaks (\\n, \\r\\n) and tabs are the only control characters allowed"
+    } else {
+        "a single line without control characters is expected"
+    };
+    Err(
+        validator::ValidationError::new("control_character").with_message(
+            format!(
+                "must not contain U+{:04X} (character {position}): {allowed}",
+                u32::from(character)
+            )
+            .into(),
+        ),
+    )
+}
+
+/// The one-line rule (see the module), as a `validator` custom function.
 pub fn one_line(text: &str) -> Result<(), validator::ValidationError> {
-    match refused_character(text, false) {
-        None => Ok(()),
-        Some((position, character)) => Err(validator::ValidationError::new("control_character")
-            .with_message(
-                format!(
-                    "must not contain U+{:04X} (character {position}): a single line without control characters is expected",
-                    u32::from(character)
-                )
-                .into(),
-            )),
-    }
+    refusal(text, false)
 }
 
-fn check_text(
-    text: &str,
-    min: usize,
-    max: usize,
-    line_breaks: bool,
-) -> Result<(), Cow<'static, str>> {
-    let length = text.chars().count();
-    if length < min || length > max {
-        return Err(match min {
-            0 => format!("must be at most {max} characters").into(),
-            _ => format!("must be {min} to {max} characters").into(),
-        });
+/// [`one_line`], and not blank: a name or a title.
+pub fn one_line_not_blank(text: &str) -> Result<(), validator::ValidationError> {
+    if text.trim().is_empty() {
+        return Err(
+            validator::ValidationError::new("blank").with_message("must not be blank".into())
+        );
     }
-    if min > 0 && text.trim().is_empty() {
-        return Err("must not be blank".into());
-    }
-    if let Some((position, character)) = refused_character(text, line_breaks) {
-        let allowed = if line_breaks {
-            "line breaks (\\n, \\r\\n) and tabs are the only control characters allowed"
-        } else {
-            "a single line without control characters is expected"
-        };
-        return Err(format!(
-            "must not contain U+{:04X} (character {position}): {allowed}",
-            u32::from(character)
-        )
-        .into());
-    }
-    Ok(())
+    refusal(text, false)
 }
 
-fn text_schema(min: usize, max: usize, description: String) -> RefOr<Schema> {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .min_length((min > 0).then_some(min))
-        .max_length(Some(max))
-        .description(Some(description))
-        .into()
-}
-
-/// One line of text (a name, a title, an email) of `MIN` to `MAX`
-/// characters, without control characters (see the module).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SingleLine<const MIN: usize, const MAX: usize>(String);
-
-/// Text that may span lines (a description) of at most `MAX` characters:
-/// line breaks and tabs, no other control character (see the module).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct MultiLine<const MAX: usize>(String);
-
-impl<const MIN: usize, const MAX: usize> SingleLine<MIN, MAX> {
-    /// Checks `text` as a request would be.
-    pub fn new(text: impl Into<String>) -> Result<Self, Cow<'static, str>> {
-        let text = text.into();
-        check_text(&text, MIN, MAX, false)?;
-        Ok(Self(text))
-    }
-
-    pub fn into_inner(self) -> String {
-        self.0
-    }
-}
-
-impl<const MAX: usize> MultiLine<MAX> {
-    /// Checks `text` as a request would be.
-    pub fn new(text: impl Into<String>) -> Result<Self, Cow<'static, str>> {
-        let text = text.into();
-        check_text(&text, 0, MAX, true)?;
-        Ok(Self(text))
-    }
-
-    pub fn into_inner(self) -> String {
-        self.0
-    }
-}
-
-impl<const MIN: usize, const MAX: usize> std::ops::Deref for SingleLine<MIN, MAX> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<const MAX: usize> std::ops::Deref for MultiLine<MAX> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<const MIN: usize, const MAX: usize> fmt::Debug for SingleLine<MIN, MAX> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl<const MAX: usize> fmt::Debug for MultiLine<MAX> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl<'de, const MIN: usize, const MAX: usize> Deserialize<'de> for SingleLine<MIN, MAX> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Self::new(String::deserialize(deserializer)?).map_err(de::Error::custom)
-    }
-}
-
-impl<'de, const MAX: usize> Deserialize<'de> for MultiLine<MAX> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Self::new(String::deserialize(deserializer)?).map_err(de::Error::custom)
-    }
-}
-
-impl<const MIN: usize, const MAX: usize> Serialize for SingleLine<MIN, MAX> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-impl<const MAX: usize> Serialize for MultiLine<MAX> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-impl<const MIN: usize, const MAX: usize> PartialSchema for SingleLine<MIN, MAX> {
-    fn schema() -> RefOr<Schema> {
-        let blank = if MIN > 0 { ", not blank" } else { "" };
-        text_schema(
-            MIN,
-            MAX,
-            format!(
-                "{MIN} to {MAX} characters{blank}, one line: no control characters \
-                 (U+0000–U+001F, U+007F–U+009F), no bidi embeddings, overrides or \
-                 isolates (U+202A–U+202E, U+2066–U+2069), no U+2028/U+2029"
-            ),
-        )
-    }
-}
-
-impl<const MAX: usize> PartialSchema for MultiLine<MAX> {
-    fn schema() -> RefOr<Schema> {
-        text_schema(
-            0,
-            MAX,
-            format!(
-                "at most {MAX} characters; line breaks (\\n, \\r\\n) and tabs allowed, \
-                 no other control character, no bidi embeddings, overrides or isolates \
-                 (U+202A–U+202E, U+2066–U+2069), no U+2028/U+2029"
-            ),
-        )
-    }
-}
-
-impl<const MIN: usize, const MAX: usize> ToSchema for SingleLine<MIN, MAX> {
-    fn name() -> Cow<'static, str> {
-        format!("SingleLine{MIN}To{MAX}").into()
-    }
-}
-
-impl<const MAX: usize> ToSchema for MultiLine<MAX> {
-    fn name() -> Cow<'static, str> {
-        format!("MultiLine{MAX}").into()
-    }
-}
-
-impl<const MIN: usize, const MAX: usize> validator::ValidateEmail for SingleLine<MIN, MAX> {
-    fn as_email_string(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.0))
-    }
+/// The rule of text that may span lines (see the module), as a
+/// `validator` custom function.
+pub fn multi_line(text: &str) -> Result<(), validator::ValidationError> {
+    refusal(text, true)
 }
 
 /// A calendar day from [`FIRST_DATE`] to [`LAST_DATE`], written
@@ -343,17 +194,93 @@ impl ToSchema for BoundedDate {
     }
 }
 
+/// The longest report over days (a leap year).
+pub const MAX_REPORT_DAYS: i64 = 366;
+
+/// Days `from` to `to`, both included, of a report: both within the date
+/// range, `from` not after `to`, at most [`MAX_REPORT_DAYS`] days in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayRange {
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+/// Why a range is refused, and which end of it is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RangeRefused {
+    #[error("must not be after `to`")]
+    Reversed,
+    #[error("a range covers at most {MAX_REPORT_DAYS} days")]
+    TooLong,
+}
+
+impl RangeRefused {
+    /// The query parameter the refusal is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            RangeRefused::Reversed => "from",
+            RangeRefused::TooLong => "to",
+        }
+    }
+}
+
+impl DayRange {
+    pub fn new(from: BoundedDate, to: BoundedDate) -> Result<Self, RangeRefused> {
+        let (from, to) = (from.date(), to.date());
+        if from > to {
+            return Err(RangeRefused::Reversed);
+        }
+        if (to - from).num_days() >= MAX_REPORT_DAYS {
+            return Err(RangeRefused::TooLong);
+        }
+        Ok(Self { from, to })
+    }
+
+    /// The days from `from` to `to` of a period derived from a
+    /// [`BoundedDate`] (its week or month), which may reach a few days
+    /// past the date range (1969-12-29 to 9999-01-03) but no further.
+    pub fn spanning(from: NaiveDate, to: NaiveDate) -> Self {
+        Self {
+            from: from.min(to),
+            to: to.max(from),
+        }
+    }
+
+    /// One day.
+    pub fn day(date: BoundedDate) -> Self {
+        Self {
+            from: date.date(),
+            to: date.date(),
+        }
+    }
+
+    pub fn from(&self) -> NaiveDate {
+        self.from
+    }
+
+    pub fn to(&self) -> NaiveDate {
+        self.to
+    }
+
+    /// Every day of the range, in order.
+    pub fn days(&self) -> impl Iterator<Item = NaiveDate> + use<> {
+        let to = self.to;
+        self.from.iter_days().take_while(move |day| *day <= to)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{Datelike, Days, Months};
 
     use super::*;
 
-    type Title = SingleLine<1, 200>;
-    type Description = MultiLine<10>;
-
-    fn refused(result: Result<impl fmt::Debug, Cow<'static, str>>) -> String {
-        result.expect_err("refused").into_owned()
+    fn refused(result: Result<(), validator::ValidationError>) -> String {
+        result
+            .expect_err("refused")
+            .message
+            .expect("a message")
+            .into_owned()
     }
 
     #[test]
@@ -368,10 +295,10 @@ mod tests {
             "del\u{7f}",
             "c1\u{85}",
         ] {
-            assert!(Title::new(bad).is_err(), "{bad:?}");
+            assert!(one_line(bad).is_err(), "{bad:?}");
         }
         assert_eq!(
-            refused(Title::new("ab\0")),
+            refused(one_line("ab\0")),
             "must not contain U+0000 (character 3): a single line without control characters is expected"
         );
     }
@@ -379,42 +306,45 @@ mod tests {
     #[test]
     fn bidi_controls_and_separators_are_refused_but_joiners_and_marks_are_kept() {
         for bad in ["\u{202E}gnp.exe", "a\u{2066}b", "a\u{2028}b", "a\u{2029}b"] {
-            assert!(Title::new(bad).is_err(), "{bad:?}");
-            assert!(Description::new(bad).is_err(), "{bad:?}");
+            assert!(one_line(bad).is_err(), "{bad:?}");
+            assert!(multi_line(bad).is_err(), "{bad:?}");
         }
         // A family emoji (zero-width joiners), a Persian word with a ZWNJ,
         // a right-to-left mark.
         for good in ["👨\u{200D}👩\u{200D}👧", "می\u{200C}خواهم", "\u{200F}שלום"] {
-            assert!(Title::new(good).is_ok(), "{good:?}");
+            assert!(one_line(good).is_ok(), "{good:?}");
         }
     }
 
     #[test]
     fn multi_line_text_holds_line_breaks_and_tabs_only() {
-        assert!(Description::new("a\nb\tc\r\nd").is_ok());
+        assert!(multi_line("a\nb\tc\r\nd").is_ok());
         for bad in ["a\rb", "end\r", "\0", "\u{1b}", "\u{b}", "\u{c}"] {
-            assert!(Description::new(bad).is_err(), "{bad:?}");
+            assert!(multi_line(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            refused(multi_line("a\rb")),
+            "must not contain U+000D (character 2): line breaks (\\n, \\r\\n) and tabs are the only control characters allowed"
+        );
+    }
+
+    #[test]
+    fn names_must_not_be_blank() {
+        assert_eq!(
+            refused(one_line_not_blank(" \u{3000} ")),
+            "must not be blank"
+        );
+        assert!(one_line_not_blank("\0").is_err());
+        assert!(one_line_not_blank("Kesha").is_ok());
     }
 
     #[test]
     fn lengths_count_characters_not_bytes() {
-        // 200 characters of three bytes each: 600 bytes, accepted.
-        assert!(Title::new("界".repeat(200)).is_ok());
-        assert_eq!(
-            refused(Title::new("界".repeat(201))),
-            "must be 1 to 200 characters"
-        );
-        assert_eq!(refused(Title::new("")), "must be 1 to 200 characters");
-        assert_eq!(refused(Title::new("   ")), "must not be blank");
-        assert!(Description::new("").is_ok());
-        assert_eq!(
-            refused(Description::new("😀".repeat(11))),
-            "must be at most 10 characters"
-        );
-        // validator's `length` counts the same way.
+        // validator's `length` rule, which every text field uses: 200
+        // characters of three bytes each are 200, not 600.
         use validator::ValidateLength;
         assert_eq!("界".repeat(200).length(), Some(200));
+        assert_eq!("😀".repeat(11).length(), Some(11));
     }
 
     #[test]
@@ -475,5 +405,24 @@ mod tests {
             .unwrap()
             .checked_add_months(Months::new(1));
         assert_eq!(next_month, NaiveDate::from_ymd_opt(9999, 1, 1));
+    }
+
+    #[test]
+    fn a_range_is_ordered_and_at_most_a_leap_year_long() {
+        let day = |text: &str| text.parse::<BoundedDate>().unwrap();
+        assert_eq!(
+            DayRange::new(day("2026-03-04"), day("2026-03-03")),
+            Err(RangeRefused::Reversed)
+        );
+        assert_eq!(RangeRefused::Reversed.field(), "from");
+        let year = DayRange::new(day("2024-01-01"), day("2024-12-31")).unwrap();
+        assert_eq!(year.days().count(), 366);
+        assert_eq!(
+            DayRange::new(day("2024-01-01"), day("2025-01-01")),
+            Err(RangeRefused::TooLong)
+        );
+        assert_eq!(RangeRefused::TooLong.field(), "to");
+        let last = DayRange::day(day("9998-12-31"));
+        assert_eq!(last.days().collect::<Vec<_>>(), vec![LAST_DATE]);
     }
 }

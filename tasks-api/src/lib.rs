@@ -40,7 +40,7 @@ const CREATE_BATCH: usize = 256;
 
 /// Task creations queued for the next group commit: who creates what, and
 /// the created task or why not.
-pub type TaskCreator = Batcher<(Uuid, NewTask), Result<task::Model, TaskError>>;
+pub type TaskCreator = Batcher<(Uuid, NewTask), task::Model, TaskError>;
 
 /// What every request handler can reach.
 #[derive(Clone)]

@@ -376,6 +376,47 @@ async fn concurrent_creations_are_each_stored_and_published_once() {
 }
 
 #[tokio::test]
+async fn one_bad_creation_among_thirty_concurrent_fails_alone() {
+    let system = System::start().await;
+    let worker = system.popug("kesha@popug.inc", "worker").await;
+    // The NUL title is what PostgreSQL refused, failing the requests it was
+    // committed with; now it is a 422 of its own and the rest are written.
+    let bodies: Vec<Value> = (0..30)
+        .map(|index| match index {
+            13 => json!({"title": "Bad\u{0}title", "description": ""}),
+            _ => json!({"title": format!("Good {index}"), "description": "ok"}),
+        })
+        .collect();
+    let responses = futures::future::join_all(
+        bodies
+            .iter()
+            .map(|body| system.tasks.create_task(&worker.token, body)),
+    )
+    .await;
+    let mut created = 0;
+    for (index, response) in responses.into_iter().enumerate() {
+        if index == 13 {
+            let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+            assert_eq!(body["errors"][0]["field"], "title", "{body}");
+        } else {
+            assert_eq!(response.status(), StatusCode::CREATED, "request {index}");
+            let task: Value = response.json().await.unwrap();
+            assert_eq!(task["title"], format!("Good {index}"));
+            created += 1;
+        }
+    }
+    assert_eq!(created, 29);
+    let listed: Value = system
+        .tasks
+        .get("/v1/tasks?per_page=100", &worker.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["total"], 29);
+}
+
+#[tokio::test]
 async fn only_admins_and_managers_shuffle() {
     let system = System::start().await;
     let worker = system.popug("kesha@popug.inc", "worker").await;

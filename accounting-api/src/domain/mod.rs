@@ -16,8 +16,6 @@ use ates_core::http::ApiError;
 pub enum AccountingError {
     #[error("a billing cycle is being closed right now; try again in a moment")]
     CloseInProgress,
-    #[error("{0}")]
-    InvalidRange(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -38,7 +36,6 @@ impl From<AccountingError> for ApiError {
     fn from(error: AccountingError) -> Self {
         match error {
             AccountingError::CloseInProgress => ApiError::Conflict(error.to_string()),
-            AccountingError::InvalidRange(detail) => ApiError::invalid_field("date", detail),
             AccountingError::Internal(cause) => ApiError::Internal(cause),
         }
     }

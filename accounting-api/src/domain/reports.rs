@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use ates_core::account_replica::entity as account;
+use ates_core::validation::DayRange;
 use chrono::NaiveDate;
 use event_schemas::accounting::TransactionKind;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
@@ -12,9 +13,6 @@ use uuid::Uuid;
 use super::AccountingError;
 use crate::db::{balance, task, transaction};
 use ates_core::calendar::BusinessCalendar;
-
-/// The longest range of days one report covers.
-pub const MAX_REPORT_DAYS: i64 = 366;
 
 /// A transaction with its task, for the audit log.
 #[derive(Debug, Clone)]
@@ -135,33 +133,16 @@ pub async fn all_balances(db: &DatabaseConnection) -> Result<Vec<AccountBalance>
     Ok(result)
 }
 
-/// Checks a report range: `from <= to`, at most [`MAX_REPORT_DAYS`] days.
-pub fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), AccountingError> {
-    if from > to {
-        return Err(AccountingError::InvalidRange(
-            "`from` must not be after `to`".into(),
-        ));
-    }
-    if (to - from).num_days() >= MAX_REPORT_DAYS {
-        return Err(AccountingError::InvalidRange(format!(
-            "a report covers at most {MAX_REPORT_DAYS} days"
-        )));
-    }
-    Ok(())
-}
-
 /// Management earnings of each day from `from` to `to`: the fees taken
 /// minus the rewards paid, i.e. `-(sum of fees and rewards)` with fees
 /// negative. Payouts do not count.
 pub async fn management_earnings(
     db: &DatabaseConnection,
     calendar: &BusinessCalendar,
-    from: NaiveDate,
-    to: NaiveDate,
+    days: DayRange,
 ) -> Result<Vec<(NaiveDate, i64)>, AccountingError> {
-    check_range(from, to)?;
-    let (start, _) = calendar.bounds(from);
-    let (_, end) = calendar.bounds(to);
+    let (start, _) = calendar.bounds(days.from());
+    let (_, end) = calendar.bounds(days.to());
     let rows = transaction::Entity::find()
         .filter(transaction::Column::CreatedAt.gte(start))
         .filter(transaction::Column::CreatedAt.lt(end))
@@ -175,9 +156,8 @@ pub async fn management_earnings(
     for row in rows {
         *by_day.entry(calendar.date_of(row.created_at)).or_default() -= row.amount_cents;
     }
-    Ok(from
-        .iter_days()
-        .take_while(|day| *day <= to)
+    Ok(days
+        .days()
         .map(|day| (day, by_day.get(&day).copied().unwrap_or(0)))
         .collect())
 }

@@ -3,16 +3,15 @@
 //! accountants; closing the day for admins.
 
 use ates_core::auth::AuthUser;
-use ates_core::http::{ApiError, PathParam, Problem, ValidatedQuery};
+use ates_core::http::{ApiError, DayQuery, PathParam, Problem, RangeQuery, ValidatedQuery};
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use event_schemas::accounting::TransactionKind;
 use event_schemas::accounts::Role;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
-use validator::Validate;
 
 use crate::AppState;
 use crate::db::billing_cycle;
@@ -149,28 +148,12 @@ impl From<CloseSummary> for CloseResult {
     }
 }
 
-#[derive(Debug, Deserialize, Validate, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DayQuery {
-    /// A business day, `YYYY-MM-DD` (default today).
-    pub date: Option<NaiveDate>,
-}
-
-#[derive(Debug, Deserialize, Validate, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RangeQuery {
-    /// First day, `YYYY-MM-DD` (default today).
-    pub from: Option<NaiveDate>,
-    /// Last day, included (default `from`); at most 366 days in all.
-    pub to: Option<NaiveDate>,
-}
-
 async fn log_of(
     state: &AppState,
     account_id: Uuid,
-    date: Option<NaiveDate>,
+    query: &DayQuery,
 ) -> Result<Json<Vec<Transaction>>, ApiError> {
-    let date = date.unwrap_or_else(|| state.calendar.date_of(ates_core::db::now()));
+    let date = query.day_or(state.calendar.date_of(ates_core::db::now()));
     let entries = reports::log_of_day(&state.db, &state.calendar, account_id, date).await?;
     Ok(Json(entries.into_iter().map(Transaction::from).collect()))
 }
@@ -212,7 +195,7 @@ pub async fn my_transactions(
     user: AuthUser,
     ValidatedQuery(query): ValidatedQuery<DayQuery>,
 ) -> Result<Json<Vec<Transaction>>, ApiError> {
-    log_of(&state, user.account_id, query.date).await
+    log_of(&state, user.account_id, &query).await
 }
 
 /// Every account's balance (admins and accountants).
@@ -257,7 +240,7 @@ pub async fn account_transactions(
     ValidatedQuery(query): ValidatedQuery<DayQuery>,
 ) -> Result<Json<Vec<Transaction>>, ApiError> {
     user.require_role(&MANAGEMENT)?;
-    log_of(&state, id, query.date).await
+    log_of(&state, id, &query).await
 }
 
 /// Management earnings day by day (admins and accountants).
@@ -274,11 +257,8 @@ pub async fn management(
     ValidatedQuery(query): ValidatedQuery<RangeQuery>,
 ) -> Result<Json<Vec<DailyEarnings>>, ApiError> {
     user.require_role(&MANAGEMENT)?;
-    let from = query
-        .from
-        .unwrap_or_else(|| state.calendar.date_of(ates_core::db::now()));
-    let to = query.to.unwrap_or(from);
-    let days = reports::management_earnings(&state.db, &state.calendar, from, to).await?;
+    let days = query.range_or(state.calendar.date_of(ates_core::db::now()))?;
+    let days = reports::management_earnings(&state.db, &state.calendar, days).await?;
     Ok(Json(
         days.into_iter()
             .map(|(date, earnings_cents)| DailyEarnings {

@@ -10,15 +10,13 @@
 use std::collections::HashMap;
 
 use ates_core::calendar::BusinessCalendar;
+use ates_core::validation::{BoundedDate, DayRange};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use event_schemas::accounting::TransactionKind;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::db::{balance, ledger_entry, task};
-
-/// The longest range of the daily report.
-pub const MAX_DAYS: i64 = 366;
 
 /// A period to look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,23 +27,30 @@ pub enum Period {
 }
 
 impl Period {
-    /// The first and last day of the period containing `date`.
-    pub fn range(self, date: NaiveDate) -> (NaiveDate, NaiveDate) {
-        match self {
-            Period::Day => (date, date),
+    /// The days of the period containing `date`. A week runs Monday to
+    /// Sunday. Every period of a [`BoundedDate`] has four-digit years
+    /// (see `ates_core::validation`), so the arithmetic is checked only
+    /// to keep it panic-free; the fallback keeps `date` itself.
+    pub fn range(self, date: BoundedDate) -> DayRange {
+        let day = date.date();
+        let (first, last) = match self {
+            Period::Day => (day, day),
             Period::Week => {
-                let monday = date - Days::new(u64::from(date.weekday().num_days_from_monday()));
-                (monday, monday + Days::new(6))
+                let monday = day
+                    .checked_sub_days(Days::new(u64::from(day.weekday().num_days_from_monday())))
+                    .unwrap_or(day);
+                (monday, monday.checked_add_days(Days::new(6)).unwrap_or(day))
             }
             Period::Month => {
-                let first = date.with_day(1).unwrap_or(date);
+                let first = day.with_day(1).unwrap_or(day);
                 let last = first
                     .checked_add_months(Months::new(1))
                     .and_then(|next| next.pred_opt())
-                    .unwrap_or(first);
+                    .unwrap_or(day);
                 (first, last)
             }
-        }
+        };
+        DayRange::spanning(first, last)
     }
 }
 
@@ -98,11 +103,10 @@ pub async fn today(
 async fn completions(
     db: &DatabaseConnection,
     calendar: &BusinessCalendar,
-    from: NaiveDate,
-    to: NaiveDate,
+    days: DayRange,
 ) -> Result<Vec<PricedCompletion>, DbErr> {
-    let (start, _) = calendar.bounds(from);
-    let (_, end) = calendar.bounds(to);
+    let (start, _) = calendar.bounds(days.from());
+    let (_, end) = calendar.bounds(days.to());
     let rewards = ledger_entry::Entity::find()
         .filter(ledger_entry::Column::Kind.eq(TransactionKind::TaskReward.as_str()))
         .filter(ledger_entry::Column::CreatedAt.gte(start))
@@ -163,29 +167,26 @@ fn most_expensive(
 pub async fn most_expensive_between(
     db: &DatabaseConnection,
     calendar: &BusinessCalendar,
-    from: NaiveDate,
-    to: NaiveDate,
+    days: DayRange,
 ) -> Result<Option<PricedCompletion>, DbErr> {
-    Ok(most_expensive(completions(db, calendar, from, to).await?))
+    Ok(most_expensive(completions(db, calendar, days).await?))
 }
 
 /// The most expensive task of each day from `from` to `to`.
 pub async fn most_expensive_daily(
     db: &DatabaseConnection,
     calendar: &BusinessCalendar,
-    from: NaiveDate,
-    to: NaiveDate,
+    days: DayRange,
 ) -> Result<Vec<(NaiveDate, Option<PricedCompletion>)>, DbErr> {
     let mut by_day: HashMap<NaiveDate, Vec<PricedCompletion>> = HashMap::new();
-    for completion in completions(db, calendar, from, to).await? {
+    for completion in completions(db, calendar, days).await? {
         by_day
             .entry(calendar.date_of(completion.completed_at))
             .or_default()
             .push(completion);
     }
-    Ok(from
-        .iter_days()
-        .take_while(|day| *day <= to)
+    Ok(days
+        .days()
         .map(|day| (day, most_expensive(by_day.remove(&day).unwrap_or_default())))
         .collect())
 }
@@ -198,36 +199,57 @@ mod tests {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
     }
 
+    fn period(period: Period, y: i32, m: u32, d: u32) -> (NaiveDate, NaiveDate) {
+        let days = period.range(BoundedDate::new(date(y, m, d)).unwrap());
+        (days.from(), days.to())
+    }
+
     #[test]
     fn periods_are_calendar_weeks_from_monday_and_calendar_months() {
         // 2026-03-04 is a Wednesday.
         assert_eq!(
-            Period::Day.range(date(2026, 3, 4)),
+            period(Period::Day, 2026, 3, 4),
             (date(2026, 3, 4), date(2026, 3, 4))
         );
         assert_eq!(
-            Period::Week.range(date(2026, 3, 4)),
+            period(Period::Week, 2026, 3, 4),
             (date(2026, 3, 2), date(2026, 3, 8))
         );
         assert_eq!(
-            Period::Week.range(date(2026, 3, 2)),
+            period(Period::Week, 2026, 3, 2),
             (date(2026, 3, 2), date(2026, 3, 8))
         );
         assert_eq!(
-            Period::Week.range(date(2026, 3, 8)),
+            period(Period::Week, 2026, 3, 8),
             (date(2026, 3, 2), date(2026, 3, 8))
         );
         assert_eq!(
-            Period::Month.range(date(2026, 2, 14)),
+            period(Period::Month, 2026, 2, 14),
             (date(2026, 2, 1), date(2026, 2, 28))
         );
         assert_eq!(
-            Period::Month.range(date(2028, 2, 29)),
+            period(Period::Month, 2028, 2, 29),
             (date(2028, 2, 1), date(2028, 2, 29))
         );
         assert_eq!(
-            Period::Month.range(date(2026, 12, 31)),
+            period(Period::Month, 2026, 12, 31),
             (date(2026, 12, 1), date(2026, 12, 31))
+        );
+    }
+
+    #[test]
+    fn periods_of_the_first_and_last_accepted_days_stay_in_four_digit_years() {
+        assert_eq!(
+            period(Period::Week, 1970, 1, 1),
+            (date(1969, 12, 29), date(1970, 1, 4))
+        );
+        assert_eq!(
+            period(Period::Week, 9998, 12, 31),
+            (date(9998, 12, 28), date(9999, 1, 3))
+        );
+        assert_eq!(
+            period(Period::Month, 9998, 12, 31),
+            (date(9998, 12, 1), date(9998, 12, 31))
         );
     }
 

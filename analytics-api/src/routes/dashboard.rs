@@ -1,7 +1,8 @@
 //! The admin dashboard's endpoints.
 
 use ates_core::auth::AuthUser;
-use ates_core::http::{ApiError, Problem, ValidatedQuery};
+use ates_core::http::{ApiError, Problem, RangeQuery, ValidatedQuery};
+use ates_core::validation::BoundedDate;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -12,7 +13,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::AppState;
-use crate::domain::dashboard::{self, MAX_DAYS, Period, PricedCompletion};
+use crate::domain::dashboard::{self, Period, PricedCompletion};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Today {
@@ -83,17 +84,9 @@ pub struct DailyMostExpensive {
 pub struct PeriodQuery {
     /// `day`, `week` (Monday to Sunday) or `month`; default `day`.
     pub period: Option<PeriodName>,
-    /// A day in the period, `YYYY-MM-DD` (default today).
-    pub date: Option<NaiveDate>,
-}
-
-#[derive(Debug, Deserialize, Validate, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RangeQuery {
-    /// First day (default today).
-    pub from: Option<NaiveDate>,
-    /// Last day, included (default `from`); at most 366 days in all.
-    pub to: Option<NaiveDate>,
+    /// A day in the period (default today).
+    #[param(inline)]
+    pub date: Option<BoundedDate>,
 }
 
 /// Today's management earnings and negative balances (admin).
@@ -128,15 +121,17 @@ pub async fn most_expensive_task(
 ) -> Result<Json<MostExpensive>, ApiError> {
     user.require_role(&[Role::Admin])?;
     let period = query.period.unwrap_or(PeriodName::Day);
-    let date = query
-        .date
-        .unwrap_or_else(|| state.calendar.date_of(ates_core::db::now()));
-    let (from, to) = Period::from(period).range(date);
-    let task = dashboard::most_expensive_between(&state.db, &state.calendar, from, to).await?;
+    let date = match query.date {
+        Some(date) => date,
+        None => BoundedDate::new(state.calendar.date_of(ates_core::db::now()))
+            .map_err(ApiError::internal)?,
+    };
+    let days = Period::from(period).range(date);
+    let task = dashboard::most_expensive_between(&state.db, &state.calendar, days).await?;
     Ok(Json(MostExpensive {
         period,
-        from,
-        to,
+        from: days.from(),
+        to: days.to(),
         task: task.map(ExpensiveTask::from),
     }))
 }
@@ -155,20 +150,8 @@ pub async fn most_expensive_daily(
     ValidatedQuery(query): ValidatedQuery<RangeQuery>,
 ) -> Result<Json<Vec<DailyMostExpensive>>, ApiError> {
     user.require_role(&[Role::Admin])?;
-    let from = query
-        .from
-        .unwrap_or_else(|| state.calendar.date_of(ates_core::db::now()));
-    let to = query.to.unwrap_or(from);
-    if from > to {
-        return Err(ApiError::invalid_field("from", "must not be after `to`"));
-    }
-    if (to - from).num_days() >= MAX_DAYS {
-        return Err(ApiError::invalid_field(
-            "to",
-            format!("a range covers at most {MAX_DAYS} days"),
-        ));
-    }
-    let days = dashboard::most_expensive_daily(&state.db, &state.calendar, from, to).await?;
+    let days = query.range_or(state.calendar.date_of(ates_core::db::now()))?;
+    let days = dashboard::most_expensive_daily(&state.db, &state.calendar, days).await?;
     Ok(Json(
         days.into_iter()
             .map(|(date, task)| DailyMostExpensive {

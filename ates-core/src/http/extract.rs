@@ -88,9 +88,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Query(value) = Query::<T>::from_request_parts(parts, state).await.map_err(
             |rejection: QueryRejection| {
+                let message = rejection.body_text();
                 ApiError::Validation(vec![FieldError {
-                    field: "query".into(),
-                    message: rejection.body_text(),
+                    field: field_of(&message).unwrap_or("query").to_owned(),
+                    message,
                 }])
             },
         )?;
@@ -124,25 +125,21 @@ where
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     let detail = rejection.body_text();
     ApiError::Validation(vec![FieldError {
-        field: field_of(&detail),
+        field: field_of(&detail).unwrap_or("body").to_owned(),
         message: detail,
     }])
 }
 
-/// serde's message starts with the path of the broken field
-/// (`...: title: invalid type`); fall back to `body`.
-fn field_of(detail: &str) -> String {
-    detail
-        .split(": ")
-        .nth(1)
-        .filter(|part| {
-            !part.is_empty()
-                && part.chars().all(|c| {
-                    c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '[' || c == ']'
-                })
-        })
-        .unwrap_or("body")
-        .to_owned()
+/// axum's message names the broken field after its own prefix
+/// (`Failed to deserialize ...: title: invalid type`), for a body and for
+/// a query string alike.
+fn field_of(detail: &str) -> Option<&str> {
+    detail.split(": ").nth(1).filter(|part| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '[' || c == ']')
+    })
 }
 
 /// Every broken rule, one entry per field and rule, sorted by field.

@@ -7,10 +7,12 @@ pub mod contract;
 mod extract;
 pub mod health;
 mod problem;
+mod query;
 mod server;
 
 pub use extract::{PathParam, ValidatedJson, ValidatedQuery};
 pub use problem::{ApiError, FieldError, Problem};
+pub use query::{DayQuery, RangeQuery};
 pub use server::{
     HttpSettings, apply_conventions, document, openapi_of, serve, serve_with_background,
     service_api, service_app,

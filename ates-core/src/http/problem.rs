@@ -177,6 +177,10 @@ impl ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(error: sea_orm::DbErr) -> Self {
+        if crate::db::is_refused_value(&error) {
+            tracing::warn!(error = %error, "the database refused a value");
+            return ApiError::invalid_field("body", "a value of this request cannot be stored");
+        }
         ApiError::Internal(error.into())
     }
 }

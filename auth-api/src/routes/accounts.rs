@@ -11,7 +11,7 @@ use event_schemas::accounts::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use validator::{Validate, ValidationError};
+use validator::Validate;
 
 use super::client::ClientAddress;
 use crate::AppState;
@@ -64,14 +64,6 @@ impl From<account::Model> for Account {
     }
 }
 
-/// A name: not blank, one line without control characters.
-fn not_blank(value: &str) -> Result<(), ValidationError> {
-    if value.trim().is_empty() {
-        return Err(ValidationError::new("blank").with_message("must not be blank".into()));
-    }
-    ates_core::validation::one_line(value)
-}
-
 /// A sign-up, or (with an admin's bearer token) an account an admin creates.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +85,7 @@ pub struct SignUpRequest {
     pub password: Option<String>,
     #[validate(
         length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        custom(function = "not_blank")
+        custom(function = "ates_core::validation::one_line_not_blank")
     )]
     pub full_name: String,
     /// Admins only (default `worker`); a sign-up is always a worker.
@@ -152,7 +144,7 @@ pub struct UpdateAccountRequest {
     pub role: Option<Role>,
     #[validate(
         length(min = 1, max = 200, message = "must be 1 to 200 characters"),
-        custom(function = "not_blank")
+        custom(function = "ates_core::validation::one_line_not_blank")
     )]
     pub full_name: Option<String>,
     /// `false` deactivates: every service refuses the account from then on.

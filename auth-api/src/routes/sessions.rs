@@ -17,7 +17,10 @@ use crate::domain::sessions::{self, PasswordChange, TokenPair};
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "kesha@popug.inc", "password": "correct horse battery"}))]
 pub struct LoginRequest {
-    #[validate(length(min = 1, max = 254, message = "enter your email"))]
+    #[validate(
+        length(min = 1, max = 254, message = "enter your email"),
+        custom(function = "ates_core::validation::one_line")
+    )]
     pub email: String,
     #[validate(length(min = 1, max = 1024, message = "enter your password"))]
     pub password: String,
@@ -28,7 +31,10 @@ pub struct LoginRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "kesha@popug.inc", "current_password": "correct horse battery", "new_password": "purple staple orbit"}))]
 pub struct ChangePasswordRequest {
-    #[validate(length(min = 1, max = 254, message = "enter your email"))]
+    #[validate(
+        length(min = 1, max = 254, message = "enter your email"),
+        custom(function = "ates_core::validation::one_line")
+    )]
     pub email: String,
     #[validate(length(min = 1, max = 1024, message = "enter your current password"))]
     pub current_password: String,

@@ -20,13 +20,20 @@ pub enum TaskError {
     NotTheAssignee,
     #[error("the task is already done")]
     AlreadyDone,
+    #[error("a value of this request cannot be stored")]
+    RefusedValue,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 impl From<sea_orm::DbErr> for TaskError {
     fn from(error: sea_orm::DbErr) -> Self {
-        TaskError::Internal(error.into())
+        if ates_core::db::is_refused_value(&error) {
+            tracing::warn!(error = %error, "the database refused a value");
+            TaskError::RefusedValue
+        } else {
+            TaskError::Internal(error.into())
+        }
     }
 }
 
@@ -44,6 +51,7 @@ impl From<TaskError> for ApiError {
             }
             TaskError::NotFound => ApiError::NotFound(error.to_string()),
             TaskError::NotTheAssignee => ApiError::Forbidden(error.to_string()),
+            TaskError::RefusedValue => ApiError::invalid_field("body", error.to_string()),
             TaskError::Internal(cause) => ApiError::Internal(cause),
         }
     }

@@ -90,33 +90,12 @@ fn draw(eligible: &[Uuid], rng: &mut impl Rng) -> Result<Uuid, TaskError> {
 }
 
 /// Creates tasks, each assigned at once to an independently drawn eligible
-/// account, in one transaction (see `ates_core::batcher`); publishes
-/// `tasks.created` (v2) and `tasks.assigned` for each. Returns one result
-/// per request, in order. With no eligible account nothing is stored; if
-/// the transaction fails, every request of the batch gets the error.
+/// account, all in one transaction (see `ates_core::batcher`); publishes
+/// `tasks.created` and `tasks.assigned` for each. Returns the tasks in the
+/// order asked. All or nothing: with no eligible account, or when the
+/// database refuses any row, nothing is stored and the batcher writes each
+/// request again alone.
 pub async fn create_batch(
-    db: &DatabaseConnection,
-    outbox: &Outbox,
-    requests: Vec<(Uuid, NewTask)>,
-    rng: &mut (impl Rng + Send),
-    now: DateTime<Utc>,
-) -> Vec<Result<task::Model, TaskError>> {
-    let count = requests.len();
-    match write_batch(db, outbox, requests, rng, now).await {
-        Ok(created) => created.into_iter().map(Ok).collect(),
-        Err(TaskError::NoEligibleAssignee) => (0..count)
-            .map(|_| Err(TaskError::NoEligibleAssignee))
-            .collect(),
-        Err(error) => {
-            let error = error.to_string();
-            (0..count)
-                .map(|_| Err(TaskError::Internal(anyhow::anyhow!(error.clone()))))
-                .collect()
-        }
-    }
-}
-
-async fn write_batch(
     db: &DatabaseConnection,
     outbox: &Outbox,
     requests: Vec<(Uuid, NewTask)>,

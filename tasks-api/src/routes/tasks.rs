@@ -2,7 +2,6 @@
 
 use ates_core::auth::AuthUser;
 use ates_core::http::{ApiError, PathParam, Problem, ValidatedJson, ValidatedQuery};
-use ates_core::validation::{MultiLine, SingleLine};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -62,9 +61,7 @@ impl From<task::Model> for Task {
 }
 
 fn title_rules(title: &str) -> Result<(), ValidationError> {
-    if title.trim().is_empty() {
-        return Err(ValidationError::new("blank").with_message("must not be blank".into()));
-    }
+    ates_core::validation::one_line_not_blank(title)?;
     if title.contains(['[', ']']) {
         return Err(ValidationError::new("jira_id_in_title").with_message(
             "must not contain '[' or ']': put the Jira id (like POPUG-123) in the jira_id field instead"
@@ -75,6 +72,7 @@ fn title_rules(title: &str) -> Result<(), ValidationError> {
 }
 
 fn jira_id_rules(jira_id: &str) -> Result<(), ValidationError> {
+    ates_core::validation::one_line(jira_id)?;
     if is_jira_id(jira_id) {
         Ok(())
     } else {
@@ -88,15 +86,32 @@ fn jira_id_rules(jira_id: &str) -> Result<(), ValidationError> {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Fix the nest", "jira_id": "POPUG-42", "description": "The nest in the north wing leaks."}))]
 pub struct CreateTaskRequest {
-    /// 1 to 200 characters on one line, no control characters, no `[` or `]`.
-    #[validate(custom(function = "title_rules"))]
-    pub title: SingleLine<1, 200>,
-    /// Like `POPUG-123`.
-    #[validate(custom(function = "jira_id_rules"))]
-    pub jira_id: Option<SingleLine<1, 50>>,
-    /// Up to 10,000 characters; new lines and tabs allowed, no other
-    /// control characters.
-    pub description: MultiLine<10000>,
+    /// 1 to 200 characters, not blank, no `[` or `]` (the Jira id goes in
+    /// `jira_id`). One line: no control characters (U+0000–U+001F,
+    /// U+007F–U+009F), no bidi embeddings, overrides or isolates
+    /// (U+202A–U+202E, U+2066–U+2069), no U+2028/U+2029.
+    #[validate(
+        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
+        custom(function = "title_rules")
+    )]
+    #[schema(min_length = 1, max_length = 200)]
+    pub title: String,
+    /// Like `POPUG-123`, at most 50 characters.
+    #[validate(
+        length(min = 1, max = 50, message = "must be 1 to 50 characters"),
+        custom(function = "jira_id_rules")
+    )]
+    #[schema(min_length = 1, max_length = 50)]
+    pub jira_id: Option<String>,
+    /// Up to 10,000 characters. Line breaks (`\n`, `\r\n`) and tabs
+    /// allowed; no other control character, no bidi embeddings, overrides
+    /// or isolates, no U+2028/U+2029.
+    #[validate(
+        length(max = 10000, message = "must be at most 10000 characters"),
+        custom(function = "ates_core::validation::multi_line")
+    )]
+    #[schema(max_length = 10000)]
+    pub description: String,
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
@@ -178,9 +193,9 @@ pub async fn create(
     ValidatedJson(body): ValidatedJson<CreateTaskRequest>,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
     let new = NewTask {
-        title: body.title.into_inner(),
-        jira_id: body.jira_id.map(SingleLine::into_inner),
-        description: body.description.into_inner(),
+        title: body.title,
+        jira_id: body.jira_id,
+        description: body.description,
     };
     let task = state
         .creator
