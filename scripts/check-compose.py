@@ -2,7 +2,8 @@
 """Validates compose.yaml without a Docker engine: `docker-compose config`
 must accept it, and every aTES service in it must be configured only with
 environment variables its binary reads (found in the Rust sources), listen
-where its port is published, and wait for healthy dependencies. The broker
+where its port is published, and wait for healthy dependencies; the same
+for the web app (web-server), which waits for the four services. The broker
 wiring: nats-identities generates the identities, nats starts with the
 generated configuration after it, and each service reads its own nkey seed
 from a volume no other service mounts, with no secret in its NATS_URL."""
@@ -15,6 +16,8 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICES = {"auth-api": 3001, "tasks-api": 3002, "accounting-api": 3003, "analytics-api": 3004}
+# The web app: compose service, binary, port.
+WEB = ("web", "web-server", 3000)
 # Read by tracing's filter and our telemetry set-up.
 ALWAYS_READ = {"RUST_LOG", "LOG_FORMAT"}
 VAR_CALL = re.compile(r'(?:var|seconds|parse)\(\s*"([A-Z][A-Z0-9_]+)"')
@@ -90,6 +93,30 @@ def check_broker_identities(services):
     return problems
 
 
+def check_program(name, binary, port, service):
+    """What every aTES HTTP program in compose must get right: it runs its
+    binary, is given only variables the binary reads, listens on its port,
+    publishes it, and its health check asks /readyz there."""
+    problems = []
+    command = service.get("command") or []
+    if command[:1] != [binary]:
+        problems.append(f"{name}: command should run the {binary} binary, not {command}")
+    environment = service.get("environment") or {}
+    unknown = set(environment) - variables_read(binary)
+    if unknown:
+        problems.append(f"{name}: {sorted(unknown)} are not read by the binary")
+    if not str(environment.get("BIND_ADDR", "")).endswith(f":{port}"):
+        problems.append(f"{name}: BIND_ADDR {environment.get('BIND_ADDR')} is not port {port}")
+    published = [str(p.get("target", "")) if isinstance(p, dict) else str(p).split(":")[-1]
+                 for p in service.get("ports", [])]
+    if str(port) not in published:
+        problems.append(f"{name}: port {port} is not published ({published})")
+    health = " ".join(service.get("healthcheck", {}).get("test", []))
+    if f"localhost:{port}/readyz" not in health:
+        problems.append(f"{name}: the health check does not ask /readyz on {port}")
+    return problems
+
+
 def main():
     env = dict(os.environ, ATES_ADMIN_PASSWORD="compose-check-password")
     result = subprocess.run(
@@ -107,33 +134,29 @@ def main():
             problems.append(f"service {required} is missing")
     for name, port in SERVICES.items():
         service = services.get(name, {})
-        command = service.get("command") or []
-        if command[:1] != [name]:
-            problems.append(f"{name}: command should run the {name} binary, not {command}")
+        problems.extend(check_program(name, name, port, service))
         environment = service.get("environment") or {}
-        unknown = set(environment) - variables_read(name)
-        if unknown:
-            problems.append(f"{name}: {sorted(unknown)} are not read by the binary")
-        for needed in ("BIND_ADDR", "DATABASE_URL", "NATS_URL"):
+        for needed in ("DATABASE_URL", "NATS_URL"):
             if not environment.get(needed):
                 problems.append(f"{name}: {needed} is not set")
         if name != "auth-api" and not environment.get("AUTH_JWKS_URL"):
             problems.append(f"{name}: AUTH_JWKS_URL is not set")
-        if not str(environment.get("BIND_ADDR", "")).endswith(f":{port}"):
-            problems.append(f"{name}: BIND_ADDR {environment.get('BIND_ADDR')} is not port {port}")
-        published = [str(p.get("target", "")) if isinstance(p, dict) else str(p).split(":")[-1]
-                     for p in service.get("ports", [])]
-        if str(port) not in published:
-            problems.append(f"{name}: port {port} is not published ({published})")
-        health = " ".join(service.get("healthcheck", {}).get("test", []))
-        if f"localhost:{port}/readyz" not in health:
-            problems.append(f"{name}: the health check does not ask /readyz on {port}")
         depends = service.get("depends_on") or {}
         for dependency in ("nats", "postgres"):
             if depends.get(dependency, {}).get("condition") != "service_healthy":
                 problems.append(f"{name}: does not wait for a healthy {dependency}")
         if "postgres://" not in str(environment.get("DATABASE_URL", "")):
             problems.append(f"{name}: compose runs on PostgreSQL")
+    web_name, web_binary, web_port = WEB
+    web = services.get(web_name)
+    if web is None:
+        problems.append(f"service {web_name} is missing")
+    else:
+        problems.extend(check_program(web_name, web_binary, web_port, web))
+        depends = web.get("depends_on") or {}
+        for dependency in SERVICES:
+            if depends.get(dependency, {}).get("condition") != "service_healthy":
+                problems.append(f"{web_name}: does not wait for a healthy {dependency}")
     if problems:
         sys.exit("compose.yaml does not match the services:\n- " + "\n- ".join(problems))
     print(f"compose.yaml: {len(services)} services valid; env, ports, health checks and broker identities match the binaries")

@@ -45,6 +45,15 @@ pub fn seconds(name: &str, default_secs: u64) -> anyhow::Result<Duration> {
         .with_context(|| format!("{name} is a number of seconds"))
 }
 
+/// `BUSINESS_TIMEZONE` (default `UTC`): the IANA zone business days run in.
+pub fn business_timezone() -> anyhow::Result<chrono_tz::Tz> {
+    var("BUSINESS_TIMEZONE")
+        .unwrap_or_else(|| "UTC".into())
+        .parse()
+        .map_err(|error| anyhow::anyhow!("{error}"))
+        .context("BUSINESS_TIMEZONE must be an IANA time zone such as UTC or Europe/Moscow")
+}
+
 /// Where a service finds auth-api's public keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthKeys {
@@ -108,13 +117,7 @@ impl ServiceSettings {
             jwt_audience: var("JWT_AUDIENCE").unwrap_or_else(|| "ates".into()),
             auth_keys,
             consumer_name: var("CONSUMER_NAME").unwrap_or_else(|| service.to_owned()),
-            business_timezone: var("BUSINESS_TIMEZONE")
-                .unwrap_or_else(|| "UTC".into())
-                .parse()
-                .map_err(|error| anyhow::anyhow!("{error}"))
-                .context(
-                    "BUSINESS_TIMEZONE must be an IANA time zone such as UTC or Europe/Moscow",
-                )?,
+            business_timezone: business_timezone()?,
         })
     }
 

@@ -33,8 +33,28 @@ where
                 "send the body as JSON with `Content-Type: application/json`".into(),
             ));
         }
-        let body = Bytes::from_request(request, state)
+        let BoundedBody(body) = BoundedBody::from_request(request, state).await?;
+        serde_json::from_slice::<IgnoredAny>(&body).map_err(|error| {
+            ApiError::BadRequest(format!("the body is not valid JSON: {error}"))
+        })?;
+        let Json(value) = Json::<T>::from_bytes(&body).map_err(json_rejection)?;
+        value.validate().map_err(validation_errors)?;
+        Ok(Self(value))
+    }
+}
+
+/// The whole request body, at most `MAX_BODY_BYTES` (the body limit layer):
+/// a larger one is a 413 problem, one that cannot be read a 400.
+#[derive(Debug, Clone)]
+pub struct BoundedBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for BoundedBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(request, state)
             .await
+            .map(Self)
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge(
@@ -43,13 +63,7 @@ where
                 } else {
                     ApiError::BadRequest(rejection.body_text())
                 }
-            })?;
-        serde_json::from_slice::<IgnoredAny>(&body).map_err(|error| {
-            ApiError::BadRequest(format!("the body is not valid JSON: {error}"))
-        })?;
-        let Json(value) = Json::<T>::from_bytes(&body).map_err(json_rejection)?;
-        value.validate().map_err(validation_errors)?;
-        Ok(Self(value))
+            })
     }
 }
 

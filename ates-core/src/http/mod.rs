@@ -10,12 +10,12 @@ mod problem;
 mod query;
 mod server;
 
-pub use extract::{PathParam, ValidatedJson, ValidatedQuery};
+pub use extract::{BoundedBody, PathParam, ValidatedJson, ValidatedQuery};
 pub use problem::{ApiError, FieldError, Problem};
 pub use query::{DayQuery, RangeQuery};
 pub use server::{
-    HttpSettings, apply_conventions, document, openapi_of, serve, serve_with_background,
-    service_api, service_app,
+    HttpSettings, apply_conventions, apply_layers, document, openapi_of, serve,
+    serve_with_background, service_api, service_app,
 };
 
 /// Implements `FromRef<$state>` for the `Authenticator` and `Readiness`

@@ -143,21 +143,29 @@ fn seconds_from_env(name: &str) -> anyhow::Result<Option<Duration>> {
 }
 
 /// Adds the OpenAPI document (`/openapi.json`, with the bearer scheme) and
-/// Swagger UI (`/swagger-ui`), then the shared conventions: JSON 404/405,
-/// body limit, the request timeout, panics as opaque 500s, one log line per
-/// request, CORS, `Cache-Control: no-store` unless a handler chose a cache
-/// policy, and `X-Content-Type-Options: nosniff` on every response.
+/// Swagger UI (`/swagger-ui`), JSON 404/405, then the shared layers
+/// ([`apply_layers`]).
 pub fn apply_conventions(
     router: Router,
     mut api: OpenApi,
     settings: &HttpSettings,
 ) -> anyhow::Result<Router> {
     document(&mut api);
-    let request_timeout = settings.request_timeout;
     let router = router
         .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", api))
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    apply_layers(router, settings)
+}
+
+/// The layers every aTES HTTP application gets, the services and the web
+/// app server alike: body limit, the request timeout, panics as opaque
+/// 500s, one log line per request, CORS, `Cache-Control: no-store` unless
+/// a handler chose a cache policy, and `X-Content-Type-Options: nosniff` on
+/// every response.
+pub fn apply_layers(router: Router, settings: &HttpSettings) -> anyhow::Result<Router> {
+    let request_timeout = settings.request_timeout;
+    let router = router
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             within(request_timeout, request, next)

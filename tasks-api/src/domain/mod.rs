@@ -1,7 +1,9 @@
 //! The task tracker's business processes, each one function: create a task
 //! (assigned at once at random), shuffle the open tasks, complete a task,
-//! and read tasks. Handlers only parse, authorize and call these.
+//! read tasks, and list the people tasks go to. Handlers only parse,
+//! authorize and call these.
 
+pub mod people;
 pub mod tasks;
 
 use ates_core::bus::OutboxError;

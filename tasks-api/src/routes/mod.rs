@@ -1,5 +1,6 @@
 //! tasks-api's HTTP surface (SPEC section 10) and its OpenAPI document.
 
+pub mod people;
 pub mod tasks;
 
 use ates_core::http::{HttpSettings, Problem};
@@ -21,6 +22,7 @@ use crate::AppState;
     components(schemas(Problem)),
     tags(
         (name = "tasks", description = "Tasks and their assignment"),
+        (name = "people", description = "The accounts tasks go to, by name"),
         (name = "health", description = "Liveness and readiness")
     )
 )]
@@ -37,6 +39,7 @@ fn api() -> OpenApiRouter<AppState> {
             Caller::Account,
             routes!(tasks::complete),
         ))
+        .routes(routes!(people::list_people))
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.
