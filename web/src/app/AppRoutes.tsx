@@ -1,0 +1,62 @@
+import type { ReactNode } from "react";
+import { Navigate, Route, Routes, useLocation } from "react-router";
+import { Loading } from "../components/Loading";
+import { ChangePasswordPage } from "../features/session/components/ChangePasswordPage";
+import { LoginPage } from "../features/session/components/LoginPage";
+import { SignUpPage } from "../features/session/components/SignUpPage";
+import { Allowed } from "../lib/allowed";
+import { useSessionState } from "../lib/app-context";
+import { screens } from "./routes";
+import { PlainLayout, Shell } from "./Shell";
+import { NotAllowed, NotFound } from "./StatusPages";
+
+function RequireSession({ children }: { children: ReactNode }) {
+  const state = useSessionState();
+  const location = useLocation();
+  if (state.status === "restoring") return <Loading what="Restoring your session" />;
+  if (state.status === "anonymous") {
+    return <Navigate to="/" replace state={{ from: location.pathname, notice: state.notice ?? "Please log in first." }} />;
+  }
+  return children;
+}
+
+function AnonymousOnly({ children }: { children: ReactNode }) {
+  const state = useSessionState();
+  if (state.status === "restoring") return <Loading what="Restoring your session" />;
+  if (state.status === "authenticated") return <Navigate to="/my-tasks" replace />;
+  return children;
+}
+
+// Changing a password works logged in (in the shell) and logged out (the forced change).
+function PasswordRoute() {
+  const state = useSessionState();
+  if (state.status === "restoring") return <Loading what="Restoring your session" />;
+  const page = <ChangePasswordPage />;
+  return state.status === "authenticated" ? <Shell>{page}</Shell> : <PlainLayout>{page}</PlainLayout>;
+}
+
+export function AppRoutes() {
+  return (
+    <Routes>
+      <Route path="/" element={<PlainLayout><AnonymousOnly><LoginPage /></AnonymousOnly></PlainLayout>} />
+      <Route path="/sign-up" element={<PlainLayout><AnonymousOnly><SignUpPage /></AnonymousOnly></PlainLayout>} />
+      <Route path="/password" element={<PasswordRoute />} />
+      {screens.map(({ path, roles, Screen }) => (
+        <Route
+          key={path}
+          path={path}
+          element={
+            <RequireSession>
+              <Shell>
+                <Allowed roles={roles} fallback={<NotAllowed />}>
+                  <Screen />
+                </Allowed>
+              </Shell>
+            </RequireSession>
+          }
+        />
+      ))}
+      <Route path="*" element={<PlainLayout><NotFound /></PlainLayout>} />
+    </Routes>
+  );
+}
