@@ -39,6 +39,11 @@ export function authorizedFetch(session: Session, send: FetchRequest): FetchRequ
   };
 }
 
+// config.json gives same-origin paths like /api/tasks; made absolute so any Request implementation takes them.
+function absolute(base: string): string {
+  return new URL(base, globalThis.location?.href ?? "http://localhost/").href.replace(/\/+$/, "");
+}
+
 export function createApiClients(
   config: AppConfig,
   session: Session,
@@ -47,10 +52,10 @@ export function createApiClients(
 ): ApiClients {
   const fetch = authorizedFetch(session, send);
   return {
-    auth: createClient<AuthPaths>({ baseUrl: config.api.auth, fetch }),
-    tasks: createClient<TasksPaths>({ baseUrl: config.api.tasks, fetch }),
-    accounting: createClient<AccountingPaths>({ baseUrl: config.api.accounting, fetch }),
-    analytics: createClient<AnalyticsPaths>({ baseUrl: config.api.analytics, fetch }),
+    auth: createClient<AuthPaths>({ baseUrl: absolute(config.api.auth), fetch }),
+    tasks: createClient<TasksPaths>({ baseUrl: absolute(config.api.tasks), fetch }),
+    accounting: createClient<AccountingPaths>({ baseUrl: absolute(config.api.accounting), fetch }),
+    analytics: createClient<AnalyticsPaths>({ baseUrl: absolute(config.api.analytics), fetch }),
     session: sessionEndpoints,
   };
 }
