@@ -20,10 +20,15 @@ function RequireSession({ children }: { children: ReactNode }) {
   return children;
 }
 
+// Logged in already (or just now): on to the screen that sent the visitor to log in.
 function AnonymousOnly({ children }: { children: ReactNode }) {
   const state = useSessionState();
+  const location = useLocation();
   if (state.status === "restoring") return <Loading what="Restoring your session" />;
-  if (state.status === "authenticated") return <Navigate to="/my-tasks" replace />;
+  if (state.status === "authenticated") {
+    const from = (location.state as { from?: unknown } | null)?.from;
+    return <Navigate to={typeof from === "string" ? from : "/my-tasks"} replace />;
+  }
   return children;
 }
 

@@ -53,7 +53,9 @@ export function MyMoneyPage() {
       </section>
       <section aria-labelledby="my-transactions">
         <h2 id="my-transactions">Transactions</h2>
-        <DatePicker label="Day" value={day} max={today} onChange={setDay} />
+        <div className="filters">
+          <DatePicker label="Day" value={day} max={today} onChange={setDay} />
+        </div>
         {transactions.isPending ? <Loading what="Loading transactions" /> : null}
         <ErrorText error={transactions.error} />
         {transactions.data ? (
