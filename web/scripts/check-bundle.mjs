@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
-const budgetBytes = 250 * 1024;
+const budgetBytes = 250_000;
 const dist = fileURLToPath(new URL("../dist", import.meta.url));
 const html = readFileSync(join(dist, "index.html"), "utf8");
 
@@ -24,9 +24,9 @@ for (const src of initial) {
   const file = join(dist, src.replace(/^\//, ""));
   const gzipped = gzipSync(readFileSync(file), { level: 9 }).length;
   total += gzipped;
-  console.log(`${src}: ${(gzipped / 1024).toFixed(1)} KiB gzipped`);
+  console.log(`${src}: ${(gzipped / 1000).toFixed(1)} kB gzipped`);
 }
-const summary = `initial JavaScript: ${(total / 1024).toFixed(1)} KiB gzipped (budget ${budgetBytes / 1024} KiB)`;
+const summary = `initial JavaScript: ${(total / 1000).toFixed(1)} kB gzipped (budget ${budgetBytes / 1000} kB)`;
 if (total > budgetBytes) {
   console.error(`check:bundle FAILED: ${summary}`);
   process.exit(1);

@@ -1,5 +1,5 @@
 import type { ReactNode } from "react";
-import { Navigate, Route, Routes, useLocation } from "react-router";
+import { Navigate, Outlet, Route, Routes, useLocation } from "react-router";
 import { Loading } from "../components/Loading";
 import { ChangePasswordPage } from "../features/session/components/ChangePasswordPage";
 import { LoginPage } from "../features/session/components/LoginPage";
@@ -40,28 +40,58 @@ function PasswordRoute() {
   return state.status === "authenticated" ? <Shell>{page}</Shell> : <PlainLayout>{page}</PlainLayout>;
 }
 
+function SignedInLayout() {
+  return (
+    <RequireSession>
+      <Shell>
+        <Outlet />
+      </Shell>
+    </RequireSession>
+  );
+}
+
+function SignedOutLayout() {
+  return (
+    <PlainLayout>
+      <AnonymousOnly>
+        <Outlet />
+      </AnonymousOnly>
+    </PlainLayout>
+  );
+}
+
 export function AppRoutes() {
   return (
     <Routes>
-      <Route path="/" element={<PlainLayout><AnonymousOnly><LoginPage /></AnonymousOnly></PlainLayout>} />
-      <Route path="/sign-up" element={<PlainLayout><AnonymousOnly><SignUpPage /></AnonymousOnly></PlainLayout>} />
+      <Route element={<SignedOutLayout />}>
+        <Route path="/" element={<LoginPage />} />
+        <Route path="/sign-up" element={<SignUpPage />} />
+      </Route>
       <Route path="/password" element={<PasswordRoute />} />
-      {screens.map(({ path, roles, Screen }) => (
-        <Route
-          key={path}
-          path={path}
-          element={
-            <RequireSession>
-              <Shell>
+      <Route element={<SignedInLayout />}>
+        {screens.map(({ path, label, roles, Screen }) => (
+          <Route
+            key={path}
+            path={path}
+            element={
+              <>
+                <title>{`${label} · aTES`}</title>
                 <Allowed roles={roles} fallback={<NotAllowed />}>
                   <Screen />
                 </Allowed>
-              </Shell>
-            </RequireSession>
-          }
-        />
-      ))}
-      <Route path="*" element={<PlainLayout><NotFound /></PlainLayout>} />
+              </>
+            }
+          />
+        ))}
+      </Route>
+      <Route
+        path="*"
+        element={
+          <PlainLayout>
+            <NotFound />
+          </PlainLayout>
+        }
+      />
     </Routes>
   );
 }

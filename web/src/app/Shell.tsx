@@ -1,5 +1,5 @@
-import { Suspense, type ReactNode } from "react";
-import { NavLink, useNavigate } from "react-router";
+import { Suspense, useEffect, useRef, type ReactNode } from "react";
+import { NavLink, useLocation, useNavigate } from "react-router";
 import { Loading } from "../components/Loading";
 import { useLogout } from "../features/session/api/session-mutations";
 import { Allowed } from "../lib/allowed";
@@ -40,7 +40,23 @@ function Account() {
   );
 }
 
+// After moving to another screen, keyboard and screen-reader users start at its content.
+function useFocusOnNavigation() {
+  const main = useRef<HTMLElement>(null);
+  const { pathname } = useLocation();
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    main.current?.focus();
+  }, [pathname]);
+  return main;
+}
+
 export function Shell({ children }: { children: ReactNode }) {
+  const main = useFocusOnNavigation();
   return (
     <>
       <a href="#content" className="skip-link">
@@ -51,7 +67,7 @@ export function Shell({ children }: { children: ReactNode }) {
         <Navigation />
         <Account />
       </header>
-      <main id="content" tabIndex={-1}>
+      <main id="content" tabIndex={-1} ref={main}>
         <Suspense fallback={<Loading />}>{children}</Suspense>
       </main>
     </>

@@ -3,6 +3,7 @@ import { Link } from "react-router";
 export function NotAllowed() {
   return (
     <>
+      <title>Not allowed · aTES</title>
       <h1>Not allowed</h1>
       <p>Your role may not use this screen. If you need it, ask an admin.</p>
       <p>
@@ -15,6 +16,7 @@ export function NotAllowed() {
 export function NotFound() {
   return (
     <>
+      <title>Page not found · aTES</title>
       <h1>Page not found</h1>
       <p>
         <Link to="/">Go to the start</Link>

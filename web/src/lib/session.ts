@@ -1,14 +1,11 @@
+import type { components } from "./api/auth";
 import { decodeClaims, type Claims } from "./jwt";
 
 export const SESSION_ENDED = "Your session ended, please log in again";
 
 // What /session/login, /session/refresh and /session/password answer: the
 // auth-api token response without the refresh token (the app server keeps that).
-export interface Grant {
-  access_token: string;
-  token_type: string;
-  expires_in: number;
-}
+export type Grant = Omit<components["schemas"]["TokenResponse"], "refresh_token">;
 
 export interface SessionTransport {
   // A grant, or null when there is no session (401); throws when the server cannot be reached.

@@ -42,6 +42,7 @@ export function ChangePasswordPage() {
 
   return (
     <div className="narrow">
+      <title>Change password · aTES</title>
       <h1>Change password</h1>
       {routed.forced ? (
         <p role="status" className="notice">

@@ -39,6 +39,7 @@ export function LoginPage() {
 
   return (
     <div className="narrow">
+      <title>Log in · aTES</title>
       <h1>Log in to aTES</h1>
       {notice ? (
         <p role="status" className="notice">

@@ -23,6 +23,7 @@ export function SignUpPage() {
 
   return (
     <div className="narrow">
+      <title>Sign up · aTES</title>
       <h1>Sign up</h1>
       <form onSubmit={onSubmit} noValidate>
         <TextField label="Full name" autoComplete="name" value={fullName} onChange={setFullName} error={fields.full_name} required />

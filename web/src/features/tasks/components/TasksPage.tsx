@@ -1,4 +1,5 @@
-import { useId, useState } from "react";
+import { useId } from "react";
+import { useSearchParams } from "react-router";
 import { ErrorText } from "../../../components/ErrorText";
 import { Loading } from "../../../components/Loading";
 import { Table, type Column } from "../../../components/Table";
@@ -13,15 +14,29 @@ import { TaskTitle } from "./TaskTitle";
 
 const perPage = 20;
 
+function parseStatus(value: string | null): TaskStatus | "" {
+  return value === "open" || value === "done" ? value : "";
+}
+
 export function TasksPage() {
   const { business_timezone: timeZone } = useConfig();
   const session = useSessionState();
   const me = session.status === "authenticated" ? session.claims.sub : null;
   const statusId = useId();
   const assigneeId = useId();
-  const [status, setStatus] = useState<TaskStatus | "">("");
-  const [assignee, setAssignee] = useState("");
-  const [page, setPage] = useState(1);
+  // Filters live in the URL, so a reload or a shared link shows the same list.
+  const [params, setParams] = useSearchParams();
+  const status = parseStatus(params.get("status"));
+  const assignee = params.get("assignee") ?? "";
+  const page = Math.max(1, Number.parseInt(params.get("page") ?? "1", 10) || 1);
+  const update = (changes: { status?: string; assignee?: string; page?: number }) => {
+    const next = new URLSearchParams(params);
+    for (const [name, value] of Object.entries(changes)) {
+      if (value === "" || value === 1) next.delete(name);
+      else next.set(name, String(value));
+    }
+    setParams(next, { replace: true });
+  };
   const people = usePeople();
   const tasks = useTasks({
     status: status || undefined,
@@ -52,10 +67,7 @@ export function TasksPage() {
             <select
               id={statusId}
               value={status}
-              onChange={(event) => {
-                setStatus(event.target.value as TaskStatus | "");
-                setPage(1);
-              }}
+              onChange={(event) => update({ status: event.target.value, page: 1 })}
             >
               <option value="">Any</option>
               <option value="open">Open</option>
@@ -67,10 +79,7 @@ export function TasksPage() {
             <select
               id={assigneeId}
               value={assignee}
-              onChange={(event) => {
-                setAssignee(event.target.value);
-                setPage(1);
-              }}
+              onChange={(event) => update({ assignee: event.target.value, page: 1 })}
             >
               <option value="">Anyone</option>
               {people.data
@@ -89,13 +98,13 @@ export function TasksPage() {
           <>
             <Table caption="Tasks, newest first" columns={columns} rows={tasks.data.items} rowKey={(t) => t.id} empty="no tasks match." />
             <nav aria-label="Task pages" className="pagination">
-              <button type="button" onClick={() => setPage((p) => Math.max(1, p - 1))} disabled={page <= 1}>
+              <button type="button" onClick={() => update({ page: Math.max(1, page - 1) })} disabled={page <= 1}>
                 Previous page
               </button>
               <span>
                 Page {page} of {pages} ({tasks.data.total} {tasks.data.total === 1 ? "task" : "tasks"})
               </span>
-              <button type="button" onClick={() => setPage((p) => p + 1)} disabled={page >= pages}>
+              <button type="button" onClick={() => update({ page: page + 1 })} disabled={page >= pages}>
                 Next page
               </button>
             </nav>

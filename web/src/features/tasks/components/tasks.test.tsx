@@ -86,6 +86,24 @@ describe("<TasksPage>", () => {
     expect(await screen.findByText("Shuffled: 7 open tasks reassigned.")).toBeInTheDocument();
   });
 
+  it("filters by status and assignee and pages through the total", async () => {
+    const user = userEvent.setup();
+    const { server } = renderApp(<TasksPage />, {
+      role: "worker",
+      routes: {
+        "GET /api/tasks/v1/tasks": () => json({ items: [task({})], page: 1, per_page: 20, total: 45 }),
+        "GET /api/tasks/v1/people": () => json(people),
+      },
+    });
+    expect(await screen.findByText("Page 1 of 3 (45 tasks)")).toBeInTheDocument();
+    await user.selectOptions(screen.getByLabelText("Status"), "Done");
+    await user.selectOptions(screen.getByLabelText("Assignee"), "Kesha Popugaev (you)");
+    await user.click(screen.getByRole("button", { name: "Next page" }));
+    expect(await screen.findByText("Page 2 of 3 (45 tasks)")).toBeInTheDocument();
+    const last = new URL(server.calls.filter((r) => r.url.includes("/v1/tasks?")).at(-1)?.url ?? "");
+    expect(Object.fromEntries(last.searchParams)).toEqual({ status: "done", assignee_id: me, page: "2", per_page: "20" });
+  });
+
   it("does not offer Shuffle to a worker", async () => {
     renderApp(<TasksPage />, { role: "worker", routes: { "GET /api/tasks/v1/tasks": () => json(pageOf([])) } });
     expect(await screen.findByText(/no tasks match/)).toBeInTheDocument();
