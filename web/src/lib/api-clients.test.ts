@@ -1,3 +1,4 @@
+// @vitest-environment node
 import { describe, expect, it, vi } from "vitest";
 import { fakeServer, fakeSessionEndpoints, grantFor, json, testConfig } from "../test/fakes";
 import { createApiClients } from "./api-clients";

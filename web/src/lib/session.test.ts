@@ -1,3 +1,4 @@
+// @vitest-environment node
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { grantFor } from "../test/fakes";
 import { SESSION_ENDED, Session, renewalDelayMs, type Grant, type SessionTransport } from "./session";
