@@ -1,4 +1,5 @@
 import { screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { json, renderApp } from "../test/fakes";
 import { AppRoutes } from "./AppRoutes";
@@ -30,5 +31,15 @@ describe("routing and navigation", () => {
     renderApp(<AppRoutes />, { path: "/tasks" });
     expect(await screen.findByRole("heading", { name: "Log in to aTES" })).toBeInTheDocument();
     expect(screen.getByText("Please log in first.")).toBeInTheDocument();
+  });
+});
+
+describe("log-out", () => {
+  it("says so on the log-in page", async () => {
+    const user = userEvent.setup();
+    renderApp(<AppRoutes />, { role: "worker", path: "/my-money", routes: {} });
+    await user.click(await screen.findByRole("button", { name: "Log out" }));
+    expect(await screen.findByRole("heading", { name: "Log in to aTES" })).toBeInTheDocument();
+    expect(screen.getByText("You are logged out.")).toBeInTheDocument();
   });
 });

@@ -6,6 +6,7 @@ import { LoginPage } from "../features/session/components/LoginPage";
 import { SignUpPage } from "../features/session/components/SignUpPage";
 import { Allowed } from "../lib/allowed";
 import { useSessionState } from "../lib/app-context";
+import { LOGGED_OUT } from "../lib/session";
 import { screens } from "./routes";
 import { PlainLayout, Shell } from "./Shell";
 import { NotAllowed, NotFound } from "./StatusPages";
@@ -15,7 +16,9 @@ function RequireSession({ children }: { children: ReactNode }) {
   const location = useLocation();
   if (state.status === "restoring") return <Loading what="Restoring your session" />;
   if (state.status === "anonymous") {
-    return <Navigate to="/" replace state={{ from: location.pathname, notice: state.notice ?? "Please log in first." }} />;
+    // After a log-out the next person starts afresh; otherwise log-in leads back here.
+    const from = state.notice === LOGGED_OUT ? undefined : location.pathname + location.search;
+    return <Navigate to="/" replace state={{ from, notice: state.notice ?? "Please log in first." }} />;
   }
   return children;
 }

@@ -1,7 +1,7 @@
 // @vitest-environment node
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { grantFor } from "../test/fakes";
-import { SESSION_ENDED, Session, renewalDelayMs, type Grant, type SessionTransport } from "./session";
+import { LOGGED_OUT, SESSION_ENDED, Session, renewalDelayMs, type Grant, type SessionTransport } from "./session";
 
 function transport(refresh: () => Promise<Grant | null>): SessionTransport & { refresh: ReturnType<typeof vi.fn> } {
   return { refresh: vi.fn(refresh), logout: vi.fn(async () => undefined) };
@@ -68,7 +68,7 @@ describe("session renewal", () => {
     await session.logout();
     await vi.advanceTimersByTimeAsync(2_000_000);
     expect(t.refresh).not.toHaveBeenCalled();
-    expect(session.getState()).toEqual({ status: "anonymous", notice: null });
+    expect(session.getState()).toEqual({ status: "anonymous", notice: LOGGED_OUT });
   });
 });
 

@@ -2,6 +2,7 @@ import type { components } from "./api/auth";
 import { decodeClaims, type Claims } from "./jwt";
 
 export const SESSION_ENDED = "Your session ended, please log in again";
+export const LOGGED_OUT = "You are logged out.";
 
 // What /session/login, /session/refresh and /session/password answer: the
 // auth-api token response without the refresh token (the app server keeps that).
@@ -103,7 +104,7 @@ export class Session {
     try {
       await this.transport.logout();
     } finally {
-      this.end(null);
+      this.end(LOGGED_OUT);
     }
   }
 
