@@ -3,12 +3,11 @@ import type { paths as AccountingPaths } from "./api/accounting";
 import type { paths as AnalyticsPaths } from "./api/analytics";
 import type { paths as AuthPaths } from "./api/auth";
 import type { paths as GeneratedTasksPaths } from "./api/tasks";
-import type { PendingTasksPaths } from "./api/tasks-pending";
 import type { AppConfig } from "./config";
 import { SESSION_ENDED, type Session } from "./session";
 import { createSessionEndpoints, type SessionEndpoints } from "./session-endpoints";
 
-export type TasksPaths = GeneratedTasksPaths & PendingTasksPaths;
+export type TasksPaths = GeneratedTasksPaths;
 
 export interface ApiClients {
   auth: Client<AuthPaths>;

@@ -427,7 +427,7 @@ export interface operations {
     account_transactions: {
         parameters: {
             query?: {
-                /** @description A business day, `YYYY-MM-DD` (default today). */
+                /** @description A business day (default today). */
                 date?: string;
             };
             header?: never;
@@ -672,7 +672,7 @@ export interface operations {
     my_transactions: {
         parameters: {
             query?: {
-                /** @description A business day, `YYYY-MM-DD` (default today). */
+                /** @description A business day (default today). */
                 date?: string;
             };
             header?: never;
@@ -724,7 +724,7 @@ export interface operations {
     management: {
         parameters: {
             query?: {
-                /** @description First day, `YYYY-MM-DD` (default today). */
+                /** @description First day (default today). */
                 from?: string;
                 /** @description Last day, included (default `from`); at most 366 days in all. */
                 to?: string;

@@ -295,7 +295,7 @@ export interface operations {
             query?: {
                 /** @description `day`, `week` (Monday to Sunday) or `month`; default `day`. */
                 period?: components["schemas"]["PeriodName"];
-                /** @description A day in the period, `YYYY-MM-DD` (default today). */
+                /** @description A day in the period (default today). */
                 date?: string;
             };
             header?: never;

@@ -38,6 +38,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/people": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Everyone tasks-api knows (any role), active or not, sorted by full name
+         *     (by code point), then by id.
+         */
+        get: operations["list_people"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tasks": {
         parameters: {
             query?: never;
@@ -143,13 +163,20 @@ export interface components {
          */
         CreateTaskRequest: {
             /**
-             * @description Up to 10,000 characters; new lines and tabs allowed, no other
-             *     control characters.
+             * @description Up to 10,000 characters. Line breaks (`\n`, `\r\n`) and tabs
+             *     allowed; no other control character, no bidi embeddings, overrides
+             *     or isolates, no U+2028/U+2029.
              */
-            description: components["schemas"]["MultiLine10000"];
-            jira_id?: null | components["schemas"]["SingleLine1To50"];
-            /** @description 1 to 200 characters on one line, no control characters, no `[` or `]`. */
-            title: components["schemas"]["SingleLine1To200"];
+            description: string;
+            /** @description Like `POPUG-123`, at most 50 characters. */
+            jira_id?: string | null;
+            /**
+             * @description 1 to 200 characters, not blank, no `[` or `]` (the Jira id goes in
+             *     `jira_id`). One line: no control characters (U+0000–U+001F,
+             *     U+007F–U+009F), no bidi embeddings, overrides or isolates
+             *     (U+202A–U+202E, U+2066–U+2069), no U+2028/U+2029.
+             */
+            title: string;
         };
         /** @description One broken rule of a request field. */
         FieldError: {
@@ -163,8 +190,24 @@ export interface components {
             /** @description `ok`, or what is not ready. */
             status: string;
         };
-        /** @description at most 10000 characters; line breaks (\n, \r\n) and tabs allowed, no other control character, no bidi embeddings, overrides or isolates (U+202A–U+202E, U+2066–U+2069), no U+2028/U+2029 */
-        MultiLine10000: string;
+        /**
+         * @description An account as tasks-api knows it from auth-api's account events.
+         * @example {
+         *       "active": true,
+         *       "full_name": "Kesha Popugaev",
+         *       "id": "01956b1e-7c4a-7d2e-9a4b-3c1d2e0f1a2b",
+         *       "role": "worker"
+         *     }
+         */
+        Person: {
+            /** @description A deactivated account gets no new tasks but keeps its done ones. */
+            active: boolean;
+            /** @description Empty until the account's name has arrived. */
+            full_name: string;
+            /** Format: uuid */
+            id: string;
+            role: components["schemas"]["Role"];
+        };
         /**
          * @description The error body of every aTES endpoint (RFC 9457).
          * @example {
@@ -188,6 +231,11 @@ export interface components {
             title: string;
             type: string;
         };
+        /**
+         * @description The one role every account has.
+         * @enum {string}
+         */
+        Role: "admin" | "manager" | "accountant" | "worker";
         ShuffleResult: {
             /**
              * Format: int64
@@ -195,10 +243,6 @@ export interface components {
              */
             reassigned: number;
         };
-        /** @description 1 to 200 characters, not blank, one line: no control characters (U+0000–U+001F, U+007F–U+009F), no bidi embeddings, overrides or isolates (U+202A–U+202E, U+2066–U+2069), no U+2028/U+2029 */
-        SingleLine1To200: string;
-        /** @description 1 to 50 characters, not blank, one line: no control characters (U+0000–U+001F, U+007F–U+009F), no bidi embeddings, overrides or isolates (U+202A–U+202E, U+2066–U+2069), no U+2028/U+2029 */
-        SingleLine1To50: string;
         /**
          * @description A task as the API shows it.
          * @example {
@@ -308,6 +352,46 @@ export interface operations {
             /** @description database or broker unreachable */
             503: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_people: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description every account, by full name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Person"][];
+                };
+            };
+            /** @description no or bad token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the service could not answer in time (`REQUEST_TIMEOUT_SECS`) or is not ready */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
