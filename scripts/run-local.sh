@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The services that exist so far, with their ports (SPEC section 10).
+# The services that exist so far, with their ports (docs/product.md §10).
 SERVICES=${ATES_SERVICES:-auth-api:3001 tasks-api:3002 accounting-api:3003 analytics-api:3004}
 # Not 4222: make run never talks to some other NATS that happens to run.
 NATS_PORT=${ATES_NATS_PORT:-14222}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use accounting_api::db::transaction;
 use accounting_api::testing::AccountingApp;
 use ates_core::bus::{EventBus, Naming};
-use ates_core::testing::TestBroker;
+use ates_core::testing::{TestBroker, percentile};
 use chrono::Utc;
 use event_schemas::tasks::{TaskAssignedV1, TaskCompletedV1, TaskCreatedV2, TaskStatus};
 use event_schemas::{Envelope, EventPayload};
@@ -28,11 +28,6 @@ fn payload<T: EventPayload + Serialize>(data: T) -> (String, bytes::Bytes) {
     let envelope = Envelope::new("tasks-api", data);
     let subject = Naming::event_subject(&envelope.event_name, envelope.event_version);
     (subject, serde_json::to_vec(&envelope).unwrap().into())
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
 }
 
 #[tokio::main]
@@ -102,7 +97,7 @@ async fn main() {
         }
     }
 
-    let app = AccountingApp::spawn(&broker, "http://127.0.0.1:9/unused", None).await;
+    let app = AccountingApp::spawn(&broker, "http://127.0.0.1:9/unused").await;
     let started = Instant::now();
     loop {
         let applied = transaction::Entity::find().count(&app.db).await.unwrap();
@@ -151,10 +146,10 @@ async fn main() {
     println!("| backlog of {count} task events applied | {backlog_rate:.0} events/s |");
     println!(
         "| lag tasks.completed -> ledger entry committed, p50 ({rate}/s) | {:.1} ms |",
-        percentile(&mut lags, 0.5).as_secs_f64() * 1000.0
+        percentile(&mut lags, 50).as_secs_f64() * 1000.0
     );
     println!(
         "| lag tasks.completed -> ledger entry committed, p99 ({rate}/s) | {:.1} ms |",
-        percentile(&mut lags, 0.99).as_secs_f64() * 1000.0
+        percentile(&mut lags, 99).as_secs_f64() * 1000.0
     );
 }

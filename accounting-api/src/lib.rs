@@ -1,5 +1,5 @@
 //! accounting-api: prices, the ledger, balances, billing cycles and payouts
-//! (SPEC section 5).
+//! (docs/product.md §5).
 //!
 //! `prepare` opens the database (migrations, the first open cycle, any
 //! interrupted close finished) and the bus; `build_app` is the HTTP router;
@@ -20,8 +20,9 @@ use std::sync::Arc;
 use ates_core::auth::Authenticator;
 use ates_core::bus::{ConsumerSettings, EventBus, Outbox, RelaySettings, consumer};
 use ates_core::http::health::Readiness;
-use ates_core::service::Foundation;
+use ates_core::service::{AtesService, Foundation};
 use axum::Router;
+use axum::extract::FromRef;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -34,8 +35,10 @@ use crate::events::AccountingEvents;
 use crate::mailer::Mailer;
 use ates_core::calendar::BusinessCalendar;
 
-/// What every request handler can reach.
-#[derive(Clone)]
+/// What every request handler can reach. `FromRef` lets extractors take
+/// their part of it: the `Authenticator` for `AuthUser`, the `Readiness`
+/// for `/readyz`.
+#[derive(Debug, Clone, FromRef)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub outbox: Outbox,
@@ -45,14 +48,6 @@ pub struct AppState {
     pub mailer: Mailer,
 }
 
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").finish_non_exhaustive()
-    }
-}
-
-ates_core::service_state!(AppState);
-
 /// A prepared service.
 #[derive(Debug)]
 pub struct Service {
@@ -61,30 +56,84 @@ pub struct Service {
     pub config: Config,
 }
 
-/// Connects and migrates the database, opens the first billing cycle,
-/// finishes any close a crash interrupted, connects the bus.
-pub async fn prepare(config: Config) -> anyhow::Result<Service> {
-    let Foundation {
-        db,
-        bus,
-        authenticator,
-        readiness,
-    } = Foundation::open::<Migrator>(&config.service).await?;
-    let outbox = bus.outbox();
-    let calendar = BusinessCalendar::new(config.service.business_timezone);
-    let now = ates_core::db::now();
-    billing::ensure_open_cycle(&db, &calendar, now).await?;
-    billing::resume_closes(&db, &outbox, now).await?;
-    let mailer = Mailer::new(db.clone(), config.smtp_url.as_deref(), &config.mail_from)?;
-    let state = AppState {
-        db,
-        outbox,
-        authenticator,
-        readiness,
-        calendar,
-        mailer,
-    };
-    Ok(Service { state, bus, config })
+impl AtesService for Service {
+    const NAME: &'static str = "accounting-api";
+    const ABOUT: &'static str = "aTES accounting";
+
+    type Config = Config;
+
+    fn config_from_env() -> anyhow::Result<Config> {
+        Config::from_env()
+    }
+
+    fn bind_addr(config: &Config) -> &str {
+        &config.service.bind_addr
+    }
+
+    fn openapi() -> utoipa::openapi::OpenApi {
+        routes::openapi()
+    }
+
+    /// Connects and migrates the database, opens the first billing cycle,
+    /// finishes any close a crash interrupted, connects the bus.
+    async fn prepare(config: Config) -> anyhow::Result<Self> {
+        let Foundation {
+            db,
+            bus,
+            authenticator,
+            readiness,
+        } = Foundation::open::<Migrator>(&config.service).await?;
+        let outbox = bus.outbox();
+        let calendar = BusinessCalendar::new(config.service.business_timezone);
+        let now = ates_core::db::now();
+        billing::ensure_open_cycle(&db, &calendar, now).await?;
+        billing::resume_closes(&db, &outbox, now).await?;
+        let mailer = Mailer::new(db.clone(), config.smtp_url.as_deref(), &config.mail_from)?;
+        let state = AppState {
+            db,
+            outbox,
+            authenticator,
+            readiness,
+            calendar,
+            mailer,
+        };
+        Ok(Service { state, bus, config })
+    }
+
+    fn db(&self) -> &DatabaseConnection {
+        &self.state.db
+    }
+
+    /// Serves HTTP and runs the relay, the consumer, the scheduler and the
+    /// mailer until `shutdown`.
+    async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let service = self;
+        let app = build_app(&service)?;
+        let http = service.config.service.http.clone();
+        let state = service.state.clone();
+        let mut background = vec![
+            tokio::spawn(
+                service
+                    .bus
+                    .relay(state.db.clone(), RelaySettings::default())
+                    .run(shutdown.clone()),
+            ),
+            tokio::spawn(consumer::run(
+                service.bus.clone(),
+                state.db.clone(),
+                Arc::new(AccountingEvents {
+                    pricing: Pricing::new(&service.config.pricing_seed),
+                }),
+                ConsumerSettings::new(&service.config.service.consumer_name),
+                shutdown.clone(),
+            )),
+            tokio::spawn(state.mailer.clone().run(shutdown.clone())),
+        ];
+        if service.config.scheduler_enabled {
+            background.push(tokio::spawn(run_scheduler(state, shutdown.clone())));
+        }
+        ates_core::http::serve_with_background(listener, app, &http, background, shutdown).await
+    }
 }
 
 /// The HTTP application.
@@ -115,39 +164,4 @@ async fn run_scheduler(state: AppState, shutdown: CancellationToken) {
         }
     }
     tracing::info!("billing scheduler stopped");
-}
-
-/// Serves HTTP and runs the relay, the consumer, the scheduler and the
-/// mailer until `shutdown`.
-pub async fn run(
-    listener: TcpListener,
-    service: Service,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let app = build_app(&service)?;
-    let http = service.config.service.http.clone();
-    let state = service.state.clone();
-    let mut background = vec![
-        tokio::spawn(
-            service
-                .bus
-                .relay(state.db.clone(), RelaySettings::default())
-                .run(shutdown.clone()),
-        ),
-        tokio::spawn(consumer::run(
-            service.bus.clone(),
-            state.db.clone(),
-            Arc::new(AccountingEvents {
-                outbox: state.outbox.clone(),
-                pricing: Pricing::new(&service.config.pricing_seed),
-            }),
-            ConsumerSettings::new(&service.config.service.consumer_name),
-            shutdown.clone(),
-        )),
-        tokio::spawn(state.mailer.clone().run(shutdown.clone())),
-    ];
-    if service.config.scheduler_enabled {
-        background.push(tokio::spawn(run_scheduler(state, shutdown.clone())));
-    }
-    ates_core::http::serve_with_background(listener, app, &http, background, shutdown).await
 }

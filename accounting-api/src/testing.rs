@@ -7,59 +7,52 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ates_core::testing::{TestBroker, TestDatabase, service_settings};
+use ates_core::testing::{
+    ApiClient, RunningService, TestBroker, TestDatabase, TestedService, service_settings,
+};
 use reqwest::Response;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::config::Config;
 
-ates_core::service_under_test!(
-    /// accounting-api under test.
-    AccountingApp,
-    Config
-);
+/// accounting-api under test, started as `main` starts it.
+pub type AccountingApp = RunningService<crate::Service>;
 
 /// A test configuration: UTC, no scheduler (tests close by hand), emails
-/// to `smtp_url` if given.
-pub fn test_config(
-    database: &TestDatabase,
-    broker: &TestBroker,
-    jwks_url: &str,
-    smtp_url: Option<String>,
-) -> Config {
-    Config {
-        service: service_settings("accounting-api", database, broker, jwks_url),
-        smtp_url,
-        mail_from: "aTES Accounting <accounting@popug.inc>".into(),
-        pricing_seed: "test".into(),
-        scheduler_enabled: false,
+/// kept in the database (a test that reads them sets `smtp_url` to an
+/// [`SmtpSink`]).
+impl TestedService for crate::Service {
+    type Client = AccountingClient;
+
+    fn test_config(database: &TestDatabase, broker: &TestBroker, jwks_url: &str) -> Config {
+        Config {
+            service: service_settings("accounting-api", database, broker, jwks_url),
+            smtp_url: None,
+            mail_from: "aTES Accounting <accounting@popug.inc>".into(),
+            pricing_seed: "test".into(),
+            scheduler_enabled: false,
+        }
     }
 }
 
-impl AccountingApp {
-    pub async fn spawn(broker: &TestBroker, jwks_url: &str, smtp_url: Option<String>) -> Self {
-        Self::spawn_with(broker, jwks_url, smtp_url, |_| {}).await
-    }
+/// accounting-api's endpoints as methods: the client every accounting-api
+/// test uses.
+#[derive(Debug, Clone)]
+pub struct AccountingClient {
+    http: ApiClient,
+}
 
-    pub async fn spawn_with(
-        broker: &TestBroker,
-        jwks_url: &str,
-        smtp_url: Option<String>,
-        customize: impl FnOnce(&mut Config),
-    ) -> Self {
-        let database = TestDatabase::create().await;
-        let mut config = test_config(&database, broker, jwks_url, smtp_url);
-        customize(&mut config);
-        Self::start_on(database, config).await
+impl From<ApiClient> for AccountingClient {
+    fn from(http: ApiClient) -> Self {
+        Self { http }
     }
+}
 
+impl AccountingClient {
     pub async fn close_day(&self, token: &str) -> Response {
-        self.client
-            .post(self.url("/v1/billing-cycles/close"))
-            .bearer_auth(token)
-            .send()
+        self.http
+            .post("/v1/billing-cycles/close", token, None)
             .await
-            .unwrap()
     }
 }
 

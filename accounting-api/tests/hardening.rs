@@ -117,7 +117,7 @@ async fn addresses_and_names_that_could_inject_smtp_headers_are_refused_unsent()
 #[tokio::test]
 async fn my_account_answers_to_any_bearer_case_and_is_never_cached() {
     let auth = AuthApp::spawn().await;
-    let accounting = AccountingApp::spawn(&auth.broker, &auth.jwks_url(), None).await;
+    let accounting = AccountingApp::spawn(&auth.broker, &auth.jwks_url()).await;
     let id = auth.account_with_role("kesha@popug.inc", "worker").await;
     accounting.wait_for_account(&id, true).await;
     let token = auth.access_token("kesha@popug.inc").await;
@@ -133,7 +133,7 @@ async fn my_account_answers_to_any_bearer_case_and_is_never_cached() {
 #[tokio::test]
 async fn every_date_parameter_is_bounded_and_a_bad_one_is_named() {
     let auth = AuthApp::spawn().await;
-    let accounting = AccountingApp::spawn(&auth.broker, &auth.jwks_url(), None).await;
+    let accounting = AccountingApp::spawn(&auth.broker, &auth.jwks_url()).await;
     let admin = auth.admin_token().await;
     let admin_id = auth.account_id_of(&admin).await;
     accounting.wait_for_account(&admin_id, true).await;

@@ -10,7 +10,7 @@ use serde_json::Value;
 #[tokio::test]
 async fn a_repeated_close_closes_one_cycle() {
     let auth = AuthApp::spawn().await;
-    let accounting = AccountingApp::spawn(&auth.broker, &auth.jwks_url(), None).await;
+    let accounting = AccountingApp::spawn(&auth.broker, &auth.jwks_url()).await;
     let admin = auth.admin_token().await;
     let key = "c10se-the-day-2026-12-02";
     let path = "/v1/billing-cycles/close";

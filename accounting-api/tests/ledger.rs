@@ -16,6 +16,7 @@ use accounting_api::testing::AccountingApp;
 use ates_core::bus::{EventBus, IncomingEvent, Outbox};
 use ates_core::calendar::BusinessCalendar;
 use ates_core::testing::{TestBroker, TestDatabase, eventually, publish_event};
+use ates_core::unit_of_work::UnitOfWork;
 use chrono::{DateTime, Duration as Span, Utc};
 use event_schemas::accounts::{AccountCreatedV1, Role};
 use event_schemas::tasks::{
@@ -195,7 +196,7 @@ async fn wait_for_transactions(db: &DatabaseConnection, count: usize) {
 /// A broker with accounting on it, and a bus to publish task events.
 async fn accounting_on_fresh_broker() -> (TestBroker, AccountingApp, EventBus) {
     let broker = TestBroker::start().await;
-    let app = AccountingApp::spawn(&broker, UNUSED_JWKS, None).await;
+    let app = AccountingApp::spawn(&broker, UNUSED_JWKS).await;
     let bus = EventBus::connect(&broker.bus_config("ledger-test"))
         .await
         .unwrap();
@@ -267,7 +268,7 @@ async fn replaying_the_streams_into_an_empty_database_gives_the_same_balances() 
     }
     wait_for_transactions(&original.db, money_events).await;
 
-    let rebuilt = AccountingApp::spawn_with(&broker, UNUSED_JWKS, None, |config| {
+    let rebuilt = AccountingApp::spawn_with(&broker, UNUSED_JWKS, |config| {
         config.service.consumer_name = "accounting-api-rebuild".into();
     })
     .await;
@@ -320,7 +321,10 @@ async fn a_close_interrupted_by_a_crash_is_finished_on_restart_paying_once() {
         .unwrap()
         .unwrap();
     assert_eq!(cycle.status, "closed", "the start finished the close");
-    assert_eq!(cycle.payments_count, positive.len() as i64);
+    assert_eq!(
+        usize::try_from(cycle.payments_count).unwrap(),
+        positive.len()
+    );
     let after = balances(&app.db).await;
     for (account, cents) in &before {
         let now = after.iter().find(|(id, _)| id == account).unwrap().1;
@@ -402,12 +406,12 @@ async fn ledger_sums_to_balances(
     let events = history(&ids, tasks, Utc::now() - Span::hours(1));
     let incoming: Vec<_> = events.iter().map(|event| event.incoming()).collect();
     for (chunk, batch) in incoming.chunks(batch).enumerate() {
-        let txn = ates_core::db::begin_write(&db).await.unwrap();
+        let work = UnitOfWork::begin(&db, &outbox).await.unwrap();
         let batch: Vec<_> = batch.iter().collect();
-        ledger::apply_task_events(&txn, &outbox, &pricing, &batch)
+        ledger::apply_task_events(&work, &pricing, &batch)
             .await
             .unwrap();
-        txn.commit().await.unwrap();
+        work.commit().await.unwrap();
         if closes_after.contains(&chunk) {
             billing::close_now(&db, &outbox, &calendar, ates_core::db::now())
                 .await

@@ -35,8 +35,10 @@ impl System {
         let auth = AuthApp::spawn().await;
         let tasks = TasksApp::spawn(&auth.broker, &auth.jwks_url()).await;
         let smtp = SmtpSink::start().await;
-        let accounting =
-            AccountingApp::spawn(&auth.broker, &auth.jwks_url(), Some(smtp.url())).await;
+        let accounting = AccountingApp::spawn_with(&auth.broker, &auth.jwks_url(), |config| {
+            config.smtp_url = Some(smtp.url());
+        })
+        .await;
         let bus = EventBus::connect(&auth.broker.bus_config("accounting-test"))
             .await
             .unwrap();

@@ -1,4 +1,4 @@
-//! analytics-api: the admin dashboard (SPEC section 6), built only from
+//! analytics-api: the admin dashboard (docs/product.md §6), built only from
 //! events into its own read models.
 //!
 //! `prepare` opens the database (migrations) and the bus; `build_app` is the
@@ -16,38 +16,31 @@ pub mod testing;
 
 use std::sync::Arc;
 
-use ates_core::account_replica;
 use ates_core::auth::Authenticator;
 use ates_core::bus::{ConsumerSettings, EventBus, consumer};
 use ates_core::calendar::BusinessCalendar;
 use ates_core::http::health::Readiness;
-use ates_core::service::Foundation;
+use ates_core::service::{AtesService, Foundation};
 use axum::Router;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use axum::extract::FromRef;
+use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::migrations::Migrator;
-use crate::db::{balance, ledger_entry, task};
 use crate::events::AnalyticsEvents;
 
-/// What every request handler can reach.
-#[derive(Clone)]
+/// What every request handler can reach. `FromRef` lets extractors take
+/// their part of it: the `Authenticator` for `AuthUser`, the `Readiness`
+/// for `/readyz`.
+#[derive(Debug, Clone, FromRef)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub authenticator: Authenticator,
     pub readiness: Readiness,
     pub calendar: BusinessCalendar,
 }
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").finish_non_exhaustive()
-    }
-}
-
-ates_core::service_state!(AppState);
 
 /// A prepared service.
 #[derive(Debug)]
@@ -57,49 +50,69 @@ pub struct Service {
     pub config: Config,
 }
 
+impl AtesService for Service {
+    const NAME: &'static str = "analytics-api";
+    const ABOUT: &'static str = "aTES analytics";
+
+    type Config = Config;
+
+    fn config_from_env() -> anyhow::Result<Config> {
+        Config::from_env()
+    }
+
+    fn bind_addr(config: &Config) -> &str {
+        &config.service.bind_addr
+    }
+
+    fn openapi() -> utoipa::openapi::OpenApi {
+        routes::openapi()
+    }
+
+    /// Connects and migrates the database, connects the bus, loads auth's keys.
+    async fn prepare(config: Config) -> anyhow::Result<Self> {
+        let Foundation {
+            db,
+            bus,
+            authenticator,
+            readiness,
+        } = Foundation::open::<Migrator>(&config.service).await?;
+        let state = AppState {
+            db,
+            authenticator,
+            readiness,
+            calendar: BusinessCalendar::new(config.service.business_timezone),
+        };
+        Ok(Service { state, bus, config })
+    }
+
+    fn db(&self) -> &DatabaseConnection {
+        &self.state.db
+    }
+
+    /// Serves HTTP and consumes events until `shutdown`.
+    async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let service = self;
+        let app = build_app(&service)?;
+        let http = service.config.service.http.clone();
+        let consumer = tokio::spawn(consumer::run(
+            service.bus.clone(),
+            service.state.db.clone(),
+            Arc::new(AnalyticsEvents),
+            ConsumerSettings::new(&service.config.service.consumer_name),
+            shutdown.clone(),
+        ));
+        ates_core::http::serve_with_background(listener, app, &http, vec![consumer], shutdown).await
+    }
+}
+
 async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let settings = &config.service;
     ates_core::db::open::<Migrator>(&settings.database_url, settings.database_max_connections).await
 }
 
-/// Connects and migrates the database, connects the bus, loads auth's keys.
-pub async fn prepare(config: Config) -> anyhow::Result<Service> {
-    let Foundation {
-        db,
-        bus,
-        authenticator,
-        readiness,
-    } = Foundation::open::<Migrator>(&config.service).await?;
-    let state = AppState {
-        db,
-        authenticator,
-        readiness,
-        calendar: BusinessCalendar::new(config.service.business_timezone),
-    };
-    Ok(Service { state, bus, config })
-}
-
 /// The HTTP application.
 pub fn build_app(service: &Service) -> anyhow::Result<Router> {
     routes::router(service.state.clone(), &service.config.service.http)
-}
-
-/// Serves HTTP and consumes events until `shutdown`.
-pub async fn run(
-    listener: TcpListener,
-    service: Service,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let app = build_app(&service)?;
-    let http = service.config.service.http.clone();
-    let consumer = tokio::spawn(consumer::run(
-        service.bus.clone(),
-        service.state.db.clone(),
-        Arc::new(AnalyticsEvents),
-        ConsumerSettings::new(&service.config.service.consumer_name),
-        shutdown.clone(),
-    ));
-    ates_core::http::serve_with_background(listener, app, &http, vec![consumer], shutdown).await
 }
 
 /// Empties the read models and this service's record of processed events,
@@ -112,14 +125,6 @@ pub async fn rebuild(config: &Config) -> anyhow::Result<()> {
     consumer::delete_durable(&bus, &config.service.consumer_name)
         .await
         .map_err(|error| anyhow::anyhow!("cannot delete the durable consumers: {error}"))?;
-    let txn = ates_core::db::begin_write(&db).await?;
-    ledger_entry::Entity::delete_many().exec(&txn).await?;
-    balance::Entity::delete_many().exec(&txn).await?;
-    task::Entity::delete_many().exec(&txn).await?;
-    account_replica::entity::Entity::delete_many()
-        .exec(&txn)
-        .await?;
-    ates_core::bus::forget_processed(&txn, &config.service.consumer_name).await?;
-    txn.commit().await?;
+    domain::read_models::forget_everything(&db, &config.service.consumer_name).await?;
     Ok(())
 }

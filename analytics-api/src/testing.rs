@@ -3,31 +3,56 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use ates_core::testing::{TestBroker, TestDatabase, service_settings};
+use ates_core::testing::{
+    ApiClient, RunningService, TestBroker, TestDatabase, TestedService, service_settings,
+};
+use reqwest::Response;
 
 use crate::config::Config;
 
-ates_core::service_under_test!(
-    /// analytics-api under test.
-    AnalyticsApp,
-    Config
-);
+/// analytics-api under test, started as `main` starts it.
+pub type AnalyticsApp = RunningService<crate::Service>;
 
-impl AnalyticsApp {
-    pub async fn spawn(broker: &TestBroker, jwks_url: &str) -> Self {
-        Self::spawn_with(broker, jwks_url, |_| {}).await
+impl TestedService for crate::Service {
+    type Client = AnalyticsClient;
+
+    fn test_config(database: &TestDatabase, broker: &TestBroker, jwks_url: &str) -> Config {
+        Config {
+            service: service_settings("analytics-api", database, broker, jwks_url),
+        }
+    }
+}
+
+/// analytics-api's endpoints as methods: the client every analytics-api
+/// test uses.
+#[derive(Debug, Clone)]
+pub struct AnalyticsClient {
+    http: ApiClient,
+}
+
+impl From<ApiClient> for AnalyticsClient {
+    fn from(http: ApiClient) -> Self {
+        Self { http }
+    }
+}
+
+impl AnalyticsClient {
+    /// `GET /v1/dashboard/today`.
+    pub async fn today(&self, token: &str) -> Response {
+        self.http.get("/v1/dashboard/today", token).await
     }
 
-    pub async fn spawn_with(
-        broker: &TestBroker,
-        jwks_url: &str,
-        customize: impl FnOnce(&mut Config),
-    ) -> Self {
-        let database = TestDatabase::create().await;
-        let mut config = Config {
-            service: service_settings("analytics-api", &database, broker, jwks_url),
-        };
-        customize(&mut config);
-        Self::start_on(database, config).await
+    /// `GET /v1/most-expensive-task?{query}`.
+    pub async fn most_expensive_task(&self, token: &str, query: &str) -> Response {
+        self.http
+            .get(&format!("/v1/most-expensive-task?{query}"), token)
+            .await
+    }
+
+    /// `GET /v1/most-expensive-tasks/daily?{query}`.
+    pub async fn most_expensive_daily(&self, token: &str, query: &str) -> Response {
+        self.http
+            .get(&format!("/v1/most-expensive-tasks/daily?{query}"), token)
+            .await
     }
 }

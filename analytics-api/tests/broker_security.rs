@@ -73,7 +73,7 @@ async fn per_service_identities_carry_the_whole_flow_and_nobody_else_can_pay_the
     let auth = AuthApp::spawn_on(TestBroker::secured().await, |_| {}).await;
     let broker = &auth.broker;
     let tasks = TasksApp::spawn(broker, &auth.jwks_url()).await;
-    let accounting = AccountingApp::spawn(broker, &auth.jwks_url(), None).await;
+    let accounting = AccountingApp::spawn(broker, &auth.jwks_url()).await;
     let analytics = AnalyticsApp::spawn(broker, &auth.jwks_url()).await;
 
     let manager_id = auth.account_with_role("boss@popug.inc", "manager").await;

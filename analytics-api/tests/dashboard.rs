@@ -373,7 +373,7 @@ async fn most_expensive_tasks_respect_day_week_and_month_edges_in_the_business_z
 #[tokio::test]
 async fn the_dashboard_agrees_with_accounting_on_one_event_history() {
     let auth = AuthApp::spawn().await;
-    let accounting = AccountingApp::spawn(&auth.broker, &auth.jwks_url(), None).await;
+    let accounting = AccountingApp::spawn(&auth.broker, &auth.jwks_url()).await;
     let analytics = AnalyticsApp::spawn(&auth.broker, &auth.jwks_url()).await;
     let bus = EventBus::connect(&auth.broker.bus_config("agreement-test"))
         .await

@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::message::PublishMessage;
 use ates_core::bus::{BusConfig, BusMigrator, EventBus, RelaySettings};
 use ates_core::db;
-use ates_core::testing::{NatsServer, TestDatabase, free_port};
+use ates_core::testing::{NatsServer, TestDatabase, free_port, percentile};
+use ates_core::unit_of_work::UnitOfWork;
 use bytes::Bytes;
 use chrono::Utc;
 use event_schemas::Envelope;
@@ -115,14 +116,11 @@ async fn fill_outbox(
     let count = events.len();
     let mut events = events.into_iter().peekable();
     while events.peek().is_some() {
-        let txn = db::begin_write(db).await.expect("transaction");
+        let work = UnitOfWork::begin(db, &outbox).await.expect("transaction");
         for event in events.by_ref().take(500) {
-            outbox
-                .add_envelope(&txn, &event)
-                .await
-                .expect("valid event");
+            work.add_envelope(&event).await.expect("valid event");
         }
-        txn.commit().await.expect("commit");
+        work.commit().await.expect("commit");
     }
     count as f64 / started.elapsed().as_secs_f64()
 }
@@ -187,14 +185,6 @@ fn verdict(met: bool) -> &'static str {
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    if samples.is_empty() {
-        return Duration::ZERO;
-    }
-    samples.sort_unstable();
-    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
 }
 
 /// The four services as child processes; killed when dropped.
@@ -725,7 +715,8 @@ async fn main() {
     let fees_before = fees(&ledger).await;
     let phase = Instant::now();
     let posts = load(Duration::from_secs(seconds), 201, create.clone()).await;
-    while fees(&ledger).await < fees_before + posts.requests as i64 {
+    let expected = fees_before + i64::try_from(posts.requests).expect("a count of requests");
+    while fees(&ledger).await < expected {
         assert!(
             phase.elapsed() < Duration::from_secs(600),
             "the ledger never caught up"
@@ -766,8 +757,8 @@ async fn main() {
             format!(
                 "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms",
                 phase.rate(),
-                ms(percentile(&mut phase.latencies, 0.5)),
-                ms(percentile(&mut phase.latencies, 0.99)),
+                ms(percentile(&mut phase.latencies, 50)),
+                ms(percentile(&mut phase.latencies, 99)),
             ),
             "",
         ));
@@ -780,10 +771,7 @@ async fn main() {
             verdict(pipeline >= PIPELINE_TARGET)
         ),
     ));
-    let (p50, p99) = (
-        ms(percentile(&mut lag, 0.5)),
-        ms(percentile(&mut lag, 0.99)),
-    );
+    let (p50, p99) = (ms(percentile(&mut lag, 50)), ms(percentile(&mut lag, 99)));
     rows.push(row(
         format!("event lag create -> fee applied at {LAG_RATE} tasks/s, p50 / p99"),
         format!("{p50:.1} ms / {p99:.1} ms"),
@@ -793,14 +781,14 @@ async fn main() {
         ),
     ));
 
-    let honest_p99 = ms(percentile(&mut storm.honest, 0.99));
+    let honest_p99 = ms(percentile(&mut storm.honest, 99));
     rows.push(row(
         format!(
             "honest login every 100 ms (from where it logged in before) while {STORM_CLIENTS} clients hammer wrong passwords (new email and address each), {seconds} s, p50 / p99"
         ),
         format!(
             "{:.1} ms / {honest_p99:.1} ms ({})",
-            ms(percentile(&mut storm.honest, 0.5)),
+            ms(percentile(&mut storm.honest, 50)),
             statuses(&storm.honest_statuses)
         ),
         format!(
@@ -808,12 +796,12 @@ async fn main() {
             verdict(honest_p99 < HONEST_LOGIN_P99_TARGET_MS)
         ),
     ));
-    let newcomer_p99 = ms(percentile(&mut storm.newcomer, 0.99));
+    let newcomer_p99 = ms(percentile(&mut storm.newcomer, 99));
     rows.push(row(
         "the same, an honest client from a new address each time, p50 / p99",
         format!(
             "{:.1} ms / {newcomer_p99:.1} ms ({})",
-            ms(percentile(&mut storm.newcomer, 0.5)),
+            ms(percentile(&mut storm.newcomer, 50)),
             statuses(&storm.newcomer_statuses)
         ),
         format!(

@@ -32,6 +32,7 @@ use uuid::Uuid;
 
 use crate::auth::{AccountGate, BoxFuture, Standing};
 use crate::bus::{HandlerError, IncomingEvent};
+use crate::db::{UnreadableRow, parse_stored};
 use crate::http::ApiError;
 
 /// A replicated account.
@@ -67,8 +68,10 @@ pub mod entity {
 pub use entity::Model as ReplicatedAccount;
 
 impl ReplicatedAccount {
-    pub fn role(&self) -> Role {
-        self.role.parse().unwrap_or(Role::Worker)
+    /// The stored role as the enum; a value it does not know is an internal
+    /// error naming this account, never a guess.
+    pub fn role(&self) -> Result<Role, UnreadableRow> {
+        parse_stored("account_replica", self.id, "role", &self.role)
     }
 }
 
@@ -305,7 +308,7 @@ impl AccountGate for ReplicaGate {
             let account = entity::Entity::find_by_id(account_id).one(&self.0).await?;
             Ok(match account {
                 Some(account) => Standing::LastHeard {
-                    role: account.role(),
+                    role: account.role()?,
                     active: account.active,
                 },
                 None => Standing::Unknown,

@@ -1,4 +1,4 @@
-//! The settings every service reads from its environment (SPEC section 10),
+//! The settings every service reads from its environment (docs/product.md §10),
 //! with defaults that run locally out of the box, and the helpers services
 //! use for their own settings.
 

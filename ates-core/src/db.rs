@@ -145,6 +145,11 @@ impl WriteTransaction {
     pub async fn rollback(self) -> Result<(), DbErr> {
         self.txn.rollback().await
     }
+
+    /// The transaction and the turn it holds, for a unit of work to keep.
+    pub(crate) fn into_parts(self) -> (DatabaseTransaction, WriteTurn) {
+        (self.txn, self._turn)
+    }
 }
 
 impl std::ops::Deref for WriteTransaction {
@@ -238,6 +243,39 @@ pub fn is_refused_value(error: &DbErr) -> bool {
         5 => code.starts_with("22") || matches!(code.as_ref(), "23502" | "23514"),
         _ => matches!(code.as_ref(), "275" | "1299" | "3091" | "20"),
     }
+}
+
+/// A stored value the code does not know: a role, status or kind written by
+/// hand or by another version. Reading it is an internal error, logged with
+/// the row's id, never a silent default (an unknown role must not become
+/// `worker` inside a signed token).
+#[derive(Debug, thiserror::Error)]
+#[error("row {id} of {table}: {column} holds {value:?}, which is not a known value")]
+pub struct UnreadableRow {
+    pub table: &'static str,
+    pub id: String,
+    pub column: &'static str,
+    pub value: String,
+}
+
+/// Parses `value`, the `column` of row `id` in `table`, into the domain
+/// type: the one boundary between a string column and its Rust enum.
+pub fn parse_stored<T: std::str::FromStr>(
+    table: &'static str,
+    id: impl std::fmt::Display,
+    column: &'static str,
+    value: &str,
+) -> Result<T, UnreadableRow> {
+    value.parse().map_err(|_| {
+        let error = UnreadableRow {
+            table,
+            id: id.to_string(),
+            column,
+            value: value.to_owned(),
+        };
+        tracing::error!(table, id = %error.id, column, value, "a stored value does not parse");
+        error
+    })
 }
 
 /// The current time at the precision both databases store (microseconds),

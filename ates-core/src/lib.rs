@@ -14,8 +14,12 @@
 //!   endpoints, the shared router layers and serving.
 //! - [`idempotency`]: `Idempotency-Key` on the operations that change
 //!   state, so a retried request gets the first answer and changes nothing.
+//! - [`money`]: sums of cents that are errors, not wrapped numbers, when
+//!   they overflow.
 //! - [`service`]: what a token-verifying service with an account replica
 //!   opens at start.
+//! - [`unit_of_work`]: how a command writes its changes and outbox events
+//!   in one transaction; committing wakes the relay.
 //! - [`validation`]: request text and dates as types that refuse what is
 //!   not allowed (control characters, lengths in characters, the date range).
 //! - [`telemetry`] and [`shutdown`]: logs and one cancellation token for a
@@ -32,9 +36,11 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod idempotency;
+pub mod money;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod unit_of_work;
 pub mod validation;

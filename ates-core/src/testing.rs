@@ -20,6 +20,7 @@ use crate::bus::{BusConfig, BusCredentials, BusTls, EventBus, Naming};
 use crate::config::{AuthKeys, ServiceSettings};
 use crate::db;
 use crate::http::HttpSettings;
+use crate::service::AtesService;
 
 /// Polls `check` until it returns `Some`, or panics with `what` after
 /// `timeout`.
@@ -449,72 +450,27 @@ pub async fn published_events(bus: &EventBus, domain: &str) -> Vec<serde_json::V
     events
 }
 
-/// A service running in the test process on `127.0.0.1:0`, over a test
-/// database: what every service's harness wraps.
-pub struct RunningService<C> {
+/// A service the harness starts: how a test configures it, and the typed
+/// client of its API.
+pub trait TestedService: AtesService {
+    /// Its endpoints as typed methods: one client per service, used by
+    /// every test of that service ([`RunningService`] derefs to it).
+    type Client: From<ApiClient>;
+
+    /// A configuration for a test: `database`, `broker`, auth's JWKS at
+    /// `jwks_url`, and nothing scheduled that a test does by hand.
+    fn test_config(database: &TestDatabase, broker: &TestBroker, jwks_url: &str) -> Self::Config;
+}
+
+/// HTTP requests to one service's address, with a bearer token: what every
+/// typed test client is made of.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
     pub address: String,
     pub client: reqwest::Client,
-    pub database: TestDatabase,
-    /// The service's own connection (to look at its tables).
-    pub db: DatabaseConnection,
-    pub config: C,
-    shutdown: tokio_util::sync::CancellationToken,
-    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-impl<C> Drop for RunningService<C> {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-impl<C: Clone> RunningService<C> {
-    /// Starts a service with `launch`, which prepares it from `config`,
-    /// spawns its `run` on the listener and returns its connection and task.
-    pub async fn start<L, F>(database: TestDatabase, config: C, launch: L) -> Self
-    where
-        L: FnOnce(C, tokio::net::TcpListener, tokio_util::sync::CancellationToken) -> F,
-        F: Future<
-            Output = anyhow::Result<(
-                DatabaseConnection,
-                tokio::task::JoinHandle<anyhow::Result<()>>,
-            )>,
-        >,
-    {
-        crate::telemetry::init_for_tests();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
-        let address = format!("http://{}", listener.local_addr().expect("bound"));
-        let shutdown = tokio_util::sync::CancellationToken::new();
-        let (db, server) = launch(config.clone(), listener, shutdown.clone())
-            .await
-            .expect("the service starts");
-        Self {
-            address,
-            client: reqwest::Client::new(),
-            database,
-            db,
-            config,
-            shutdown,
-            server: Some(server),
-        }
-    }
-
-    /// Stops the service (draining it) and hands back its database and
-    /// configuration, to start it again.
-    pub async fn stop(mut self) -> (TestDatabase, C) {
-        self.shutdown.cancel();
-        if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("the service task")
-                .expect("the service stops cleanly");
-        }
-        let database = std::mem::replace(&mut self.database, TestDatabase::placeholder());
-        (database, self.config.clone())
-    }
-
+impl ApiClient {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -526,6 +482,16 @@ impl<C: Clone> RunningService<C> {
             .send()
             .await
             .expect("the service answers")
+    }
+
+    /// A GET that must answer 200 with a JSON body of type `T`.
+    pub async fn get_ok<T: serde::de::DeserializeOwned>(&self, path: &str, token: &str) -> T {
+        let response = self.get(path, token).await;
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "GET {path}");
+        response
+            .json()
+            .await
+            .expect("a JSON body of the documented shape")
     }
 
     pub async fn post(
@@ -558,6 +524,130 @@ impl<C: Clone> RunningService<C> {
             request = request.json(body);
         }
         request.send().await.expect("the service answers")
+    }
+}
+
+/// A service running in the test process on `127.0.0.1:0`, over a test
+/// database, started exactly as `main` starts it. It derefs to the
+/// service's typed client.
+pub struct RunningService<S: TestedService> {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// The service's typed client.
+    pub api: S::Client,
+    http: ApiClient,
+    pub database: TestDatabase,
+    /// The service's own connection (to look at its tables).
+    pub db: DatabaseConnection,
+    pub config: S::Config,
+    shutdown: tokio_util::sync::CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl<S: TestedService> Drop for RunningService<S> {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl<S: TestedService> std::ops::Deref for RunningService<S> {
+    type Target = S::Client;
+
+    fn deref(&self) -> &S::Client {
+        &self.api
+    }
+}
+
+impl<S: TestedService> RunningService<S> {
+    /// Starts the service on `broker` with a fresh database, trusting the
+    /// auth-api at `jwks_url`.
+    pub async fn spawn(broker: &TestBroker, jwks_url: &str) -> Self {
+        Self::spawn_with(broker, jwks_url, |_| {}).await
+    }
+
+    /// [`Self::spawn`] with a changed configuration.
+    pub async fn spawn_with(
+        broker: &TestBroker,
+        jwks_url: &str,
+        customize: impl FnOnce(&mut S::Config),
+    ) -> Self {
+        let database = TestDatabase::create().await;
+        let mut config = S::test_config(&database, broker, jwks_url);
+        customize(&mut config);
+        Self::start_on(database, config).await
+    }
+
+    /// Starts the service over `database` (a fresh one, or the one a
+    /// stopped instance handed back) with `config`.
+    pub async fn start_on(database: TestDatabase, config: S::Config) -> Self {
+        crate::telemetry::init_for_tests();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let address = format!("http://{}", listener.local_addr().expect("bound"));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let service = S::prepare(config.clone())
+            .await
+            .expect("the service starts");
+        let db = service.db().clone();
+        let server = tokio::spawn(service.run(listener, shutdown.clone()));
+        let http = ApiClient {
+            address: address.clone(),
+            client: reqwest::Client::new(),
+        };
+        Self {
+            address,
+            client: http.client.clone(),
+            api: S::Client::from(http.clone()),
+            http,
+            database,
+            db,
+            config,
+            shutdown,
+            server: Some(server),
+        }
+    }
+
+    /// Stops the service (draining it) and hands back its database and
+    /// configuration, to start it again.
+    pub async fn stop(mut self) -> (TestDatabase, S::Config) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("the service task")
+                .expect("the service stops cleanly");
+        }
+        let database = std::mem::replace(&mut self.database, TestDatabase::placeholder());
+        (database, self.config.clone())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.http.url(path)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http.get(path, token).await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        self.http.post(path, token, body).await
+    }
+
+    /// A POST with an `Idempotency-Key` header.
+    pub async fn post_with_key(
+        &self,
+        path: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+        key: &str,
+    ) -> reqwest::Response {
+        self.http.post_with_key(path, token, body, key).await
     }
 
     /// Waits until the service's account replica knows `account_id` (with
@@ -593,48 +683,6 @@ impl<C: Clone> RunningService<C> {
         })
         .await;
     }
-}
-
-/// Declares a service's test harness type: a wrapper of
-/// [`RunningService`] (which it derefs to) with `start_on` and `stop`,
-/// starting the invoking crate's `prepare` and `run`. The service adds its
-/// own `spawn` and helpers in an `impl` of its own.
-// `crate::prepare`/`crate::run` are meant to be the invoking service's.
-#[allow(clippy::crate_in_macro_def)]
-#[macro_export]
-macro_rules! service_under_test {
-    ($(#[$meta:meta])* $name:ident, $config:ty) => {
-        $(#[$meta])*
-        pub struct $name($crate::testing::RunningService<$config>);
-
-        impl ::std::ops::Deref for $name {
-            type Target = $crate::testing::RunningService<$config>;
-
-            fn deref(&self) -> &Self::Target {
-                &self.0
-            }
-        }
-
-        impl $name {
-            /// Starts the service over `database` (a fresh one, or the one a
-            /// stopped instance handed back).
-            pub async fn start_on(database: $crate::testing::TestDatabase, config: $config) -> Self {
-                Self(
-                    $crate::testing::RunningService::start(database, config, |config, listener, shutdown| async move {
-                        let service = crate::prepare(config).await?;
-                        let db = service.state.db.clone();
-                        Ok((db, ::tokio::spawn(crate::run(listener, service, shutdown))))
-                    })
-                    .await,
-                )
-            }
-
-            /// Stops the service and hands back its database and configuration.
-            pub async fn stop(self) -> ($crate::testing::TestDatabase, $config) {
-                self.0.stop().await
-            }
-        }
-    };
 }
 
 /// Publishes an event straight to its stream, as its producer's relay
@@ -700,6 +748,37 @@ pub async fn problem(
     );
     assert!(body["title"].is_string() && body["detail"].is_string());
     body
+}
+
+/// Writes `value` into `column` of the row `id` of `table`, behind the
+/// service's back: a value no version of the code writes (an unknown role,
+/// status or kind), for the tests that reading it is an error, not a guess.
+pub async fn store_unknown_value(
+    db: &DatabaseConnection,
+    table: &str,
+    column: &str,
+    id: Uuid,
+    value: &str,
+) {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let update = Query::update()
+        .table(Alias::new(table))
+        .value(Alias::new(column), value)
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .to_owned();
+    let done = db.execute(&update).await.expect("the row is updated");
+    assert_eq!(done.rows_affected(), 1, "{table} has the row {id}");
+}
+
+/// The `percent`th percentile of `samples` (nearest rank; zero for no
+/// samples): what the benchmarks report as p50 and p99.
+pub fn percentile(samples: &mut [Duration], percent: usize) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort_unstable();
+    let last = samples.len() - 1;
+    samples[(last * percent.min(100) + 50) / 100]
 }
 
 /// Whether a response is a stored answer given again

@@ -17,10 +17,10 @@ use ates_core::bus::{
 };
 use ates_core::config::bus_settings;
 use ates_core::testing::{NatsServer, TestBroker, TestDatabase, eventually};
+use ates_core::unit_of_work::UnitOfWork;
 use event_schemas::accounts::AccountCreatedV1;
 use event_schemas::tasks::TaskCompletedV1;
 use event_schemas::{Envelope, EventPayload};
-use sea_orm::DatabaseTransaction;
 use sea_orm_migration::MigratorTrait;
 use tokio_util::sync::CancellationToken;
 
@@ -225,11 +225,7 @@ impl EventHandler for Counter {
         vec![(AccountCreatedV1::NAME, AccountCreatedV1::VERSION)]
     }
 
-    async fn handle(
-        &self,
-        _txn: &DatabaseTransaction,
-        _event: &IncomingEvent,
-    ) -> Result<(), HandlerError> {
+    async fn handle(&self, _work: &UnitOfWork, _event: &IncomingEvent) -> Result<(), HandlerError> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }

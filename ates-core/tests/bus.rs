@@ -12,14 +12,14 @@ use ates_core::bus::{
     BusMigrator, ConsumerSettings, EventBus, EventHandler, HandlerError, IncomingEvent,
     OutboxError, RelaySettings, consumer, dead_letter,
 };
-use ates_core::db;
 use ates_core::testing::{TestBroker, TestDatabase, eventually};
+use ates_core::unit_of_work::UnitOfWork;
 use bytes::Bytes;
 use chrono::Utc;
 use event_schemas::tasks::{TaskCompletedV1, TaskCreatedV2};
 use event_schemas::{Envelope, EventPayload, SchemaError};
 use futures::StreamExt;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use sea_orm_migration::MigratorTrait;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -51,11 +51,7 @@ impl EventHandler for Recorder {
         vec![(TaskCompletedV1::NAME, TaskCompletedV1::VERSION)]
     }
 
-    async fn handle(
-        &self,
-        txn: &DatabaseTransaction,
-        event: &IncomingEvent,
-    ) -> Result<(), HandlerError> {
+    async fn handle(&self, txn: &UnitOfWork, event: &IncomingEvent) -> Result<(), HandlerError> {
         let completed = event.decode::<TaskCompletedV1>()?;
         let task = completed.data.task_id;
         if task == REJECTED_TASK && self.reject.load(Ordering::SeqCst) {
@@ -156,15 +152,14 @@ impl Harness {
 
     /// Stores one completion in the outbox, the way a command does.
     async fn complete_through_outbox(&self, task_id: Uuid) -> Envelope<TaskCompletedV1> {
-        let txn = db::begin_write(&self.db).await.expect("transaction");
-        let envelope = self
-            .bus
-            .outbox()
-            .add(&txn, completion(task_id))
+        let work = UnitOfWork::begin(&self.db, &self.bus.outbox())
+            .await
+            .expect("transaction");
+        let envelope = work
+            .add_event(completion(task_id))
             .await
             .expect("a valid event is accepted");
-        txn.commit().await.expect("commit");
-        self.bus.outbox().notify_committed();
+        work.commit().await.expect("commit");
         envelope
     }
 
@@ -365,18 +360,18 @@ async fn an_event_delivered_twice_is_applied_once() {
 async fn an_invalid_event_is_refused_and_never_reaches_the_stream() {
     let harness = Harness::new(TestBroker::start().await).await;
     harness.start_relay();
-    let txn = db::begin_write(&harness.db).await.expect("transaction");
+    let work = UnitOfWork::begin(&harness.db, &harness.bus.outbox())
+        .await
+        .expect("transaction");
     let invalid = TaskCreatedV2 {
         title: "[POPUG-1] Fix the nest".into(),
         ..TaskCreatedV2::example()
     };
-    let error = harness
-        .bus
-        .outbox()
-        .add(&txn, invalid)
+    let error = work
+        .add_event(invalid)
         .await
         .expect_err("an invalid event is refused");
-    txn.commit().await.expect("commit");
+    work.commit().await.expect("commit");
     match error {
         OutboxError::Invalid(SchemaError::Invalid { violations, .. }) => {
             assert_eq!(violations.len(), 1);

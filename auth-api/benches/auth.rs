@@ -8,18 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ates_core::auth::{HttpJwks, TokenVerifier};
-use ates_core::testing::{TestBroker, TestDatabase, service_settings};
+use ates_core::service::AtesService;
+use ates_core::testing::{TestBroker, TestDatabase, percentile, service_settings};
 use auth_api::config::Config;
 use auth_api::domain::accounts::SignUpPolicy;
 use auth_api::domain::passwords;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples[index]
-}
 
 fn ms(duration: Duration) -> String {
     format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
@@ -63,8 +58,8 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
-    let service = auth_api::prepare(config).await.unwrap();
-    tokio::spawn(auth_api::run(listener, service, shutdown.clone()));
+    let service = auth_api::Service::prepare(config).await.unwrap();
+    tokio::spawn(service.run(listener, shutdown.clone()));
     let client = reqwest::Client::new();
     let login = json!({"email": "admin@popug.inc", "password": "admin password 1"});
     let mut logins = Vec::new();
@@ -102,15 +97,15 @@ async fn main() {
     println!("|---|---:|");
     println!(
         "| argon2id verify (19 MiB, t=2, p=1), median of 20 | {} |",
-        ms(percentile(&mut hashing, 0.5))
+        ms(percentile(&mut hashing, 50))
     );
     println!(
         "| POST /v1/auth/login, sequential, p50 of 40 | {} |",
-        ms(percentile(&mut logins, 0.5))
+        ms(percentile(&mut logins, 50))
     );
     println!(
         "| POST /v1/auth/login, sequential, p99 of 40 | {} |",
-        ms(percentile(&mut logins, 0.99))
+        ms(percentile(&mut logins, 99))
     );
     println!(
         "| access-token verification (EdDSA, in-process), per op | {:.1} µs |",

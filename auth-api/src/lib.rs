@@ -1,4 +1,4 @@
-//! auth-api: the shared authentication service (SPEC section 3).
+//! auth-api: the shared authentication service (docs/product.md §3).
 //!
 //! `prepare` opens the database (migrations, the signing key, the bootstrap
 //! admin) and the bus; `build_app` is the HTTP router; `run` serves it and
@@ -15,18 +15,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ates_core::auth::{AccountGate, Authenticator, BoxFuture, Standing, TokenVerifier};
+use ates_core::auth::{Authenticator, TokenVerifier};
 use ates_core::bus::{EventBus, Outbox, RelaySettings};
-use ates_core::http::ApiError;
 use ates_core::http::health::Readiness;
+use ates_core::service::AtesService;
 use axum::Router;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use axum::extract::FromRef;
+use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::config::Config;
-use crate::db::account;
 use crate::db::migrations::Migrator;
 use crate::domain::accounts::{self, AdminBootstrap, SignUpPolicy};
 use crate::domain::keys::{self, DatabaseKeys};
@@ -35,8 +34,10 @@ use crate::domain::sessions::SessionPolicy;
 use crate::domain::throttle::{self, ThrottlePolicy};
 use crate::routes::client::TrustedProxies;
 
-/// What every request handler can reach.
-#[derive(Clone)]
+/// What every request handler can reach. `FromRef` lets extractors take
+/// their part of it: the `Authenticator` for `AuthUser`, the `Readiness`
+/// for `/readyz`.
+#[derive(Debug, Clone, FromRef)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub outbox: Outbox,
@@ -49,39 +50,6 @@ pub struct AppState {
     pub trusted_proxies: Arc<TrustedProxies>,
 }
 
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").finish_non_exhaustive()
-    }
-}
-
-ates_core::service_state!(AppState);
-
-/// auth-api authorizes with the account's current role and active flag
-/// from its own table, never the role inside the token: a demoted admin's
-/// old token loses admin rights at once (and a promoted worker's old token
-/// gains them). Tokens issued before the account's password last changed
-/// are refused.
-struct AccountsGate(DatabaseConnection);
-
-impl AccountGate for AccountsGate {
-    fn standing(&self, account_id: Uuid) -> BoxFuture<'_, Result<Standing, ApiError>> {
-        Box::pin(async move {
-            let account = account::Entity::find_by_id(account_id).one(&self.0).await?;
-            Ok(match account {
-                Some(account) => Standing::Current {
-                    role: accounts::role_of(&account),
-                    active: account.active,
-                    tokens_valid_since: account
-                        .credentials_changed_at
-                        .map(|changed| changed.timestamp()),
-                },
-                None => Standing::Missing,
-            })
-        })
-    }
-}
-
 /// A prepared service: database migrated, keys and admin in place, bus
 /// connected.
 #[derive(Debug)]
@@ -91,53 +59,95 @@ pub struct Service {
     pub config: Config,
 }
 
-/// Connects and migrates the database, makes sure a signing key exists,
-/// creates the bootstrap admin, connects the bus.
-pub async fn prepare(config: Config) -> anyhow::Result<Service> {
-    passwords::configure(config.password_hashing);
-    let settings = &config.service;
-    let db =
-        ates_core::db::open::<Migrator>(&settings.database_url, settings.database_max_connections)
-            .await?;
-    keys::ensure_signing_key(&db).await?;
-    let bus = EventBus::connect(&config.service.bus)
-        .await
-        .context("cannot set up the NATS connection")?;
-    let outbox = bus.outbox();
-    bootstrap_admin(&db, &outbox, &config).await?;
+impl AtesService for Service {
+    const NAME: &'static str = "auth-api";
+    const ABOUT: &'static str = "aTES authentication service";
 
-    let verifier = TokenVerifier::new(
-        DatabaseKeys {
+    type Config = Config;
+
+    fn config_from_env() -> anyhow::Result<Config> {
+        Config::from_env()
+    }
+
+    fn bind_addr(config: &Config) -> &str {
+        &config.service.bind_addr
+    }
+
+    fn openapi() -> utoipa::openapi::OpenApi {
+        routes::openapi()
+    }
+
+    /// Connects and migrates the database, makes sure a signing key exists,
+    /// creates the bootstrap admin, connects the bus.
+    async fn prepare(config: Config) -> anyhow::Result<Self> {
+        passwords::configure(config.password_hashing);
+        let settings = &config.service;
+        let db = ates_core::db::open::<Migrator>(
+            &settings.database_url,
+            settings.database_max_connections,
+        )
+        .await?;
+        keys::ensure_signing_key(&db).await?;
+        let bus = EventBus::connect(&config.service.bus)
+            .await
+            .context("cannot set up the NATS connection")?;
+        let outbox = bus.outbox();
+        bootstrap_admin(&db, &outbox, &config).await?;
+
+        let verifier = TokenVerifier::new(
+            DatabaseKeys {
+                db: db.clone(),
+                grace: config.signing_key_grace,
+            },
+            &config.service.jwt_issuer,
+            &config.service.jwt_audience,
+        )
+        // Its own key table is local and tiny: re-read it on any unknown kid,
+        // so a key rotated by the CLI signs and verifies at once.
+        .with_min_refresh_interval(Duration::ZERO);
+        verifier
+            .refresh()
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot load the signing keys: {error}"))?;
+        let state = AppState {
             db: db.clone(),
-            grace: config.signing_key_grace,
-        },
-        &config.service.jwt_issuer,
-        &config.service.jwt_audience,
-    )
-    // Its own key table is local and tiny: re-read it on any unknown kid,
-    // so a key rotated by the CLI signs and verifies at once.
-    .with_min_refresh_interval(Duration::ZERO);
-    verifier
-        .refresh()
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot load the signing keys: {error}"))?;
-    let state = AppState {
-        db: db.clone(),
-        outbox,
-        authenticator: Authenticator {
-            verifier: Arc::new(verifier),
-            gate: Arc::new(AccountsGate(db.clone())),
-        },
-        readiness: Readiness {
-            db: db.clone(),
-            bus: bus.clone(),
-        },
-        sessions: Arc::new(session_policy(&config)),
-        signup: Arc::new(config.signup.clone()),
-        signing_key_grace: config.signing_key_grace,
-        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
-    };
-    Ok(Service { state, bus, config })
+            outbox,
+            authenticator: Authenticator {
+                verifier: Arc::new(verifier),
+                gate: Arc::new(accounts::AccountsGate(db.clone())),
+            },
+            readiness: Readiness {
+                db: db.clone(),
+                bus: bus.clone(),
+            },
+            sessions: Arc::new(session_policy(&config)),
+            signup: Arc::new(config.signup.clone()),
+            signing_key_grace: config.signing_key_grace,
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+        };
+        Ok(Service { state, bus, config })
+    }
+
+    fn db(&self) -> &DatabaseConnection {
+        &self.state.db
+    }
+
+    /// Serves HTTP on `listener` and runs the outbox relay until `shutdown`.
+    async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let service = self;
+        let app = build_app(&service)?;
+        let http = service.config.service.http.clone();
+        let relay = service
+            .bus
+            .relay(service.state.db.clone(), RelaySettings::default());
+        let relay = tokio::spawn(relay.run(shutdown.clone()));
+        let pruner = tokio::spawn(prune_throttle_windows(
+            service.state.db.clone(),
+            shutdown.clone(),
+        ));
+        ates_core::http::serve_with_background(listener, app, &http, vec![relay, pruner], shutdown)
+            .await
+    }
 }
 
 pub fn session_policy(config: &Config) -> SessionPolicy {
@@ -202,26 +212,6 @@ async fn bootstrap_admin(
 /// The HTTP application.
 pub fn build_app(service: &Service) -> anyhow::Result<Router> {
     routes::router(service.state.clone(), &service.config.service.http)
-}
-
-/// Serves HTTP on `listener` and runs the outbox relay until `shutdown`.
-pub async fn run(
-    listener: TcpListener,
-    service: Service,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let app = build_app(&service)?;
-    let http = service.config.service.http.clone();
-    let relay = service
-        .bus
-        .relay(service.state.db.clone(), RelaySettings::default());
-    let relay = tokio::spawn(relay.run(shutdown.clone()));
-    let pruner = tokio::spawn(prune_throttle_windows(
-        service.state.db.clone(),
-        shutdown.clone(),
-    ));
-    ates_core::http::serve_with_background(listener, app, &http, vec![relay, pruner], shutdown)
-        .await
 }
 
 /// How often ended throttle windows are deleted.

@@ -2,19 +2,14 @@
 
 use std::io::Read;
 
-use anyhow::Context;
 use ates_core::bus::EventBus;
+use ates_core::service::ServiceCommand;
 use auth_api::config::Config;
 use auth_api::db::migrations::Migrator;
 use auth_api::domain::{accounts, keys, passwords};
 use clap::{Parser, Subcommand};
 use event_schemas::accounts::Role;
 use sea_orm_migration::MigratorTrait;
-
-/// mimalloc returns freed memory to the system: with the default allocator
-/// every 19 MiB argon2 buffer stayed in the process after the first ones.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "auth-api", about = "aTES authentication service")]
@@ -25,8 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve HTTP and publish account events (the default).
-    Serve,
+    #[command(flatten)]
+    Service(ServiceCommand),
     /// Create an admin account. The password comes from standard input
     /// with --password-stdin, else ATES_ADMIN_PASSWORD, else it is generated
     /// and printed, and is temporary: it must be changed at the first login.
@@ -41,23 +36,17 @@ enum Command {
     /// Add a new signing key and retire the current one (it stays in the
     /// JWKS for SIGNING_KEY_GRACE_SECS).
     RotateKeys,
-    /// Print the OpenAPI document.
-    Openapi,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     ates_core::telemetry::init();
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            let config = Config::from_env()?;
-            let listener = tokio::net::TcpListener::bind(&config.service.bind_addr)
-                .await
-                .with_context(|| format!("cannot listen on {}", config.service.bind_addr))?;
-            let service = auth_api::prepare(config).await?;
-            auth_api::run(listener, service, ates_core::shutdown::on_signal()).await
-        }
+    match cli
+        .command
+        .unwrap_or(Command::Service(ServiceCommand::Serve))
+    {
+        Command::Service(command) => command.run::<auth_api::Service>().await,
         Command::CreateAdmin {
             email,
             full_name,
@@ -103,10 +92,6 @@ async fn main() -> anyhow::Result<()> {
                 "new signing key {kid}; the old one stays in the JWKS for {} s",
                 config.signing_key_grace.as_secs()
             );
-            Ok(())
-        }
-        Command::Openapi => {
-            println!("{}", auth_api::routes::openapi().to_pretty_json()?);
             Ok(())
         }
     }

@@ -14,6 +14,7 @@ use crate::domain::accounts::SignUpPolicy;
 use crate::domain::passwords::HashingSettings;
 use crate::routes::client::TrustedProxies;
 use ates_core::bus::EventBus;
+use ates_core::service::AtesService;
 use ates_core::testing::{
     TestBroker, TestDatabase, eventually, published_events, service_settings,
 };
@@ -68,9 +69,9 @@ async fn start_instance(
 ) -> (String, Arc<AtomicU64>, JoinHandle<anyhow::Result<()>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let service = crate::prepare(config.clone()).await.unwrap();
+    let service = crate::Service::prepare(config.clone()).await.unwrap();
     let password_checks = service.state.sessions.password_checks.clone();
-    let server = tokio::spawn(crate::run(listener, service, shutdown.clone()));
+    let server = tokio::spawn(service.run(listener, shutdown.clone()));
     (address, password_checks, server)
 }
 

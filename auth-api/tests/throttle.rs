@@ -14,6 +14,8 @@ use support::{PASSWORD, TestApp, problem};
 
 const GUESSES: usize = 200;
 const LIMIT: u64 = 3;
+/// [`LIMIT`] as a count of answers.
+const LIMIT_ANSWERS: usize = 3;
 
 /// One login request to `url`, its status and `Retry-After`, if any.
 async fn login_at(
@@ -104,7 +106,7 @@ async fn simultaneous_wrong_guesses_for_one_email_run_exactly_the_limit_of_check
     .await;
     assert_eq!(
         tally(&answers),
-        BTreeMap::from([(401, LIMIT as usize), (429, GUESSES - LIMIT as usize)])
+        BTreeMap::from([(401, LIMIT_ANSWERS), (429, GUESSES - LIMIT_ANSWERS)])
     );
     assert_eq!(app.password_checks_run(), LIMIT);
 }
@@ -120,7 +122,7 @@ async fn the_right_password_as_guess_150_of_200_is_not_let_in() {
     assert_eq!(answers[149].0, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(
         tally(&answers),
-        BTreeMap::from([(401, LIMIT as usize), (429, GUESSES - LIMIT as usize)])
+        BTreeMap::from([(401, LIMIT_ANSWERS), (429, GUESSES - LIMIT_ANSWERS)])
     );
     assert_eq!(app.password_checks_run(), LIMIT);
 }
@@ -134,7 +136,7 @@ async fn two_instances_on_one_database_share_the_limit() {
     let answers = simultaneous_guesses(&urls, "kesha@popug.inc", wrong_guesses()).await;
     assert_eq!(
         tally(&answers),
-        BTreeMap::from([(401, LIMIT as usize), (429, GUESSES - LIMIT as usize)])
+        BTreeMap::from([(401, LIMIT_ANSWERS), (429, GUESSES - LIMIT_ANSWERS)])
     );
     let checks = app.password_checks_run()
         + other

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{EventPayload, examples};
+use crate::{EventPayload, fixtures};
 
 /// What a ledger transaction is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -60,10 +60,10 @@ impl EventPayload for TaskPricedV1 {
 
     fn example() -> Self {
         Self {
-            task_id: examples::task_id(),
+            task_id: fixtures::task_id(),
             assignment_fee_cents: 1500,
             reward_cents: 2800,
-            priced_at: examples::time(),
+            priced_at: fixtures::time(),
         }
     }
 }
@@ -87,12 +87,12 @@ impl EventPayload for TransactionAppliedV1 {
     fn example() -> Self {
         Self {
             transaction_id: Uuid::from_u128(0x0195_6b31_0000_7000_8000_0000_0000_0001),
-            account_id: examples::account_id(),
+            account_id: fixtures::account_id(),
             kind: TransactionKind::TaskReward,
             amount_cents: 2800,
-            task_id: Some(examples::task_id()),
+            task_id: Some(fixtures::task_id()),
             billing_cycle_id: example_cycle_id(),
-            created_at: examples::time(),
+            created_at: fixtures::time(),
         }
     }
 }
@@ -115,11 +115,11 @@ impl EventPayload for PaymentMadeV1 {
     fn example() -> Self {
         Self {
             payment_id: Uuid::from_u128(0x0195_6b32_0000_7000_8000_0000_0000_0001),
-            account_id: examples::account_id(),
+            account_id: fixtures::account_id(),
             transaction_id: Uuid::from_u128(0x0195_6b31_0000_7000_8000_0000_0000_0002),
             billing_cycle_id: example_cycle_id(),
             amount_cents: 1300,
-            paid_at: examples::time(),
+            paid_at: fixtures::time(),
         }
     }
 }
@@ -143,9 +143,9 @@ impl EventPayload for BillingCycleClosedV1 {
     fn example() -> Self {
         Self {
             billing_cycle_id: example_cycle_id(),
-            business_date: examples::time().date_naive(),
-            opened_at: examples::time(),
-            closed_at: examples::time(),
+            business_date: fixtures::time().date_naive(),
+            opened_at: fixtures::time(),
+            closed_at: fixtures::time(),
             payments_count: 1,
             payments_total_cents: 1300,
             next_billing_cycle_id: Uuid::from_u128(0x0195_6b30_0000_7000_8000_0000_0000_00c2),

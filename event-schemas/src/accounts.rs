@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{EventPayload, examples};
+use crate::{EventPayload, fixtures};
 
 /// The one role every account has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -65,12 +65,12 @@ impl EventPayload for AccountCreatedV1 {
 
     fn example() -> Self {
         Self {
-            account_id: examples::account_id(),
+            account_id: fixtures::account_id(),
             email: "kesha@popug.inc".into(),
             full_name: "Kesha Popugaev".into(),
             role: Role::Worker,
             active: true,
-            created_at: examples::time(),
+            created_at: fixtures::time(),
         }
     }
 }
@@ -92,12 +92,12 @@ impl EventPayload for AccountUpdatedV1 {
 
     fn example() -> Self {
         Self {
-            account_id: examples::account_id(),
+            account_id: fixtures::account_id(),
             email: "kesha@popug.inc".into(),
             full_name: "Kesha Popugaev-Krylov".into(),
             role: Role::Accountant,
             active: true,
-            updated_at: examples::time(),
+            updated_at: fixtures::time(),
         }
     }
 }
@@ -117,10 +117,10 @@ impl EventPayload for AccountRoleChangedV1 {
 
     fn example() -> Self {
         Self {
-            account_id: examples::account_id(),
+            account_id: fixtures::account_id(),
             previous_role: Role::Worker,
             role: Role::Manager,
-            changed_at: examples::time(),
+            changed_at: fixtures::time(),
         }
     }
 }
@@ -138,8 +138,8 @@ impl EventPayload for AccountDeactivatedV1 {
 
     fn example() -> Self {
         Self {
-            account_id: examples::account_id(),
-            deactivated_at: examples::time(),
+            account_id: fixtures::account_id(),
+            deactivated_at: fixtures::time(),
         }
     }
 }

@@ -17,7 +17,7 @@ pub trait EventPayload: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn example() -> Self;
 }
 
-/// The envelope of SPEC section 7: metadata around the payload.
+/// The envelope of docs/product.md §7: metadata around the payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope<T> {
     pub event_id: Uuid,

@@ -1,7 +1,6 @@
-//! Fixed values for the payload examples, so every example is stable and
-//! the examples of related events refer to the same account and task.
+//! One complete example event of every typed payload, for tests and the
+//! generated documentation.
 
-use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -10,25 +9,12 @@ use crate::accounts::{
     AccountCreatedV1, AccountCreatedV2, AccountDeactivatedV1, AccountDeactivatedV2,
     AccountRoleChangedV1, AccountRoleChangedV2, AccountUpdatedV1, AccountUpdatedV2,
 };
+use crate::fixtures::time;
 use crate::tasks::{
     TaskAssignedV1, TaskAssignedV2, TaskCompletedV1, TaskCompletedV2, TaskCreatedV1, TaskCreatedV2,
     TaskCreatedV3,
 };
 use crate::{Envelope, EventKey, EventPayload};
-
-pub(crate) fn time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 3, 10, 0, 0)
-        .single()
-        .expect("a valid fixed date")
-}
-
-pub(crate) fn account_id() -> Uuid {
-    Uuid::from_u128(0x0195_6b1e_7c4a_7d2e_9a4b_3c1d_2e0f_1a2b)
-}
-
-pub(crate) fn task_id() -> Uuid {
-    Uuid::from_u128(0x0195_6b1f_0000_7abc_8def_0123_4567_89ab)
-}
 
 fn example_event<T: EventPayload>() -> (EventKey, Value) {
     let mut envelope = Envelope::at("example-producer", time(), T::example());

@@ -2,7 +2,7 @@
 //!
 //! Every event that crosses the broker is described by one JSON Schema file,
 //! `schemas/<domain>/<event>/<version>.json`, covering the whole envelope
-//! (SPEC section 7) with its `data`. The files are embedded at compile time;
+//! (docs/product.md §7) with its `data`. The files are embedded at compile time;
 //! released versions are frozen by `schemas.lock` (a test compares hashes), so
 //! a change to a contract is always a new version file.
 //!
@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod documents;
 mod envelope;
 mod examples;
+mod fixtures;
 mod registry;
 pub mod tasks;
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{EventPayload, examples};
+use crate::{EventPayload, fixtures};
 
 /// Whether a task still waits for its assignee.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -13,6 +13,29 @@ use crate::{EventPayload, examples};
 pub enum TaskStatus {
     Open,
     Done,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 2] = [TaskStatus::Open, TaskStatus::Done];
+
+    /// The wire name, as in the schemas, the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Open => "open",
+            TaskStatus::Done => "done",
+        }
+    }
+}
+
+impl std::str::FromStr for TaskStatus {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        TaskStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| format!("unknown task status {text:?}"))
+    }
 }
 
 /// `tasks.created` v1 (CUD): the first contract, where a Jira id is written
@@ -33,12 +56,12 @@ impl EventPayload for TaskCreatedV1 {
 
     fn example() -> Self {
         Self {
-            task_id: examples::task_id(),
+            task_id: fixtures::task_id(),
             title: "[POPUG-42] Fix the nest".into(),
             description: "The nest in the north wing leaks.".into(),
             status: TaskStatus::Open,
-            assignee_id: examples::account_id(),
-            created_at: examples::time(),
+            assignee_id: fixtures::account_id(),
+            created_at: fixtures::time(),
         }
     }
 }
@@ -62,13 +85,13 @@ impl EventPayload for TaskCreatedV2 {
 
     fn example() -> Self {
         Self {
-            task_id: examples::task_id(),
+            task_id: fixtures::task_id(),
             title: "Fix the nest".into(),
             jira_id: Some("POPUG-42".into()),
             description: "The nest in the north wing leaks.".into(),
             status: TaskStatus::Open,
-            assignee_id: examples::account_id(),
-            created_at: examples::time(),
+            assignee_id: fixtures::account_id(),
+            created_at: fixtures::time(),
         }
     }
 }
@@ -89,10 +112,10 @@ impl EventPayload for TaskAssignedV1 {
 
     fn example() -> Self {
         Self {
-            task_id: examples::task_id(),
-            assignee_id: examples::account_id(),
+            task_id: fixtures::task_id(),
+            assignee_id: fixtures::account_id(),
             previous_assignee_id: None,
-            assigned_at: examples::time(),
+            assigned_at: fixtures::time(),
         }
     }
 }
@@ -111,9 +134,9 @@ impl EventPayload for TaskCompletedV1 {
 
     fn example() -> Self {
         Self {
-            task_id: examples::task_id(),
-            assignee_id: examples::account_id(),
-            completed_at: examples::time(),
+            task_id: fixtures::task_id(),
+            assignee_id: fixtures::account_id(),
+            completed_at: fixtures::time(),
         }
     }
 }

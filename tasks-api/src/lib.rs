@@ -1,4 +1,4 @@
-//! tasks-api: the task tracker (SPEC section 4).
+//! tasks-api: the task tracker (docs/product.md §4).
 //!
 //! `prepare` opens the database (migrations) and the bus and loads auth's
 //! public keys; `build_app` is the HTTP router; `run` serves it and runs the
@@ -18,8 +18,9 @@ use ates_core::auth::Authenticator;
 use ates_core::batcher::Batcher;
 use ates_core::bus::{ConsumerSettings, EventBus, Outbox, RelaySettings, consumer};
 use ates_core::http::health::Readiness;
-use ates_core::service::Foundation;
+use ates_core::service::{AtesService, Foundation};
 use axum::Router;
+use axum::extract::FromRef;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -42,8 +43,10 @@ const CREATE_BATCH: usize = 256;
 /// the created task or why not.
 pub type TaskCreator = Batcher<(Uuid, NewTask), task::Model, TaskError>;
 
-/// What every request handler can reach.
-#[derive(Clone)]
+/// What every request handler can reach. `FromRef` lets extractors take
+/// their part of it: the `Authenticator` for `AuthUser`, the `Readiness`
+/// for `/readyz`.
+#[derive(Debug, Clone, FromRef)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub outbox: Outbox,
@@ -51,14 +54,6 @@ pub struct AppState {
     pub authenticator: Authenticator,
     pub readiness: Readiness,
 }
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").finish_non_exhaustive()
-    }
-}
-
-ates_core::service_state!(AppState);
 
 /// A prepared service.
 #[derive(Debug)]
@@ -68,22 +63,71 @@ pub struct Service {
     pub config: Config,
 }
 
-/// Connects and migrates the database, connects the bus, loads auth's keys.
-pub async fn prepare(config: Config) -> anyhow::Result<Service> {
-    let Foundation {
-        db,
-        bus,
-        authenticator,
-        readiness,
-    } = Foundation::open::<Migrator>(&config.service).await?;
-    let state = AppState {
-        creator: task_creator(db.clone(), bus.outbox()),
-        outbox: bus.outbox(),
-        db,
-        authenticator,
-        readiness,
-    };
-    Ok(Service { state, bus, config })
+impl AtesService for Service {
+    const NAME: &'static str = "tasks-api";
+    const ABOUT: &'static str = "aTES task tracker";
+
+    type Config = Config;
+
+    fn config_from_env() -> anyhow::Result<Config> {
+        Config::from_env()
+    }
+
+    fn bind_addr(config: &Config) -> &str {
+        &config.service.bind_addr
+    }
+
+    fn openapi() -> utoipa::openapi::OpenApi {
+        routes::openapi()
+    }
+
+    /// Connects and migrates the database, connects the bus, loads auth's keys.
+    async fn prepare(config: Config) -> anyhow::Result<Self> {
+        let Foundation {
+            db,
+            bus,
+            authenticator,
+            readiness,
+        } = Foundation::open::<Migrator>(&config.service).await?;
+        let state = AppState {
+            creator: task_creator(db.clone(), bus.outbox()),
+            outbox: bus.outbox(),
+            db,
+            authenticator,
+            readiness,
+        };
+        Ok(Service { state, bus, config })
+    }
+
+    fn db(&self) -> &DatabaseConnection {
+        &self.state.db
+    }
+
+    /// Serves HTTP, publishes the outbox and consumes account events until
+    /// `shutdown`.
+    async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let service = self;
+        let app = build_app(&service)?;
+        let http = service.config.service.http.clone();
+        let db = service.state.db.clone();
+        let relay = service.bus.relay(db.clone(), RelaySettings::default());
+        let relay = tokio::spawn(relay.run(shutdown.clone()));
+        let consumer = tokio::spawn(consumer::run(
+            service.bus.clone(),
+            db,
+            Arc::new(AccountEvents),
+            ConsumerSettings::new(&service.config.service.consumer_name),
+            shutdown.clone(),
+        ));
+        ates_core::http::serve_with_background(
+            listener,
+            app,
+            &http,
+            vec![relay, consumer],
+            shutdown,
+        )
+        .await
+    }
 }
 
 /// Starts the group commit of task creations (`POST /v1/tasks`).
@@ -100,27 +144,4 @@ fn task_creator(db: DatabaseConnection, outbox: Outbox) -> TaskCreator {
 /// The HTTP application.
 pub fn build_app(service: &Service) -> anyhow::Result<Router> {
     routes::router(service.state.clone(), &service.config.service.http)
-}
-
-/// Serves HTTP, publishes the outbox and consumes account events until
-/// `shutdown`.
-pub async fn run(
-    listener: TcpListener,
-    service: Service,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let app = build_app(&service)?;
-    let http = service.config.service.http.clone();
-    let db = service.state.db.clone();
-    let relay = service.bus.relay(db.clone(), RelaySettings::default());
-    let relay = tokio::spawn(relay.run(shutdown.clone()));
-    let consumer = tokio::spawn(consumer::run(
-        service.bus.clone(),
-        db,
-        Arc::new(AccountEvents),
-        ConsumerSettings::new(&service.config.service.consumer_name),
-        shutdown.clone(),
-    ));
-    ates_core::http::serve_with_background(listener, app, &http, vec![relay, consumer], shutdown)
-        .await
 }

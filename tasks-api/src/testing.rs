@@ -5,40 +5,43 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use ates_core::account_replica::entity as account;
-use ates_core::testing::{TestBroker, TestDatabase, service_settings};
+use ates_core::testing::{
+    ApiClient, RunningService, TestBroker, TestDatabase, TestedService, service_settings,
+};
 use reqwest::Response;
-use sea_orm::EntityTrait;
+use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::Value;
 
 use crate::config::Config;
 
-ates_core::service_under_test!(
-    /// tasks-api under test.
-    TasksApp,
-    Config
-);
+/// tasks-api under test, started as `main` starts it.
+pub type TasksApp = RunningService<crate::Service>;
 
-impl TasksApp {
-    /// Spawns tasks-api on `broker`, trusting the auth-api at `jwks_url`.
-    pub async fn spawn(broker: &TestBroker, jwks_url: &str) -> Self {
-        Self::spawn_with(broker, jwks_url, |_| {}).await
+impl TestedService for crate::Service {
+    type Client = TasksClient;
+
+    fn test_config(database: &TestDatabase, broker: &TestBroker, jwks_url: &str) -> Config {
+        Config {
+            service: service_settings("tasks-api", database, broker, jwks_url),
+        }
     }
+}
 
-    pub async fn spawn_with(
-        broker: &TestBroker,
-        jwks_url: &str,
-        customize: impl FnOnce(&mut Config),
-    ) -> Self {
-        let database = TestDatabase::create().await;
-        let mut config = Config {
-            service: service_settings("tasks-api", &database, broker, jwks_url),
-        };
-        customize(&mut config);
-        Self::start_on(database, config).await
+/// tasks-api's endpoints as methods: the client every tasks-api test uses.
+#[derive(Debug, Clone)]
+pub struct TasksClient {
+    http: ApiClient,
+}
+
+impl From<ApiClient> for TasksClient {
+    fn from(http: ApiClient) -> Self {
+        Self { http }
     }
+}
 
+impl TasksClient {
     pub async fn create_task(&self, token: &str, body: &Value) -> Response {
-        self.post("/v1/tasks", token, Some(body)).await
+        self.http.post("/v1/tasks", token, Some(body)).await
     }
 
     /// Creates a task that must succeed; returns it.
@@ -58,18 +61,19 @@ impl TasksApp {
     }
 
     pub async fn complete(&self, token: &str, task_id: &str) -> Response {
-        self.post(&format!("/v1/tasks/{task_id}/complete"), token, None)
+        self.http
+            .post(&format!("/v1/tasks/{task_id}/complete"), token, None)
             .await
     }
 
     pub async fn shuffle(&self, token: &str) -> Response {
-        self.post("/v1/tasks/shuffle", token, None).await
+        self.http.post("/v1/tasks/shuffle", token, None).await
     }
+}
 
-    /// The whole replica, ordered by id.
-    pub async fn replica(&self) -> Vec<account::Model> {
-        let mut rows = account::Entity::find().all(&self.db).await.unwrap();
-        rows.sort_by_key(|row| row.id);
-        rows
-    }
+/// tasks-api's whole account replica, ordered by id.
+pub async fn replica(db: &DatabaseConnection) -> Vec<account::Model> {
+    let mut rows = account::Entity::find().all(db).await.unwrap();
+    rows.sort_by_key(|row| row.id);
+    rows
 }

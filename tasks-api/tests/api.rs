@@ -848,7 +848,7 @@ async fn the_account_replica_is_rebuilt_by_replaying_the_stream() {
     system.popug("rio@popug.inc", "accountant").await;
     system.auth.deactivate(&kesha.id).await;
     system.tasks.wait_for_account(&kesha.id, false).await;
-    let original = system.tasks.replica().await;
+    let original = tasks_api::testing::replica(&system.tasks.db).await;
     assert_eq!(original.len(), 4);
 
     let rebuilt = TasksApp::spawn_with(&system.auth.broker, &system.auth.jwks_url(), |config| {
@@ -856,7 +856,7 @@ async fn the_account_replica_is_rebuilt_by_replaying_the_stream() {
     })
     .await;
     let replayed = eventually(Duration::from_secs(20), "the replayed replica", || async {
-        let rows = rebuilt.replica().await;
+        let rows = tasks_api::testing::replica(&rebuilt.db).await;
         (rows == original).then_some(rows)
     })
     .await;

@@ -177,7 +177,7 @@ async fn replica_ends_in_the_newest_state(
     let held = State {
         email: row.email.clone(),
         full_name: row.full_name.clone(),
-        role: row.role(),
+        role: row.role().unwrap(),
         active: row.active,
     };
     assert_eq!(held, expected, "after {delivery:?}");

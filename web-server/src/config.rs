@@ -7,7 +7,7 @@ use std::time::Duration;
 use ates_core::config::{business_timezone, parse, seconds, var};
 use ates_core::http::HttpSettings;
 
-use crate::upstream::Service;
+use crate::service::Service;
 
 /// The default lifetime of the session cookie: auth-api's default refresh
 /// token lifetime (30 days).

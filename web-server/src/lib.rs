@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod routes;
+pub mod service;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod upstream;

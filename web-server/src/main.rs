@@ -5,10 +5,6 @@ use anyhow::Context;
 use web_server::AppState;
 use web_server::config::Config;
 
-/// The same allocator in every aTES program: it hands freed memory back.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     ates_core::telemetry::init();

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::Response;
 
 use crate::config::UpstreamUrls;
+use crate::service::Service;
 
 /// How long a service gets to answer `/healthz` for `/readyz`.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -34,62 +35,6 @@ const RELAYED_RESPONSE_HEADERS: [HeaderName; 7] = [
     header::WWW_AUTHENTICATE,
     header::ETAG,
 ];
-
-/// The aTES services behind `/api/<service>/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    Auth,
-    Tasks,
-    Accounting,
-    Analytics,
-}
-
-impl Service {
-    pub const ALL: [Service; 4] = [
-        Service::Auth,
-        Service::Tasks,
-        Service::Accounting,
-        Service::Analytics,
-    ];
-
-    /// Its segment in `/api/<service>/`.
-    pub fn segment(self) -> &'static str {
-        match self {
-            Service::Auth => "auth",
-            Service::Tasks => "tasks",
-            Service::Accounting => "accounting",
-            Service::Analytics => "analytics",
-        }
-    }
-
-    /// The service by its `/api/<service>/` segment.
-    pub fn from_segment(segment: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|service| service.segment() == segment)
-    }
-
-    /// Its program's name, for messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Auth => "auth-api",
-            Service::Tasks => "tasks-api",
-            Service::Accounting => "accounting-api",
-            Service::Analytics => "analytics-api",
-        }
-    }
-
-    /// Where `make run` starts it.
-    pub fn local_url(self) -> String {
-        let port = match self {
-            Service::Auth => 3001,
-            Service::Tasks => 3002,
-            Service::Accounting => 3003,
-            Service::Analytics => 3004,
-        };
-        format!("http://127.0.0.1:{port}")
-    }
-}
 
 /// A call to a service: what the browser asked, trimmed to what a service
 /// may see.

@@ -31,6 +31,8 @@ pub mod task {
 
 /// The ledger: append-only.
 pub mod transaction {
+    use ates_core::db::{UnreadableRow, parse_stored};
+    use event_schemas::accounting::TransactionKind;
     use sea_orm::entity::prelude::*;
 
     #[sea_orm::model]
@@ -50,6 +52,14 @@ pub mod transaction {
     }
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl Model {
+        /// The stored kind as the enum; a value it does not know is an
+        /// internal error naming this transaction.
+        pub fn kind(&self) -> Result<TransactionKind, UnreadableRow> {
+            parse_stored("transactions", self.id, "kind", &self.kind)
+        }
+    }
 }
 
 /// Each account's balance: the sum of its transactions, kept up to date
@@ -72,7 +82,47 @@ pub mod balance {
 /// Billing cycles: exactly one `open`; `closing` while payouts run;
 /// `closed` after.
 pub mod billing_cycle {
+    use ates_core::db::{UnreadableRow, parse_stored};
     use sea_orm::entity::prelude::*;
+
+    /// Where a billing cycle is in its life; stored as its name.
+    #[derive(
+        Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+    )]
+    #[serde(rename_all = "snake_case")]
+    pub enum CycleStatus {
+        /// Takes the day's transactions.
+        Open,
+        /// Paying out: the next cycle is open already.
+        Closing,
+        /// Paid out.
+        Closed,
+    }
+
+    impl CycleStatus {
+        pub const ALL: [CycleStatus; 3] =
+            [CycleStatus::Open, CycleStatus::Closing, CycleStatus::Closed];
+
+        /// Its name, as stored and in JSON.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                CycleStatus::Open => "open",
+                CycleStatus::Closing => "closing",
+                CycleStatus::Closed => "closed",
+            }
+        }
+    }
+
+    impl std::str::FromStr for CycleStatus {
+        type Err = String;
+
+        fn from_str(text: &str) -> Result<Self, Self::Err> {
+            Self::ALL
+                .into_iter()
+                .find(|status| status.as_str() == text)
+                .ok_or_else(|| format!("unknown billing cycle status {text:?}"))
+        }
+    }
 
     #[sea_orm::model]
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -93,6 +143,14 @@ pub mod billing_cycle {
     }
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl Model {
+        /// The stored status as the enum; a value it does not know is an
+        /// internal error naming this cycle.
+        pub fn status(&self) -> Result<CycleStatus, UnreadableRow> {
+            parse_stored("billing_cycles", self.id, "status", &self.status)
+        }
+    }
 }
 
 /// One payout per account and cycle (unique): the guard against paying

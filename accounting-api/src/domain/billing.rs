@@ -16,6 +16,8 @@
 
 use ates_core::bus::Outbox;
 use ates_core::db;
+use ates_core::money;
+use ates_core::unit_of_work::UnitOfWork;
 use chrono::{DateTime, Utc};
 use event_schemas::accounting::{BillingCycleClosedV1, PaymentMadeV1, TransactionKind};
 use sea_orm::sea_query::Expr;
@@ -27,12 +29,9 @@ use uuid::Uuid;
 
 use super::AccountingError;
 use super::ledger::{self, LedgerEntry};
+use crate::db::billing_cycle::CycleStatus;
 use crate::db::{billing_cycle, payout, payout_email};
 use ates_core::calendar::BusinessCalendar;
-
-pub const OPEN: &str = "open";
-pub const CLOSING: &str = "closing";
-pub const CLOSED: &str = "closed";
 
 /// What a close did.
 #[derive(Debug, Clone)]
@@ -54,7 +53,7 @@ pub async fn ensure_open_cycle(
 ) -> Result<billing_cycle::Model, AccountingError> {
     let txn = db::begin_write(db).await?;
     if let Some(open) = billing_cycle::Entity::find()
-        .filter(billing_cycle::Column::Status.eq(OPEN))
+        .filter(billing_cycle::Column::Status.eq(CycleStatus::Open.as_str()))
         .one(&txn)
         .await?
     {
@@ -79,7 +78,7 @@ async fn open_next(
         id: Uuid::now_v7(),
         seq: last.map_or(1, |cycle| cycle.seq + 1),
         business_date: calendar.date_of(now).to_string(),
-        status: OPEN.into(),
+        status: CycleStatus::Open.as_str().into(),
         opened_at: now,
         closed_at: None,
         payments_count: 0,
@@ -99,15 +98,18 @@ pub async fn begin_close(
 ) -> Result<billing_cycle::Model, AccountingError> {
     let txn = db::begin_write(db).await?;
     let open = billing_cycle::Entity::find()
-        .filter(billing_cycle::Column::Status.eq(OPEN))
+        .filter(billing_cycle::Column::Status.eq(CycleStatus::Open.as_str()))
         .one(&txn)
         .await?
         .ok_or(AccountingError::CloseInProgress)?;
     let marked = billing_cycle::Entity::update_many()
-        .col_expr(billing_cycle::Column::Status, Expr::value(CLOSING))
+        .col_expr(
+            billing_cycle::Column::Status,
+            Expr::value(CycleStatus::Closing.as_str()),
+        )
         .col_expr(billing_cycle::Column::ClosedAt, Expr::value(now))
         .filter(billing_cycle::Column::Id.eq(open.id))
-        .filter(billing_cycle::Column::Status.eq(OPEN))
+        .filter(billing_cycle::Column::Status.eq(CycleStatus::Open.as_str()))
         .exec(&txn)
         .await?;
     if marked.rows_affected == 0 {
@@ -116,7 +118,7 @@ pub async fn begin_close(
     open_next(&txn, calendar, now).await?;
     txn.commit().await?;
     Ok(billing_cycle::Model {
-        status: CLOSING.into(),
+        status: CycleStatus::Closing.as_str().into(),
         closed_at: Some(now),
         ..open
     })
@@ -179,56 +181,54 @@ pub async fn finish_close(
         pay_out(db, outbox, &cycle, balance.account_id, now).await?;
     }
 
-    let txn = db::begin_write(db).await?;
+    let work = UnitOfWork::begin(db, outbox).await?;
     let payouts = payout::Entity::find()
         .filter(payout::Column::BillingCycleId.eq(cycle.id))
-        .all(&txn)
+        .all(&work)
         .await?;
-    let count = payouts.len() as i64;
-    let total: i64 = payouts.iter().map(|payout| payout.amount_cents).sum();
+    let count = i64::try_from(payouts.len()).map_err(anyhow::Error::from)?;
+    let total = money::sum(payouts.iter().map(|payout| payout.amount_cents))?;
     let next = billing_cycle::Entity::find()
         .filter(billing_cycle::Column::Seq.gt(cycle.seq))
         .order_by_asc(billing_cycle::Column::Seq)
-        .one(&txn)
+        .one(&work)
         .await?
         .ok_or_else(|| {
             AccountingError::Internal(anyhow::anyhow!("cycle {cycle_id} has no successor"))
         })?;
     let closed_at = cycle.closed_at.unwrap_or(now);
     let marked = billing_cycle::Entity::update_many()
-        .col_expr(billing_cycle::Column::Status, Expr::value(CLOSED))
+        .col_expr(
+            billing_cycle::Column::Status,
+            Expr::value(CycleStatus::Closed.as_str()),
+        )
         .col_expr(billing_cycle::Column::PaymentsCount, Expr::value(count))
         .col_expr(
             billing_cycle::Column::PaymentsTotalCents,
             Expr::value(total),
         )
         .filter(billing_cycle::Column::Id.eq(cycle.id))
-        .filter(billing_cycle::Column::Status.eq(CLOSING))
-        .exec(&txn)
+        .filter(billing_cycle::Column::Status.eq(CycleStatus::Closing.as_str()))
+        .exec(&work)
         .await?;
     if marked.rows_affected == 1 {
-        outbox
-            .add(
-                &txn,
-                BillingCycleClosedV1 {
-                    billing_cycle_id: cycle.id,
-                    business_date: cycle.business_date.parse().map_err(|error| {
-                        AccountingError::Internal(anyhow::anyhow!("cycle date: {error}"))
-                    })?,
-                    opened_at: cycle.opened_at,
-                    closed_at,
-                    payments_count: u64::try_from(count).unwrap_or(0),
-                    payments_total_cents: total,
-                    next_billing_cycle_id: next.id,
-                },
-            )
-            .await?;
+        work.add_event(BillingCycleClosedV1 {
+            billing_cycle_id: cycle.id,
+            business_date: cycle.business_date.parse().map_err(|error| {
+                AccountingError::Internal(anyhow::anyhow!("cycle date: {error}"))
+            })?,
+            opened_at: cycle.opened_at,
+            closed_at,
+            payments_count: u64::try_from(count).unwrap_or(0),
+            payments_total_cents: total,
+            next_billing_cycle_id: next.id,
+        })
+        .await?;
     }
-    txn.commit().await?;
-    outbox.notify_committed();
+    work.commit().await?;
     Ok(CloseSummary {
         cycle: billing_cycle::Model {
-            status: CLOSED.into(),
+            status: CycleStatus::Closed.as_str().into(),
             closed_at: Some(closed_at),
             payments_count: count,
             payments_total_cents: total,
@@ -247,24 +247,23 @@ async fn pay_out(
     account_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), AccountingError> {
-    let txn = db::begin_write(db).await?;
+    let work = UnitOfWork::begin(db, outbox).await?;
     let already = payout::Entity::find()
         .filter(payout::Column::BillingCycleId.eq(cycle.id))
         .filter(payout::Column::AccountId.eq(account_id))
-        .one(&txn)
+        .one(&work)
         .await?;
     // Recount inside the transaction: the balance up to this cycle.
-    let owed = balances_up_to(&txn, cycle.seq, Some(account_id))
+    let owed = balances_up_to(&work, cycle.seq, Some(account_id))
         .await?
         .first()
         .map_or(0, |balance| balance.balance_cents);
     if already.is_some() || owed <= 0 {
-        txn.rollback().await?;
+        work.rollback().await?;
         return Ok(());
     }
     let entry = ledger::post(
-        &txn,
-        outbox,
+        &work,
         LedgerEntry {
             account_id,
             kind: TransactionKind::Payout,
@@ -285,7 +284,7 @@ async fn pay_out(
         created_at: now,
     };
     payout::Entity::insert(payment.clone().into_active_model())
-        .exec_without_returning(&txn)
+        .exec_without_returning(&work)
         .await?;
     payout_email::Entity::insert(
         payout_email::Model {
@@ -304,22 +303,18 @@ async fn pay_out(
         }
         .into_active_model(),
     )
-    .exec_without_returning(&txn)
+    .exec_without_returning(&work)
     .await?;
-    outbox
-        .add(
-            &txn,
-            PaymentMadeV1 {
-                payment_id: payment.id,
-                account_id,
-                transaction_id: entry.id,
-                billing_cycle_id: cycle.id,
-                amount_cents: owed,
-                paid_at: now,
-            },
-        )
-        .await?;
-    txn.commit().await?;
+    work.add_event(PaymentMadeV1 {
+        payment_id: payment.id,
+        account_id,
+        transaction_id: entry.id,
+        billing_cycle_id: cycle.id,
+        amount_cents: owed,
+        paid_at: now,
+    })
+    .await?;
+    work.commit().await?;
     Ok(())
 }
 
@@ -341,7 +336,7 @@ pub async fn resume_closes(
     now: DateTime<Utc>,
 ) -> Result<Vec<CloseSummary>, AccountingError> {
     let closing = billing_cycle::Entity::find()
-        .filter(billing_cycle::Column::Status.eq(CLOSING))
+        .filter(billing_cycle::Column::Status.eq(CycleStatus::Closing.as_str()))
         .order_by_asc(billing_cycle::Column::Seq)
         .all(db)
         .await?;

@@ -8,7 +8,9 @@
 //! Everything here runs inside the consumer's transaction, which also
 //! records the event as processed: an event applied twice has one effect.
 
-use ates_core::bus::{HandlerError, IncomingEvent, Outbox};
+use ates_core::bus::{HandlerError, IncomingEvent};
+use ates_core::money;
+use ates_core::unit_of_work::UnitOfWork;
 use chrono::{DateTime, Utc};
 use event_schemas::EventPayload;
 use event_schemas::accounting::{TaskPricedV1, TransactionAppliedV1, TransactionKind};
@@ -25,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
 use super::pricing::Pricing;
+use crate::db::billing_cycle::CycleStatus;
 use crate::db::{balance, billing_cycle, task, transaction};
 
 /// Transactions per multi-row insert (seven columns a row).
@@ -156,8 +159,7 @@ fn details_apply(task: &task::Model, revision: Option<i64>) -> bool {
 /// their number: the tasks read at once, new ones priced and inserted
 /// together, then every fee and reward posted by [`post_all`].
 pub async fn apply_task_events(
-    conn: &impl ConnectionTrait,
-    outbox: &Outbox,
+    work: &UnitOfWork,
     pricing: &Pricing,
     events: &[&IncomingEvent],
 ) -> Result<(), HandlerError> {
@@ -168,7 +170,7 @@ pub async fn apply_task_events(
     let ids: BTreeSet<Uuid> = steps.iter().map(Step::task_id).collect();
     let mut tasks: HashMap<Uuid, task::Model> = task::Entity::find()
         .filter(task::Column::Id.is_in(ids))
-        .all(conn)
+        .all(work)
         .await?
         .into_iter()
         .map(|task| (task.id, task))
@@ -221,7 +223,7 @@ pub async fn apply_task_events(
     let mut new_rows = Vec::with_capacity(priced.len());
     for task_id in &priced {
         let task = &tasks[task_id];
-        staged.push(outbox.stage(TaskPricedV1 {
+        staged.push(work.stage_event(TaskPricedV1 {
             task_id: task.id,
             assignment_fee_cents: task.assignment_fee_cents,
             reward_cents: task.reward_cents,
@@ -231,7 +233,7 @@ pub async fn apply_task_events(
     }
     if !new_rows.is_empty() {
         task::Entity::insert_many(new_rows)
-            .exec_without_returning(conn)
+            .exec_without_returning(work)
             .await?;
     }
     for task_id in &detailed {
@@ -245,11 +247,11 @@ pub async fn apply_task_events(
             )
             .col_expr(task::Column::Revision, Expr::value(task.revision))
             .filter(task::Column::Id.eq(*task_id))
-            .exec(conn)
+            .exec(work)
             .await?;
     }
-    outbox.add_staged(conn, staged).await?;
-    post_all(conn, outbox, entries, None).await?;
+    work.add_staged(staged).await?;
+    post_all(work, entries, None).await?;
     Ok(())
 }
 
@@ -281,7 +283,7 @@ pub struct LedgerEntry {
 /// The open billing cycle.
 pub async fn open_cycle(conn: &impl ConnectionTrait) -> Result<billing_cycle::Model, HandlerError> {
     billing_cycle::Entity::find()
-        .filter(billing_cycle::Column::Status.eq(super::billing::OPEN))
+        .filter(billing_cycle::Column::Status.eq(CycleStatus::Open.as_str()))
         .one(conn)
         .await?
         .ok_or_else(|| HandlerError::Transient("no open billing cycle yet".into()))
@@ -290,12 +292,11 @@ pub async fn open_cycle(conn: &impl ConnectionTrait) -> Result<billing_cycle::Mo
 /// Appends a transaction (to `cycle`, else the open cycle), moves the
 /// balance by the same amount, and publishes `accounting.transaction_applied`.
 pub async fn post(
-    conn: &impl ConnectionTrait,
-    outbox: &Outbox,
+    work: &UnitOfWork,
     entry: LedgerEntry,
     cycle: Option<Uuid>,
 ) -> Result<transaction::Model, HandlerError> {
-    post_all(conn, outbox, vec![entry], cycle)
+    post_all(work, vec![entry], cycle)
         .await?
         .pop()
         .ok_or_else(|| HandlerError::Transient("the entry was not posted".into()))
@@ -306,8 +307,7 @@ pub async fn post(
 /// `accounting.transaction_applied` per transaction: three inserts and one
 /// read of the open cycle, however many entries.
 pub async fn post_all(
-    conn: &impl ConnectionTrait,
-    outbox: &Outbox,
+    work: &UnitOfWork,
     entries: Vec<LedgerEntry>,
     cycle: Option<Uuid>,
 ) -> Result<Vec<transaction::Model>, HandlerError> {
@@ -316,7 +316,7 @@ pub async fn post_all(
     }
     let billing_cycle_id = match cycle {
         Some(cycle) => cycle,
-        None => open_cycle(conn).await?.id,
+        None => open_cycle(work).await?.id,
     };
     let mut rows = Vec::with_capacity(entries.len());
     let mut staged = Vec::with_capacity(entries.len());
@@ -331,8 +331,10 @@ pub async fn post_all(
             billing_cycle_id,
             created_at: entry.at,
         };
-        *moves.entry(entry.account_id).or_default() += entry.amount_cents;
-        staged.push(outbox.stage(TransactionAppliedV1 {
+        let moved = moves.entry(entry.account_id).or_default();
+        *moved = money::add(*moved, entry.amount_cents)
+            .map_err(|error| HandlerError::Transient(error.to_string()))?;
+        staged.push(work.stage_event(TransactionAppliedV1 {
             transaction_id: row.id,
             account_id: row.account_id,
             kind: entry.kind,
@@ -350,7 +352,7 @@ pub async fn post_all(
                 .cloned()
                 .map(IntoActiveModel::into_active_model),
         )
-        .exec_without_returning(conn)
+        .exec_without_returning(work)
         .await?;
     }
     // One row per account: PostgreSQL refuses to upsert a row twice in one
@@ -369,8 +371,8 @@ pub async fn post_all(
             )
             .to_owned(),
     )
-    .exec_without_returning(conn)
+    .exec_without_returning(work)
     .await?;
-    outbox.add_staged(conn, staged).await?;
+    work.add_staged(staged).await?;
     Ok(rows)
 }

@@ -9,7 +9,6 @@ pub mod pricing;
 pub mod reports;
 
 use ates_core::bus::{HandlerError, OutboxError};
-use ates_core::http::ApiError;
 
 /// What can go wrong in accounting's rules.
 #[derive(Debug, thiserror::Error)]
@@ -26,18 +25,21 @@ impl From<sea_orm::DbErr> for AccountingError {
     }
 }
 
-impl From<OutboxError> for AccountingError {
-    fn from(error: OutboxError) -> Self {
+impl From<ates_core::db::UnreadableRow> for AccountingError {
+    fn from(error: ates_core::db::UnreadableRow) -> Self {
         AccountingError::Internal(error.into())
     }
 }
 
-impl From<AccountingError> for ApiError {
-    fn from(error: AccountingError) -> Self {
-        match error {
-            AccountingError::CloseInProgress => ApiError::Conflict(error.to_string()),
-            AccountingError::Internal(cause) => ApiError::Internal(cause),
-        }
+impl From<ates_core::money::CentsOverflow> for AccountingError {
+    fn from(error: ates_core::money::CentsOverflow) -> Self {
+        AccountingError::Internal(error.into())
+    }
+}
+
+impl From<OutboxError> for AccountingError {
+    fn from(error: OutboxError) -> Self {
+        AccountingError::Internal(error.into())
     }
 }
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::AccountingError;
 use crate::db::{balance, task, transaction};
 use ates_core::calendar::BusinessCalendar;
+use ates_core::money;
 
 /// A transaction with its task, for the audit log.
 #[derive(Debug, Clone)]
@@ -83,19 +84,19 @@ pub async fn log_of_day(
         .collect())
 }
 
-/// Sums a day's entries by kind.
-pub fn totals(entries: &[LogEntry]) -> DayTotals {
+/// Sums a day's entries by kind; a kind it does not know or a sum that
+/// overflows is an error.
+pub fn totals(entries: &[LogEntry]) -> Result<DayTotals, AccountingError> {
     let mut totals = DayTotals::default();
     for entry in entries {
-        let amount = entry.transaction.amount_cents;
-        match entry.transaction.kind.parse::<TransactionKind>() {
-            Ok(TransactionKind::TaskReward) => totals.rewards_cents += amount,
-            Ok(TransactionKind::AssignmentFee) => totals.fees_cents += amount,
-            Ok(TransactionKind::Payout) => totals.payouts_cents += amount,
-            Err(_) => {}
-        }
+        let sum = match entry.transaction.kind()? {
+            TransactionKind::TaskReward => &mut totals.rewards_cents,
+            TransactionKind::AssignmentFee => &mut totals.fees_cents,
+            TransactionKind::Payout => &mut totals.payouts_cents,
+        };
+        *sum = money::add(*sum, entry.transaction.amount_cents)?;
     }
-    totals
+    Ok(totals)
 }
 
 /// Every account with a balance or in the replica, by email.

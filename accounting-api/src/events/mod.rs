@@ -5,8 +5,8 @@
 //! by the domain functions.
 
 use ates_core::account_replica;
-use ates_core::bus::{EventHandler, HandlerError, IncomingEvent, Outbox};
-use sea_orm::DatabaseTransaction;
+use ates_core::bus::{EventHandler, HandlerError, IncomingEvent};
+use ates_core::unit_of_work::UnitOfWork;
 
 use crate::domain::ledger;
 use crate::domain::pricing::Pricing;
@@ -14,7 +14,6 @@ use crate::domain::pricing::Pricing;
 /// The consumer of account and task events.
 #[derive(Debug, Clone)]
 pub struct AccountingEvents {
-    pub outbox: Outbox,
     pub pricing: Pricing,
 }
 
@@ -26,19 +25,15 @@ impl EventHandler for AccountingEvents {
             .collect()
     }
 
-    async fn handle(
-        &self,
-        txn: &DatabaseTransaction,
-        event: &IncomingEvent,
-    ) -> Result<(), HandlerError> {
-        self.handle_batch(txn, &[event]).await
+    async fn handle(&self, work: &UnitOfWork, event: &IncomingEvent) -> Result<(), HandlerError> {
+        self.handle_batch(work, &[event]).await
     }
 
     /// A batch comes from one stream: all account events (to the replica,
     /// one by one) or all task events (to the ledger, together).
     async fn handle_batch(
         &self,
-        txn: &DatabaseTransaction,
+        work: &UnitOfWork,
         events: &[&IncomingEvent],
     ) -> Result<(), HandlerError> {
         if events
@@ -46,11 +41,11 @@ impl EventHandler for AccountingEvents {
             .any(|event| account_replica::is_account_event(event))
         {
             for event in events {
-                account_replica::apply(txn, event).await?;
+                account_replica::apply(work, event).await?;
             }
             Ok(())
         } else {
-            ledger::apply_task_events(txn, &self.outbox, &self.pricing, events).await
+            ledger::apply_task_events(work, &self.pricing, events).await
         }
     }
 }

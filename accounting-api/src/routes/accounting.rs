@@ -3,6 +3,7 @@
 //! accountants; closing the day for admins.
 
 use ates_core::auth::AuthUser;
+use ates_core::db::UnreadableRow;
 use ates_core::http::{ApiError, DayQuery, PathParam, Problem, RangeQuery, ValidatedQuery};
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::db::billing_cycle;
+use crate::db::billing_cycle::{self, CycleStatus};
 use crate::domain::billing::{self, CloseSummary};
 use crate::domain::reports::{self, LogEntry};
 
@@ -43,13 +44,15 @@ pub struct Transaction {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<LogEntry> for Transaction {
-    fn from(entry: LogEntry) -> Self {
+impl TryFrom<LogEntry> for Transaction {
+    type Error = UnreadableRow;
+
+    fn try_from(entry: LogEntry) -> Result<Self, UnreadableRow> {
         let row = entry.transaction;
-        Self {
+        Ok(Self {
             id: row.id,
             account_id: row.account_id,
-            kind: row.kind.parse().unwrap_or(TransactionKind::Payout),
+            kind: row.kind()?,
             amount_cents: row.amount_cents,
             task: row.task_id.map(|id| TransactionTask {
                 id,
@@ -62,7 +65,7 @@ impl From<LogEntry> for Transaction {
             }),
             billing_cycle_id: row.billing_cycle_id,
             created_at: row.created_at,
-        }
+        })
     }
 }
 
@@ -106,25 +109,26 @@ pub struct DailyEarnings {
 pub struct BillingCycle {
     pub id: Uuid,
     pub business_date: String,
-    /// `open`, `closing` or `closed`.
-    pub status: String,
+    pub status: CycleStatus,
     pub opened_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub payments_count: i64,
     pub payments_total_cents: i64,
 }
 
-impl From<billing_cycle::Model> for BillingCycle {
-    fn from(cycle: billing_cycle::Model) -> Self {
-        Self {
+impl TryFrom<billing_cycle::Model> for BillingCycle {
+    type Error = UnreadableRow;
+
+    fn try_from(cycle: billing_cycle::Model) -> Result<Self, UnreadableRow> {
+        Ok(Self {
+            status: cycle.status()?,
             id: cycle.id,
             business_date: cycle.business_date,
-            status: cycle.status,
             opened_at: cycle.opened_at,
             closed_at: cycle.closed_at,
             payments_count: cycle.payments_count,
             payments_total_cents: cycle.payments_total_cents,
-        }
+        })
     }
 }
 
@@ -138,13 +142,15 @@ pub struct CloseResult {
     pub negative_balances_carried: u64,
 }
 
-impl From<CloseSummary> for CloseResult {
-    fn from(summary: CloseSummary) -> Self {
-        Self {
-            cycle: summary.cycle.into(),
+impl TryFrom<CloseSummary> for CloseResult {
+    type Error = UnreadableRow;
+
+    fn try_from(summary: CloseSummary) -> Result<Self, UnreadableRow> {
+        Ok(Self {
+            cycle: summary.cycle.try_into()?,
             next_billing_cycle_id: summary.next_cycle_id,
             negative_balances_carried: summary.negative_balances_carried,
-        }
+        })
     }
 }
 
@@ -155,7 +161,11 @@ async fn log_of(
 ) -> Result<Json<Vec<Transaction>>, ApiError> {
     let date = query.day_or(state.calendar.date_of(ates_core::db::now()));
     let entries = reports::log_of_day(&state.db, &state.calendar, account_id, date).await?;
-    Ok(Json(entries.into_iter().map(Transaction::from).collect()))
+    let log = entries
+        .into_iter()
+        .map(Transaction::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(log))
 }
 
 /// Your balance and today's sums.
@@ -170,7 +180,7 @@ pub async fn me(
     let today = state.calendar.date_of(ates_core::db::now());
     let balance_cents = reports::balance_of(&state.db, user.account_id).await?;
     let entries = reports::log_of_day(&state.db, &state.calendar, user.account_id, today).await?;
-    let totals = reports::totals(&entries);
+    let totals = reports::totals(&entries)?;
     Ok(Json(MyAccount {
         account_id: user.account_id,
         balance_cents,
@@ -290,7 +300,7 @@ pub async fn close(
     )
     .await?;
     state.mailer.notify();
-    Ok(Json(summary.into()))
+    Ok(Json(summary.try_into()?))
 }
 
 /// Billing cycles, newest first (admins and accountants).
@@ -304,11 +314,10 @@ pub async fn cycles(
     user: AuthUser,
 ) -> Result<Json<Vec<BillingCycle>>, ApiError> {
     user.require_role(&MANAGEMENT)?;
-    Ok(Json(
-        billing::list(&state.db)
-            .await?
-            .into_iter()
-            .map(BillingCycle::from)
-            .collect(),
-    ))
+    let cycles = billing::list(&state.db)
+        .await?
+        .into_iter()
+        .map(BillingCycle::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(cycles))
 }

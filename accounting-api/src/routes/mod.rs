@@ -1,8 +1,8 @@
-//! accounting-api's HTTP surface (SPEC section 10) and its OpenAPI document.
+//! accounting-api's HTTP surface (docs/product.md §10) and its OpenAPI document.
 
 pub mod accounting;
 
-use ates_core::http::{HttpSettings, Problem};
+use ates_core::http::{ApiError, HttpSettings, Problem};
 use ates_core::idempotency::{self, Caller, IdempotencyStore};
 use axum::Router;
 use utoipa::OpenApi;
@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::domain::AccountingError;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -50,4 +51,14 @@ pub fn router(state: AppState, settings: &HttpSettings) -> anyhow::Result<Router
     let idempotency =
         IdempotencyStore::new(state.db.clone(), state.authenticator.clone(), settings);
     ates_core::http::service_app(api().layer(idempotency.layer()), state, settings)
+}
+
+/// The one place a domain error becomes an HTTP answer.
+impl From<AccountingError> for ApiError {
+    fn from(error: AccountingError) -> Self {
+        match error {
+            AccountingError::CloseInProgress => ApiError::Conflict(error.to_string()),
+            AccountingError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
 }

@@ -10,12 +10,14 @@
 use std::collections::HashMap;
 
 use ates_core::calendar::BusinessCalendar;
+use ates_core::money;
 use ates_core::validation::{BoundedDate, DayRange};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use event_schemas::accounting::TransactionKind;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
 
+use super::AnalyticsError;
 use crate::db::{balance, ledger_entry, task};
 
 /// A period to look at.
@@ -76,7 +78,7 @@ pub async fn today(
     db: &DatabaseConnection,
     calendar: &BusinessCalendar,
     now: DateTime<Utc>,
-) -> Result<Today, DbErr> {
+) -> Result<Today, AnalyticsError> {
     let date = calendar.date_of(now);
     let (start, end) = calendar.bounds(date);
     let entries = ledger_entry::Entity::find()
@@ -94,7 +96,9 @@ pub async fn today(
         .await?;
     Ok(Today {
         date,
-        management_earnings_cents: -entries.iter().map(|entry| entry.amount_cents).sum::<i64>(),
+        management_earnings_cents: money::negate(money::sum(
+            entries.iter().map(|entry| entry.amount_cents),
+        )?)?,
         negative_balance_accounts: negative,
     })
 }
@@ -104,7 +108,7 @@ async fn completions(
     db: &DatabaseConnection,
     calendar: &BusinessCalendar,
     days: DayRange,
-) -> Result<Vec<PricedCompletion>, DbErr> {
+) -> Result<Vec<PricedCompletion>, AnalyticsError> {
     let (start, _) = calendar.bounds(days.from());
     let (_, end) = calendar.bounds(days.to());
     let rewards = ledger_entry::Entity::find()
@@ -168,7 +172,7 @@ pub async fn most_expensive_between(
     db: &DatabaseConnection,
     calendar: &BusinessCalendar,
     days: DayRange,
-) -> Result<Option<PricedCompletion>, DbErr> {
+) -> Result<Option<PricedCompletion>, AnalyticsError> {
     Ok(most_expensive(completions(db, calendar, days).await?))
 }
 
@@ -177,7 +181,7 @@ pub async fn most_expensive_daily(
     db: &DatabaseConnection,
     calendar: &BusinessCalendar,
     days: DayRange,
-) -> Result<Vec<(NaiveDate, Option<PricedCompletion>)>, DbErr> {
+) -> Result<Vec<(NaiveDate, Option<PricedCompletion>)>, AnalyticsError> {
     let mut by_day: HashMap<NaiveDate, Vec<PricedCompletion>> = HashMap::new();
     for completion in completions(db, calendar, days).await? {
         by_day

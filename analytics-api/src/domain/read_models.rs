@@ -9,7 +9,9 @@ use event_schemas::EventPayload;
 use event_schemas::accounting::TransactionAppliedV1;
 use event_schemas::tasks::{TaskCreatedV1, TaskCreatedV2, TaskCreatedV3};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue, ConnectionTrait, EntityTrait, IntoActiveModel};
+use sea_orm::{
+    ActiveValue, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
+};
 
 use crate::db::{balance, ledger_entry, task};
 
@@ -133,4 +135,18 @@ async fn record_entry(
     .exec_without_returning(conn)
     .await?;
     Ok(())
+}
+
+/// Empties every read model, the account replica and `consumer`'s record of
+/// processed events, in one transaction: what a rebuild starts from.
+pub async fn forget_everything(db: &DatabaseConnection, consumer: &str) -> Result<(), DbErr> {
+    let txn = ates_core::db::begin_write(db).await?;
+    ledger_entry::Entity::delete_many().exec(&txn).await?;
+    balance::Entity::delete_many().exec(&txn).await?;
+    task::Entity::delete_many().exec(&txn).await?;
+    account_replica::entity::Entity::delete_many()
+        .exec(&txn)
+        .await?;
+    ates_core::bus::forget_processed(&txn, consumer).await?;
+    txn.commit().await
 }

@@ -3,7 +3,7 @@
 //! (earnings, balances, rewards). It publishes nothing.
 
 use ates_core::bus::{EventHandler, HandlerError, IncomingEvent};
-use sea_orm::DatabaseTransaction;
+use ates_core::unit_of_work::UnitOfWork;
 
 use crate::domain::read_models;
 
@@ -15,11 +15,7 @@ impl EventHandler for AnalyticsEvents {
         read_models::subscriptions()
     }
 
-    async fn handle(
-        &self,
-        txn: &DatabaseTransaction,
-        event: &IncomingEvent,
-    ) -> Result<(), HandlerError> {
-        read_models::apply(txn, event).await
+    async fn handle(&self, work: &UnitOfWork, event: &IncomingEvent) -> Result<(), HandlerError> {
+        read_models::apply(work, event).await
     }
 }

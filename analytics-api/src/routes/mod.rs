@@ -1,14 +1,15 @@
-//! analytics-api's HTTP surface (SPEC section 10) and its OpenAPI document.
+//! analytics-api's HTTP surface (docs/product.md §10) and its OpenAPI document.
 
 pub mod dashboard;
 
-use ates_core::http::{HttpSettings, Problem};
+use ates_core::http::{ApiError, HttpSettings, Problem};
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::domain::AnalyticsError;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,4 +40,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub fn router(state: AppState, settings: &HttpSettings) -> anyhow::Result<Router> {
     ates_core::http::service_app(api(), state, settings)
+}
+
+/// The one place a domain error becomes an HTTP answer.
+impl From<AnalyticsError> for ApiError {
+    fn from(error: AnalyticsError) -> Self {
+        match error {
+            AnalyticsError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
 }

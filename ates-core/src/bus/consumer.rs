@@ -26,10 +26,7 @@ use chrono::Utc;
 use event_schemas::{Envelope, EventKey, EventPayload, SchemaError};
 use futures::StreamExt;
 use sea_orm::sea_query::{OnConflict, Query};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, IdenStatic,
-    TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IdenStatic};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -37,7 +34,7 @@ use uuid::Uuid;
 use super::dead_letter::{self, DeadLetter};
 use super::schema::processed_event;
 use super::{EventBus, backoff};
-use crate::db;
+use crate::unit_of_work::UnitOfWork;
 
 /// What a handler says when it cannot apply an event.
 #[derive(Debug, thiserror::Error)]
@@ -86,8 +83,9 @@ impl IncomingEvent {
     }
 }
 
-/// A service's business reaction to events. `handle` runs inside the
-/// transaction that also records the event as processed.
+/// A service's business reaction to events. `handle` runs inside the unit
+/// of work that also records the event as processed; the events it adds
+/// there are published when that unit commits.
 pub trait EventHandler: Send + Sync + 'static {
     /// Every event name and version this consumer understands. Events of a
     /// name not listed are skipped; a listed name at an unlisted version is
@@ -96,7 +94,7 @@ pub trait EventHandler: Send + Sync + 'static {
 
     fn handle(
         &self,
-        txn: &DatabaseTransaction,
+        work: &UnitOfWork,
         event: &IncomingEvent,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 
@@ -107,12 +105,12 @@ pub trait EventHandler: Send + Sync + 'static {
     /// to write a batch with fewer statements.
     fn handle_batch(
         &self,
-        txn: &DatabaseTransaction,
+        work: &UnitOfWork,
         events: &[&IncomingEvent],
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
         async move {
             for event in events {
-                self.handle(txn, event).await?;
+                self.handle(work, event).await?;
             }
             Ok(())
         }
@@ -467,10 +465,7 @@ impl<H: EventHandler> StreamWorker<H> {
             return Vec::new();
         }
         match self.apply_all_at_once(events).await {
-            Ok(outcomes) => {
-                self.bus.outbox().notify_committed();
-                outcomes
-            }
+            Ok(outcomes) => outcomes,
             Err(error) => {
                 tracing::debug!(%error, events = events.len(), "batch failed as a whole; applying event by event");
                 self.apply_one_by_one(events).await
@@ -484,8 +479,8 @@ impl<H: EventHandler> StreamWorker<H> {
         &self,
         events: &[&IncomingEvent],
     ) -> Result<Vec<Outcome>, HandlerError> {
-        let txn = db::begin_write(&self.db).await?;
-        let first_time = self.record_processed(&txn, events).await?;
+        let work = UnitOfWork::begin(&self.db, &self.bus.outbox()).await?;
+        let first_time = self.record_processed(&work, events).await?;
         let mut fresh = Vec::with_capacity(events.len());
         let mut outcomes = Vec::with_capacity(events.len());
         let mut seen = BTreeSet::new();
@@ -499,9 +494,9 @@ impl<H: EventHandler> StreamWorker<H> {
             }
         }
         if !fresh.is_empty() {
-            self.handler.handle_batch(&txn, &fresh).await?;
+            self.handler.handle_batch(&work, &fresh).await?;
         }
-        txn.commit().await?;
+        work.commit().await?;
         Ok(outcomes)
     }
 
@@ -509,7 +504,7 @@ impl<H: EventHandler> StreamWorker<H> {
     /// one statement; returns the ids that were not recorded before.
     async fn record_processed(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &impl ConnectionTrait,
         events: &[&IncomingEvent],
     ) -> Result<BTreeSet<Uuid>, DbErr> {
         use processed_event::Column;
@@ -548,8 +543,8 @@ impl<H: EventHandler> StreamWorker<H> {
 
     /// Each event in a savepoint of its own.
     async fn apply_one_by_one(&self, events: &[&IncomingEvent]) -> Vec<Outcome> {
-        let txn = match db::begin_write(&self.db).await {
-            Ok(txn) => txn,
+        let work = match UnitOfWork::begin(&self.db, &self.bus.outbox()).await {
+            Ok(work) => work,
             Err(error) => {
                 return events
                     .iter()
@@ -559,7 +554,7 @@ impl<H: EventHandler> StreamWorker<H> {
         };
         let mut outcomes = Vec::with_capacity(events.len());
         for event in events {
-            let outcome = match txn.begin().await {
+            let outcome = match work.nested().await {
                 Ok(savepoint) => match self.apply(&savepoint, event).await {
                     Ok(true) => match savepoint.commit().await {
                         Ok(()) => Outcome::Applied,
@@ -573,7 +568,8 @@ impl<H: EventHandler> StreamWorker<H> {
             };
             outcomes.push(outcome);
         }
-        if let Err(error) = txn.commit().await {
+        // Committing publishes what the handlers added to the outbox.
+        if let Err(error) = work.commit().await {
             // Nothing of the batch was kept: every applied event retries.
             for outcome in &mut outcomes {
                 if matches!(outcome, Outcome::Applied) {
@@ -582,8 +578,6 @@ impl<H: EventHandler> StreamWorker<H> {
             }
             return outcomes;
         }
-        // Handlers may have written events to the outbox: publish them now.
-        self.bus.outbox().notify_committed();
         outcomes
     }
 
@@ -592,7 +586,7 @@ impl<H: EventHandler> StreamWorker<H> {
     /// `Ok(false)`: this consumer had already applied the event.
     async fn apply(
         &self,
-        savepoint: &DatabaseTransaction,
+        savepoint: &UnitOfWork,
         event: &IncomingEvent,
     ) -> Result<bool, HandlerError> {
         let first_time = self

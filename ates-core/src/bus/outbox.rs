@@ -1,6 +1,8 @@
 //! The transactional outbox: events are stored in the same database
 //! transaction as the change they describe, after passing the schema
-//! registry; the relay publishes them.
+//! registry; the relay publishes them. Commands add events only through a
+//! [`UnitOfWork`](crate::unit_of_work::UnitOfWork), whose commit wakes the
+//! relay.
 
 use std::sync::Arc;
 
@@ -62,31 +64,14 @@ impl Outbox {
         Self::new(Arc::from(producer), Arc::new(Notify::new()))
     }
 
-    /// Wraps `data` in a new envelope from this producer and adds it.
-    pub async fn add<T: EventPayload>(
-        &self,
-        conn: &impl ConnectionTrait,
-        data: T,
-    ) -> Result<Envelope<T>, OutboxError> {
-        let envelope = Envelope::new(&self.producer, data);
-        self.add_envelope(conn, &envelope).await?;
-        Ok(envelope)
-    }
-
-    /// Validates `envelope` against the registry and stores it in the
-    /// outbox on `conn` (the caller's transaction). An invalid event is an
-    /// error and nothing is stored.
-    pub async fn add_envelope<T: EventPayload>(
-        &self,
-        conn: &impl ConnectionTrait,
-        envelope: &Envelope<T>,
-    ) -> Result<(), OutboxError> {
-        self.add_staged(conn, vec![Self::stage_envelope(envelope)?])
-            .await
+    /// A new envelope around `data` from this producer.
+    pub(crate) fn envelope<T: EventPayload>(&self, data: T) -> Envelope<T> {
+        Envelope::new(&self.producer, data)
     }
 
     /// Wraps `data` in a new envelope from this producer and checks it
-    /// against the registry, to be stored with others by [`Self::add_staged`].
+    /// against the registry, to be stored with others in a
+    /// [`UnitOfWork`](crate::unit_of_work::UnitOfWork).
     pub fn stage<T: EventPayload>(&self, data: T) -> Result<StagedEvent, OutboxError> {
         Self::stage_envelope(&Envelope::new(&self.producer, data))
     }
@@ -116,9 +101,9 @@ impl Outbox {
         }))
     }
 
-    /// Stores staged events on `conn` (the caller's transaction), in their
-    /// order, a few hundred rows per statement.
-    pub async fn add_staged(
+    /// Stores staged events on `conn` (a unit of work's transaction), in
+    /// their order, a few hundred rows per statement.
+    pub(crate) async fn insert_staged(
         &self,
         conn: &impl ConnectionTrait,
         events: Vec<StagedEvent>,
@@ -135,7 +120,7 @@ impl Outbox {
 
     /// Tells the relay that a transaction with outbox events committed, so
     /// it publishes them now instead of at its next poll.
-    pub fn notify_committed(&self) {
+    pub(crate) fn notify_committed(&self) {
         self.relay_wakeup.notify_one();
     }
 }

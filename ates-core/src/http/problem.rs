@@ -185,6 +185,12 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
+impl From<crate::db::UnreadableRow> for ApiError {
+    fn from(error: crate::db::UnreadableRow) -> Self {
+        ApiError::Internal(error.into())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(cause) = &self {

@@ -5,6 +5,8 @@ pub mod migrations;
 
 /// Accounts with their credentials.
 pub mod account {
+    use ates_core::db::{UnreadableRow, parse_stored};
+    use event_schemas::accounts::Role;
     use sea_orm::entity::prelude::*;
 
     #[sea_orm::model]
@@ -35,6 +37,15 @@ pub mod account {
     }
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl Model {
+        /// The stored role as the enum; a value it does not know is an
+        /// internal error naming this account, never `worker` by default
+        /// (it would end up inside a signed token).
+        pub fn role(&self) -> Result<Role, UnreadableRow> {
+            parse_stored("accounts", self.id, "role", &self.role)
+        }
+    }
 }
 
 /// Refresh tokens, stored hashed; one family per login.

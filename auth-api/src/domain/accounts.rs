@@ -3,8 +3,11 @@
 //! Every change other services see writes its account events to the outbox
 //! in the same transaction.
 
+use ates_core::auth::{AccountGate, BoxFuture, Standing};
 use ates_core::bus::Outbox;
 use ates_core::db::{self, is_unique_violation};
+use ates_core::http::ApiError;
+use ates_core::unit_of_work::UnitOfWork;
 use chrono::{DateTime, Utc};
 use event_schemas::accounts::{
     AccountCreatedV2, AccountDeactivatedV2, AccountRoleChangedV2, AccountUpdatedV2, Role,
@@ -44,8 +47,30 @@ pub struct AccountChange {
     pub active: Option<bool>,
 }
 
-pub fn role_of(model: &account::Model) -> Role {
-    model.role.parse().unwrap_or(Role::Worker)
+/// auth-api authorizes with the account's current role and active flag
+/// from its own table, never the role inside the token: a demoted admin's
+/// old token loses admin rights at once (and a promoted worker's old token
+/// gains them). Tokens issued before the account's password last changed
+/// are refused.
+#[derive(Debug, Clone)]
+pub struct AccountsGate(pub DatabaseConnection);
+
+impl AccountGate for AccountsGate {
+    fn standing(&self, account_id: Uuid) -> BoxFuture<'_, Result<Standing, ApiError>> {
+        Box::pin(async move {
+            let account = account::Entity::find_by_id(account_id).one(&self.0).await?;
+            Ok(match account {
+                Some(account) => Standing::Current {
+                    role: account.role()?,
+                    active: account.active,
+                    tokens_valid_since: account
+                        .credentials_changed_at
+                        .map(|changed| changed.timestamp()),
+                },
+                None => Standing::Missing,
+            })
+        })
+    }
 }
 
 /// Creates an account and publishes `accounts.created`. Sign-up passes
@@ -70,9 +95,9 @@ pub async fn create(
         must_change_password: new.must_change_password,
         credentials_changed_at: None,
     };
-    let txn = db::begin_write(db).await?;
+    let work = UnitOfWork::begin(db, outbox).await?;
     if let Err(error) = account::Entity::insert(model.clone().into_active_model())
-        .exec_without_returning(&txn)
+        .exec_without_returning(&work)
         .await
     {
         return Err(if is_unique_violation(&error) {
@@ -81,22 +106,17 @@ pub async fn create(
             error.into()
         });
     }
-    outbox
-        .add(
-            &txn,
-            AccountCreatedV2 {
-                account_id: model.id,
-                email: model.email.clone(),
-                full_name: model.full_name.clone(),
-                role: new.role,
-                active: true,
-                created_at: now,
-                revision: model.revision,
-            },
-        )
-        .await?;
-    txn.commit().await?;
-    outbox.notify_committed();
+    work.add_event(AccountCreatedV2 {
+        account_id: model.id,
+        email: model.email.clone(),
+        full_name: model.full_name.clone(),
+        role: new.role,
+        active: true,
+        created_at: now,
+        revision: model.revision,
+    })
+    .await?;
+    work.commit().await?;
     Ok(model)
 }
 
@@ -292,12 +312,12 @@ pub async fn change(
     change: AccountChange,
     now: DateTime<Utc>,
 ) -> Result<account::Model, AuthError> {
-    let txn = db::begin_write(db).await?;
+    let work = UnitOfWork::begin(db, outbox).await?;
     let before = account::Entity::find_by_id(account_id)
-        .one(&txn)
+        .one(&work)
         .await?
         .ok_or(AuthError::AccountNotFound)?;
-    let previous_role = role_of(&before);
+    let previous_role = before.role()?;
     let role = change.role.unwrap_or(previous_role);
     let full_name = change
         .full_name
@@ -305,12 +325,12 @@ pub async fn change(
         .unwrap_or_else(|| before.full_name.clone());
     let active = change.active.unwrap_or(before.active);
     if role == previous_role && full_name == before.full_name && active == before.active {
-        txn.rollback().await?;
+        work.rollback().await?;
         return Ok(before);
     }
     let loses_admin =
         previous_role == Role::Admin && before.active && (role != Role::Admin || !active);
-    if loses_admin && active_admins(&txn).await? <= 1 {
+    if loses_admin && active_admins(&work).await? <= 1 {
         return Err(AuthError::Conflict(
             "the last active admin cannot be demoted or deactivated",
         ));
@@ -325,51 +345,38 @@ pub async fn change(
     // order by it. The row is read in this write transaction, so no other
     // change can take the same number.
     update.revision = ActiveValue::Set(before.revision.saturating_add(1));
-    let after = update.update(&txn).await?;
+    let after = update.update(&work).await?;
 
-    outbox
-        .add(
-            &txn,
-            AccountUpdatedV2 {
-                account_id,
-                email: after.email.clone(),
-                full_name: after.full_name.clone(),
-                role,
-                active,
-                updated_at: now,
-                revision: after.revision,
-            },
-        )
-        .await?;
+    work.add_event(AccountUpdatedV2 {
+        account_id,
+        email: after.email.clone(),
+        full_name: after.full_name.clone(),
+        role,
+        active,
+        updated_at: now,
+        revision: after.revision,
+    })
+    .await?;
     if role != previous_role {
-        outbox
-            .add(
-                &txn,
-                AccountRoleChangedV2 {
-                    account_id,
-                    previous_role,
-                    role,
-                    changed_at: now,
-                    revision: after.revision,
-                },
-            )
-            .await?;
+        work.add_event(AccountRoleChangedV2 {
+            account_id,
+            previous_role,
+            role,
+            changed_at: now,
+            revision: after.revision,
+        })
+        .await?;
     }
     if before.active && !active {
-        outbox
-            .add(
-                &txn,
-                AccountDeactivatedV2 {
-                    account_id,
-                    deactivated_at: now,
-                    revision: after.revision,
-                },
-            )
-            .await?;
-        revoke_every_session(&txn, account_id, now).await?;
+        work.add_event(AccountDeactivatedV2 {
+            account_id,
+            deactivated_at: now,
+            revision: after.revision,
+        })
+        .await?;
+        revoke_every_session(&work, account_id, now).await?;
     }
-    txn.commit().await?;
-    outbox.notify_committed();
+    work.commit().await?;
     Ok(after)
 }
 

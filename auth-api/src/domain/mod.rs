@@ -11,7 +11,6 @@ pub mod sessions;
 pub mod throttle;
 
 use ates_core::bus::OutboxError;
-use ates_core::http::ApiError;
 
 /// What can go wrong in auth's business rules.
 #[derive(Debug, thiserror::Error)]
@@ -68,46 +67,14 @@ impl From<passwords::HashingError> for AuthError {
     }
 }
 
-impl From<OutboxError> for AuthError {
-    fn from(error: OutboxError) -> Self {
+impl From<ates_core::db::UnreadableRow> for AuthError {
+    fn from(error: ates_core::db::UnreadableRow) -> Self {
         AuthError::Internal(error.into())
     }
 }
 
-impl From<AuthError> for ApiError {
-    fn from(error: AuthError) -> Self {
-        match error {
-            AuthError::EmailTaken | AuthError::Conflict(_) => ApiError::Conflict(error.to_string()),
-            AuthError::InvalidCredentials | AuthError::InvalidRefreshToken(_) => {
-                ApiError::Unauthorized(error.to_string())
-            }
-            AuthError::Throttled { retry_after_secs }
-            | AuthError::ClientThrottled { retry_after_secs } => ApiError::TooManyRequests {
-                detail: error.to_string(),
-                retry_after_secs,
-            },
-            AuthError::HashingBusy { retry_after_secs } => ApiError::Overloaded {
-                detail: error.to_string(),
-                retry_after_secs,
-            },
-            AuthError::AccountNotFound => ApiError::NotFound(error.to_string()),
-            AuthError::SignUpClosed => ApiError::Refused {
-                kind: "signup-closed",
-                title: "Sign-up is closed",
-                detail: error.to_string(),
-            },
-            AuthError::SignUpDomainRefused { .. } => ApiError::Refused {
-                kind: "signup-domain-not-allowed",
-                title: "Sign-up is not open to this email domain",
-                detail: error.to_string(),
-            },
-            AuthError::PasswordChangeRequired => ApiError::Refused {
-                kind: "password-change-required",
-                title: "Password change required",
-                detail: error.to_string(),
-            },
-            AuthError::InvalidField { field, message } => ApiError::invalid_field(field, message),
-            AuthError::Internal(cause) => ApiError::Internal(cause),
-        }
+impl From<OutboxError> for AuthError {
+    fn from(error: OutboxError) -> Self {
+        AuthError::Internal(error.into())
     }
 }

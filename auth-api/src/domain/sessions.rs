@@ -24,7 +24,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::accounts::{normalize_email, revoke_every_session, role_of};
+use super::accounts::{normalize_email, revoke_every_session};
 use super::throttle::{self, Client, ThrottlePolicy};
 use super::{AuthError, keys, passwords};
 use crate::db::{account, refresh_token};
@@ -78,7 +78,7 @@ async fn access_token(
         iss: policy.issuer.clone(),
         aud: policy.audience.clone(),
         sub: account.id,
-        role: role_of(account),
+        role: account.role()?,
         email: account.email.clone(),
         iat: now.timestamp(),
         exp: (now + chrono(policy.access_token_ttl)).timestamp(),

@@ -14,11 +14,11 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::client::ClientAddress;
+use ates_core::db::UnreadableRow;
+
 use crate::AppState;
 use crate::db::account;
-use crate::domain::accounts::{
-    self, AccountChange, AdminNewAccount, SignUp, WithAdminPassword, role_of,
-};
+use crate::domain::accounts::{self, AccountChange, AdminNewAccount, SignUp, WithAdminPassword};
 use crate::domain::passwords::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 use crate::domain::throttle;
 
@@ -49,10 +49,12 @@ pub struct Account {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<account::Model> for Account {
-    fn from(model: account::Model) -> Self {
-        Self {
-            role: role_of(&model),
+impl TryFrom<account::Model> for Account {
+    type Error = UnreadableRow;
+
+    fn try_from(model: account::Model) -> Result<Self, UnreadableRow> {
+        Ok(Self {
+            role: model.role()?,
             id: model.id,
             email: model.email,
             full_name: model.full_name,
@@ -60,7 +62,7 @@ impl From<account::Model> for Account {
             must_change_password: model.must_change_password,
             created_at: model.created_at,
             updated_at: model.updated_at,
-        }
+        })
     }
 }
 
@@ -114,12 +116,14 @@ pub struct CreatedAccount {
     pub temporary_password: Option<String>,
 }
 
-impl From<WithAdminPassword> for CreatedAccount {
-    fn from(created: WithAdminPassword) -> Self {
-        Self {
-            account: created.account.into(),
+impl TryFrom<WithAdminPassword> for CreatedAccount {
+    type Error = UnreadableRow;
+
+    fn try_from(created: WithAdminPassword) -> Result<Self, UnreadableRow> {
+        Ok(Self {
+            account: created.account.try_into()?,
             temporary_password: created.generated_password,
-        }
+        })
     }
 }
 
@@ -191,7 +195,7 @@ pub async fn sign_up(
             password: body.password,
         };
         let created = accounts::create_by_admin(&state.db, &state.outbox, new, now).await?;
-        return Ok((StatusCode::CREATED, Json(created.into())));
+        return Ok((StatusCode::CREATED, Json(created.try_into()?)));
     }
     if body.role.is_some() {
         return Err(ApiError::Forbidden(
@@ -211,7 +215,7 @@ pub async fn sign_up(
     };
     let account = accounts::sign_up(&state.db, &state.outbox, &state.signup, sign_up, now).await?;
     let created = CreatedAccount {
-        account: account.into(),
+        account: account.try_into()?,
         temporary_password: None,
     };
     Ok((StatusCode::CREATED, Json(created)))
@@ -224,7 +228,9 @@ pub async fn sign_up(
         (status = 401, description = "no or bad token", body = Problem)))]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Account>, ApiError> {
     Ok(Json(
-        accounts::find(&state.db, user.account_id).await?.into(),
+        accounts::find(&state.db, user.account_id)
+            .await?
+            .try_into()?,
     ))
 }
 
@@ -240,7 +246,11 @@ pub async fn list(
 ) -> Result<Json<Vec<Account>>, ApiError> {
     user.require_role(&[Role::Admin])?;
     let all = accounts::list(&state.db).await?;
-    Ok(Json(all.into_iter().map(Account::from).collect()))
+    let all = all
+        .into_iter()
+        .map(Account::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(all))
 }
 
 /// One account: an admin's, or your own.
@@ -260,7 +270,7 @@ pub async fn get_one(
     if user.account_id != id {
         user.require_role(&[Role::Admin])?;
     }
-    Ok(Json(accounts::find(&state.db, id).await?.into()))
+    Ok(Json(accounts::find(&state.db, id).await?.try_into()?))
 }
 
 /// Change an account's role, name or active flag (admin only).
@@ -289,7 +299,7 @@ pub async fn update(
     };
     let account =
         accounts::change(&state.db, &state.outbox, id, change, ates_core::db::now()).await?;
-    Ok(Json(account.into()))
+    Ok(Json(account.try_into()?))
 }
 
 /// Set a temporary password (admin only): the one sent, or one generated
@@ -317,5 +327,5 @@ pub async fn set_temporary_password(
     user.require_role(&[Role::Admin])?;
     let set = accounts::set_temporary_password(&state.db, id, body.password, ates_core::db::now())
         .await?;
-    Ok(Json(set.into()))
+    Ok(Json(set.try_into()?))
 }

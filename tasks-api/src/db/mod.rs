@@ -5,6 +5,8 @@ pub mod migrations;
 
 /// A task.
 pub mod task {
+    use ates_core::db::{UnreadableRow, parse_stored};
+    use event_schemas::tasks::TaskStatus;
     use sea_orm::entity::prelude::*;
 
     #[sea_orm::model]
@@ -29,4 +31,12 @@ pub mod task {
     }
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl Model {
+        /// The stored status as the enum; a value it does not know is an
+        /// internal error naming this task.
+        pub fn status(&self) -> Result<TaskStatus, UnreadableRow> {
+            parse_stored("tasks", self.id, "status", &self.status)
+        }
+    }
 }

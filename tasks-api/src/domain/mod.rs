@@ -7,7 +7,6 @@ pub mod people;
 pub mod tasks;
 
 use ates_core::bus::OutboxError;
-use ates_core::http::ApiError;
 
 /// What can go wrong in the task tracker's rules.
 #[derive(Debug, thiserror::Error)]
@@ -39,22 +38,14 @@ impl From<sea_orm::DbErr> for TaskError {
     }
 }
 
-impl From<OutboxError> for TaskError {
-    fn from(error: OutboxError) -> Self {
+impl From<ates_core::db::UnreadableRow> for TaskError {
+    fn from(error: ates_core::db::UnreadableRow) -> Self {
         TaskError::Internal(error.into())
     }
 }
 
-impl From<TaskError> for ApiError {
-    fn from(error: TaskError) -> Self {
-        match error {
-            TaskError::NoEligibleAssignee | TaskError::AlreadyDone => {
-                ApiError::Conflict(error.to_string())
-            }
-            TaskError::NotFound => ApiError::NotFound(error.to_string()),
-            TaskError::NotTheAssignee => ApiError::Forbidden(error.to_string()),
-            TaskError::RefusedValue => ApiError::invalid_field("body", error.to_string()),
-            TaskError::Internal(cause) => ApiError::Internal(cause),
-        }
+impl From<OutboxError> for TaskError {
+    fn from(error: OutboxError) -> Self {
+        TaskError::Internal(error.into())
     }
 }

@@ -13,7 +13,7 @@
 
 use ates_core::account_replica::entity as account;
 use ates_core::bus::Outbox;
-use ates_core::db;
+use ates_core::unit_of_work::UnitOfWork;
 use chrono::{DateTime, Utc};
 use event_schemas::accounts::Role;
 use event_schemas::tasks::{TaskAssignedV2, TaskCompletedV2, TaskCreatedV3, TaskStatus};
@@ -28,9 +28,6 @@ use uuid::Uuid;
 
 use super::TaskError;
 use crate::db::task::{self, Column};
-
-pub const OPEN: &str = "open";
-pub const DONE: &str = "done";
 
 /// What a new task needs.
 #[derive(Debug, Clone)]
@@ -52,21 +49,6 @@ pub struct TaskFilter {
 pub struct TaskPage {
     pub items: Vec<task::Model>,
     pub total: u64,
-}
-
-pub fn status_str(status: TaskStatus) -> &'static str {
-    match status {
-        TaskStatus::Open => OPEN,
-        TaskStatus::Done => DONE,
-    }
-}
-
-pub fn status_of(task: &task::Model) -> TaskStatus {
-    if task.status == DONE {
-        TaskStatus::Done
-    } else {
-        TaskStatus::Open
-    }
 }
 
 /// Every account that may be given a task now.
@@ -102,8 +84,8 @@ pub async fn create_batch(
     rng: &mut (impl Rng + Send),
     now: DateTime<Utc>,
 ) -> Result<Vec<task::Model>, TaskError> {
-    let txn = db::begin_write(db).await?;
-    let eligible = eligible_assignees(&txn).await?;
+    let work = UnitOfWork::begin(db, outbox).await?;
+    let eligible = eligible_assignees(&work).await?;
     let mut created = Vec::with_capacity(requests.len());
     let mut events = Vec::with_capacity(requests.len() * 2);
     for (creator, new) in requests {
@@ -113,7 +95,7 @@ pub async fn create_batch(
             title: new.title.trim().to_owned(),
             jira_id: new.jira_id,
             description: new.description,
-            status: OPEN.into(),
+            status: TaskStatus::Open.as_str().into(),
             assignee_id: assignee,
             created_by: creator,
             created_at: now,
@@ -122,7 +104,7 @@ pub async fn create_batch(
             revision: 1,
         };
         // Creation and the first assignment are one change: revision 1.
-        events.push(outbox.stage(TaskCreatedV3 {
+        events.push(work.stage_event(TaskCreatedV3 {
             task_id: model.id,
             title: model.title.clone(),
             jira_id: model.jira_id.clone(),
@@ -132,7 +114,7 @@ pub async fn create_batch(
             created_at: now,
             revision: model.revision,
         })?);
-        events.push(outbox.stage(TaskAssignedV2 {
+        events.push(work.stage_event(TaskAssignedV2 {
             task_id: model.id,
             assignee_id: assignee,
             previous_assignee_id: None,
@@ -148,11 +130,10 @@ pub async fn create_batch(
             .cloned()
             .map(IntoActiveModel::into_active_model),
     )
-    .exec_without_returning(&txn)
+    .exec_without_returning(&work)
     .await?;
-    outbox.add_staged(&txn, events).await?;
-    txn.commit().await?;
-    outbox.notify_committed();
+    work.add_staged(events).await?;
+    work.commit().await?;
     Ok(created)
 }
 
@@ -165,15 +146,15 @@ pub async fn shuffle(
     rng: &mut (impl Rng + Send),
     now: DateTime<Utc>,
 ) -> Result<u64, TaskError> {
-    let txn = db::begin_write(db).await?;
-    let eligible = eligible_assignees(&txn).await?;
+    let work = UnitOfWork::begin(db, outbox).await?;
+    let eligible = eligible_assignees(&work).await?;
     let open: Vec<(Uuid, Uuid)> = task::Entity::find()
         .select_only()
         .columns([Column::Id, Column::AssigneeId])
-        .filter(Column::Status.eq(OPEN))
+        .filter(Column::Status.eq(TaskStatus::Open.as_str()))
         .order_by_asc(Column::Id)
         .into_tuple()
-        .all(&txn)
+        .all(&work)
         .await?;
     if open.is_empty() {
         return Ok(0);
@@ -190,14 +171,14 @@ pub async fn shuffle(
             .col_expr(Column::UpdatedAt, Expr::value(now))
             .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
             .filter(Column::Id.eq(task_id))
-            .filter(Column::Status.eq(OPEN))
-            .exec_with_returning(&txn)
+            .filter(Column::Status.eq(TaskStatus::Open.as_str()))
+            .exec_with_returning(&work)
             .await?;
         // A task completed meanwhile is left alone.
         let Some(updated) = updated.into_iter().next() else {
             continue;
         };
-        assignments.push(outbox.stage(TaskAssignedV2 {
+        assignments.push(work.stage_event(TaskAssignedV2 {
             task_id,
             assignee_id: assignee,
             previous_assignee_id: Some(previous),
@@ -206,9 +187,8 @@ pub async fn shuffle(
         })?);
         reassigned += 1;
     }
-    outbox.add_staged(&txn, assignments).await?;
-    txn.commit().await?;
-    outbox.notify_committed();
+    work.add_staged(assignments).await?;
+    work.commit().await?;
     Ok(reassigned)
 }
 
@@ -221,45 +201,40 @@ pub async fn complete(
     caller: Uuid,
     now: DateTime<Utc>,
 ) -> Result<task::Model, TaskError> {
-    let txn = db::begin_write(db).await?;
+    let work = UnitOfWork::begin(db, outbox).await?;
     let task = task::Entity::find_by_id(task_id)
-        .one(&txn)
+        .one(&work)
         .await?
         .ok_or(TaskError::NotFound)?;
     if task.assignee_id != caller {
         return Err(TaskError::NotTheAssignee);
     }
-    if task.status == DONE {
+    if task.status()? == TaskStatus::Done {
         return Err(TaskError::AlreadyDone);
     }
     // Conditional: a concurrent shuffle or completion that committed first
     // wins. The revision moves on from whatever the row holds then.
     let updated = task::Entity::update_many()
-        .col_expr(Column::Status, Expr::value(DONE))
+        .col_expr(Column::Status, Expr::value(TaskStatus::Done.as_str()))
         .col_expr(Column::CompletedAt, Expr::value(now))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
         .filter(Column::Id.eq(task_id))
-        .filter(Column::Status.eq(OPEN))
+        .filter(Column::Status.eq(TaskStatus::Open.as_str()))
         .filter(Column::AssigneeId.eq(caller))
-        .exec_with_returning(&txn)
+        .exec_with_returning(&work)
         .await?;
     let Some(done) = updated.into_iter().next() else {
         return Err(TaskError::AlreadyDone);
     };
-    outbox
-        .add(
-            &txn,
-            TaskCompletedV2 {
-                task_id,
-                assignee_id: caller,
-                completed_at: now,
-                revision: done.revision,
-            },
-        )
-        .await?;
-    txn.commit().await?;
-    outbox.notify_committed();
+    work.add_event(TaskCompletedV2 {
+        task_id,
+        assignee_id: caller,
+        completed_at: now,
+        revision: done.revision,
+    })
+    .await?;
+    work.commit().await?;
     Ok(done)
 }
 
@@ -279,7 +254,7 @@ pub async fn list(
 ) -> Result<TaskPage, TaskError> {
     let mut condition = Condition::all();
     if let Some(status) = filter.status {
-        condition = condition.add(Column::Status.eq(status_str(status)));
+        condition = condition.add(Column::Status.eq(status.as_str()));
     }
     if let Some(assignee) = filter.assignee_id {
         condition = condition.add(Column::AssigneeId.eq(assignee));

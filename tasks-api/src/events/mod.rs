@@ -5,7 +5,7 @@
 
 use ates_core::account_replica;
 use ates_core::bus::{EventHandler, HandlerError, IncomingEvent};
-use sea_orm::DatabaseTransaction;
+use ates_core::unit_of_work::UnitOfWork;
 
 /// The account-events consumer.
 #[derive(Debug, Clone, Copy)]
@@ -16,11 +16,7 @@ impl EventHandler for AccountEvents {
         account_replica::SUBSCRIPTIONS.to_vec()
     }
 
-    async fn handle(
-        &self,
-        txn: &DatabaseTransaction,
-        event: &IncomingEvent,
-    ) -> Result<(), HandlerError> {
-        account_replica::apply(txn, event).await
+    async fn handle(&self, work: &UnitOfWork, event: &IncomingEvent) -> Result<(), HandlerError> {
+        account_replica::apply(work, event).await
     }
 }

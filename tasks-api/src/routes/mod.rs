@@ -1,9 +1,9 @@
-//! tasks-api's HTTP surface (SPEC section 10) and its OpenAPI document.
+//! tasks-api's HTTP surface (docs/product.md §10) and its OpenAPI document.
 
 pub mod people;
 pub mod tasks;
 
-use ates_core::http::{HttpSettings, Problem};
+use ates_core::http::{ApiError, HttpSettings, Problem};
 use ates_core::idempotency::{self, Caller, IdempotencyStore};
 use axum::Router;
 use utoipa::OpenApi;
@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::domain::TaskError;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -51,4 +52,19 @@ pub fn router(state: AppState, settings: &HttpSettings) -> anyhow::Result<Router
     let idempotency =
         IdempotencyStore::new(state.db.clone(), state.authenticator.clone(), settings);
     ates_core::http::service_app(api().layer(idempotency.layer()), state, settings)
+}
+
+/// The one place a domain error becomes an HTTP answer.
+impl From<TaskError> for ApiError {
+    fn from(error: TaskError) -> Self {
+        match error {
+            TaskError::NoEligibleAssignee | TaskError::AlreadyDone => {
+                ApiError::Conflict(error.to_string())
+            }
+            TaskError::NotFound => ApiError::NotFound(error.to_string()),
+            TaskError::NotTheAssignee => ApiError::Forbidden(error.to_string()),
+            TaskError::RefusedValue => ApiError::invalid_field("body", error.to_string()),
+            TaskError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
 }

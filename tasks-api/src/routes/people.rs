@@ -2,6 +2,7 @@
 
 use ates_core::account_replica::ReplicatedAccount;
 use ates_core::auth::AuthUser;
+use ates_core::db::UnreadableRow;
 use ates_core::http::{ApiError, Problem};
 use axum::Json;
 use axum::extract::State;
@@ -30,14 +31,16 @@ pub struct Person {
     pub active: bool,
 }
 
-impl From<ReplicatedAccount> for Person {
-    fn from(account: ReplicatedAccount) -> Self {
-        Self {
-            role: account.role(),
+impl TryFrom<ReplicatedAccount> for Person {
+    type Error = UnreadableRow;
+
+    fn try_from(account: ReplicatedAccount) -> Result<Self, UnreadableRow> {
+        Ok(Self {
+            role: account.role()?,
             id: account.id,
             full_name: account.full_name,
             active: account.active,
-        }
+        })
     }
 }
 
@@ -52,5 +55,9 @@ pub async fn list_people(
     _user: AuthUser,
 ) -> Result<Json<Vec<Person>>, ApiError> {
     let everyone = people::everyone(&state.db).await?;
-    Ok(Json(everyone.into_iter().map(Person::from).collect()))
+    let people = everyone
+        .into_iter()
+        .map(Person::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(people))
 }

@@ -15,9 +15,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
+use ates_core::db::UnreadableRow;
+
 use crate::AppState;
 use crate::db::task;
-use crate::domain::tasks::{self, NewTask, TaskFilter, status_of};
+use crate::domain::tasks::{self, NewTask, TaskFilter};
 
 /// A task as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -44,10 +46,12 @@ pub struct Task {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-impl From<task::Model> for Task {
-    fn from(model: task::Model) -> Self {
-        Self {
-            status: status_of(&model),
+impl TryFrom<task::Model> for Task {
+    type Error = UnreadableRow;
+
+    fn try_from(model: task::Model) -> Result<Self, UnreadableRow> {
+        Ok(Self {
+            status: model.status()?,
             id: model.id,
             title: model.title,
             jira_id: model.jira_id,
@@ -56,7 +60,7 @@ impl From<task::Model> for Task {
             created_at: model.created_at,
             updated_at: model.updated_at,
             completed_at: model.completed_at,
-        }
+        })
     }
 }
 
@@ -170,7 +174,11 @@ async fn page(
     let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
     let found = tasks::list(&state.db, filter, page, per_page).await?;
     Ok(Json(TaskPage {
-        items: found.items.into_iter().map(Task::from).collect(),
+        items: found
+            .items
+            .into_iter()
+            .map(Task::try_from)
+            .collect::<Result<_, _>>()?,
         page,
         per_page,
         total: found.total,
@@ -202,7 +210,7 @@ pub async fn create(
         .submit((user.account_id, new))
         .await
         .map_err(|stopped| ApiError::Unavailable(stopped.to_string()))??;
-    Ok((StatusCode::CREATED, Json(task.into())))
+    Ok((StatusCode::CREATED, Json(Task::try_from(task)?)))
 }
 
 /// All tasks (any role), newest first, filtered and paginated.
@@ -256,7 +264,7 @@ pub async fn get_one(
     _user: AuthUser,
     PathParam(id): PathParam<Uuid>,
 ) -> Result<Json<Task>, ApiError> {
-    Ok(Json(tasks::find(&state.db, id).await?.into()))
+    Ok(Json(Task::try_from(tasks::find(&state.db, id).await?)?))
 }
 
 /// Mark a task done. Only its assignee can; a done task cannot be done
@@ -283,7 +291,7 @@ pub async fn complete(
         ates_core::db::now(),
     )
     .await?;
-    Ok(Json(task.into()))
+    Ok(Json(Task::try_from(task)?))
 }
 
 /// Reassign every open task at random (admins and managers).

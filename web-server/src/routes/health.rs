@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 
 use crate::AppState;
-use crate::upstream::Service;
+use crate::service::Service;
 
 /// Ready: `index.html` is in `WEB_DIST` and the four services answer;
 /// else a 503 naming each thing missing.

@@ -10,7 +10,8 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 
 use crate::AppState;
-use crate::upstream::{self, Call, Service};
+use crate::service::Service;
+use crate::upstream::{self, Call};
 
 /// Forwards the request to its service and relays the answer.
 pub async fn forward(

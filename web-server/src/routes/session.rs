@@ -3,7 +3,7 @@
 //! read; the page only ever holds the short-lived access token, in memory.
 //! Every endpoint is a `POST` that needs `X-ATES-Session: 1` (a cross-site
 //! form cannot send it) and answers `Cache-Control: no-store`. See
-//! `docs/decisions/0001-session-cookie.md`.
+//! `docs/adr/0001-session-cookie.md`.
 
 use std::net::SocketAddr;
 
@@ -20,7 +20,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::AppState;
 use crate::config::SessionSettings;
-use crate::upstream::{self, Call, Service};
+use crate::service::Service;
+use crate::upstream::{self, Call};
 
 /// The cookie holding the refresh token.
 pub const COOKIE: &str = "ates_refresh";

@@ -186,8 +186,7 @@ export interface components {
             payments_count: number;
             /** Format: int64 */
             payments_total_cents: number;
-            /** @description `open`, `closing` or `closed`. */
-            status: string;
+            status: components["schemas"]["CycleStatus"];
         };
         /** @description What a close did. */
         CloseResult: {
@@ -203,6 +202,11 @@ export interface components {
              */
             next_billing_cycle_id: string;
         };
+        /**
+         * @description Where a billing cycle is in its life; stored as its name.
+         * @enum {string}
+         */
+        CycleStatus: "open" | "closing" | "closed";
         DailyEarnings: {
             /** Format: date */
             date: string;
