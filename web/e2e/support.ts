@@ -58,6 +58,17 @@ export function today(): string {
   return new Date().toISOString().slice(0, 10);
 }
 
+// A business day as the app writes it, formatted by the browser the app runs in.
+export function shownDay(page: Page, day: string): Promise<string> {
+  return page.evaluate(
+    (d) =>
+      new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "short", day: "numeric", month: "short", year: "numeric" }).format(
+        new Date(`${d}T00:00:00Z`),
+      ),
+    day,
+  );
+}
+
 export interface User {
   id: string;
   email: string;
