@@ -268,6 +268,7 @@ export interface AxeSummary {
   screen: string;
   violations: { id: string; impact: string | null | undefined; nodes: string[] }[];
   all: number;
+  passes: number;
 }
 
 // Runs axe on what the page shows now; returns the serious and critical violations.
@@ -276,7 +277,7 @@ export async function axe(page: Page, screen: string): Promise<AxeSummary> {
   const violations = results.violations
     .filter((v) => v.impact === "serious" || v.impact === "critical")
     .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) }));
-  const summary = { screen, violations, all: results.violations.length };
+  const summary = { screen, violations, all: results.violations.length, passes: results.passes.length };
   test.info().annotations.push({
     type: "axe",
     description: `${screen}: ${results.passes.length} rules passed, ${results.violations.length} violations (${violations.length} serious or critical)${results.violations.length ? `: ${results.violations.map((v) => `${v.id} (${v.impact})`).join(", ")}` : ""}`,
