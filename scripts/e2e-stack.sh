@@ -60,6 +60,7 @@ cleanup() {
   fi
   for db in "${databases[@]}"; do
     psql "$pg_admin" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 \
+      || psql "$pg_admin" -qc "drop database if exists \"$db\"" >/dev/null 2>&1 \
       || log "could not drop database $db"
   done
   rm -rf "$work"
