@@ -144,13 +144,15 @@ export class Api {
     return this.get<Person[]>("/api/tasks/v1/people", token);
   }
 
-  // Tasks go to a random active worker or accountant: deactivates every other one and waits
-  // until tasks-api has heard, so the next task goes to one of `keep` and no one else.
+  // Tasks go to a random active worker or accountant: deactivates every other one (and
+  // reactivates `keep`) and waits until tasks-api has heard, so the next task goes to one of
+  // `keep` and no one else.
   async onlyAssignable(admin: string, keep: readonly User[]): Promise<void> {
     const ids = keep.map((user) => user.id);
     for (const account of await this.accounts(admin)) {
-      if (account.active && assignableRoles.includes(account.role) && !ids.includes(account.id)) {
-        await this.setActive(admin, account.id, false);
+      const wanted = ids.includes(account.id);
+      if (wanted !== account.active && (wanted || assignableRoles.includes(account.role))) {
+        await this.setActive(admin, account.id, wanted);
       }
     }
     await expect
