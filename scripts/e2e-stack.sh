@@ -85,7 +85,7 @@ wait_for() {
     sleep 0.1
   done
 }
-ready() { curl -fsS -o /dev/null --max-time 2 "$1/readyz"; }
+ready() { curl -fs -o /dev/null --max-time 2 "$1/readyz"; }
 port_open() { (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # One database per service: a SQLite file, or a fresh PostgreSQL database.
