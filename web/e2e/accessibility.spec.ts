@@ -1,5 +1,5 @@
 import type { Locator, Page } from "@playwright/test";
-import { Api, axe, expect, logIn, stack, test, unique, type AxeSummary, type User } from "./support";
+import { Api, axe, expect, logIn, person, stack, test, unique, type AxeSummary, type User } from "./support";
 
 // axe on every screen of the app, as the role that may use it sees it (with data, dialogs
 // open where a screen has one), plus the screens before log-in and the refusals: no serious
@@ -64,7 +64,7 @@ test.describe("every screen of every role", () => {
     const api = await Api.open();
     try {
       const admin = await api.adminToken();
-      const worker = await api.createAccount(admin, "worker", "Chika Popugaeva");
+      const worker = await api.createAccount(admin, "worker", person("Chika Popugaeva"));
       await api.onlyAssignable(admin, [worker]);
       const workerToken = await api.logIn(worker.email, worker.password);
       const done = await api.createTask(admin, unique("Wash the water bowls"), "POPUG-401", "Every bowl, twice.");
@@ -72,8 +72,8 @@ test.describe("every screen of every role", () => {
       const open = await api.createTask(admin, unique("Trim the ladder"), "POPUG-402");
       await api.settled(workerToken, [done.id, open.id], false);
       users.set("worker", worker);
-      users.set("manager", await api.createAccount(admin, "manager", "Vova Managerov"));
-      users.set("accountant", await api.createAccount(admin, "accountant", "Nina Schetova"));
+      users.set("manager", await api.createAccount(admin, "manager", person("Vova Managerov")));
+      users.set("accountant", await api.createAccount(admin, "accountant", person("Nina Schetova")));
       users.set("admin", { email: stack.adminEmail, password: stack.adminPassword });
     } finally {
       await api.close();

@@ -1,11 +1,11 @@
-import { dollars, expect, goTo, logIn, row, shownDay, stack, test, today, unique } from "./support";
+import { dollars, expect, goTo, logIn, person, row, shownDay, stack, test, today, unique } from "./support";
 
 // An admin changes a role (and is told plainly that the last admin stays one), closes the day,
 // sees the payout in the audit log and reads the analytics.
 
 test("an admin changes a role, is refused demoting the last admin, closes the day and reads the analytics", async ({ page, api }) => {
   const admin = await api.adminToken();
-  const worker = await api.createAccount(admin, "worker", "Petya Popugaev");
+  const worker = await api.createAccount(admin, "worker", person("Petya Popugaev"));
   await api.onlyAssignable(admin, [worker]);
   const workerToken = await api.logIn(worker.email, worker.password);
   // Completed tasks until Petya has money to be paid (a reward can equal the fee: $20 each).
@@ -18,7 +18,7 @@ test("an admin changes a role, is refused demoting the last admin, closes the da
   }
   const owed = (await api.me(workerToken)).balance_cents;
   expect(owed).toBeGreaterThan(0);
-  const promoted = await api.createAccount(admin, "worker", "Sasha Popugaeva");
+  const promoted = await api.createAccount(admin, "worker", person("Sasha Popugaeva"));
   const me = (await api.accounts(admin)).find((a) => a.email === stack.adminEmail);
   if (!me) throw new Error("the bootstrap admin is not listed");
 
@@ -26,10 +26,10 @@ test("an admin changes a role, is refused demoting the last admin, closes the da
   await goTo(page, "People");
 
   // A role change.
-  await page.getByLabel("Role of Sasha Popugaeva").selectOption("manager");
-  await page.getByRole("button", { name: "Change role of Sasha Popugaeva" }).click();
-  await expect(page.getByLabel("Role of Sasha Popugaeva")).toHaveValue("manager");
-  await expect(page.getByRole("button", { name: "Change role of Sasha Popugaeva" })).toBeDisabled();
+  await page.getByLabel(`Role of ${promoted.fullName}`).selectOption("manager");
+  await page.getByRole("button", { name: `Change role of ${promoted.fullName}` }).click();
+  await expect(page.getByLabel(`Role of ${promoted.fullName}`)).toHaveValue("manager");
+  await expect(page.getByRole("button", { name: `Change role of ${promoted.fullName}` })).toBeDisabled();
   await expect.poll(async () => (await api.accounts(admin)).find((a) => a.id === promoted.id)?.role).toBe("manager");
 
   // The only admin cannot demote themselves: the refusal is said in words, and nothing changed.
@@ -58,10 +58,10 @@ test("an admin changes a role, is refused demoting the last admin, closes the da
   await expect(dialog).toBeHidden();
 
   // Petya was paid: the balance is back to zero and the payout is in Petya's audit log.
-  await expect(row(page, "Every account's balance", ["Petya Popugaev", worker.email, "worker", "$0.00"])).toHaveCount(1);
-  await page.getByLabel("Account").selectOption({ label: "Petya Popugaev" });
+  await expect(row(page, "Every account's balance", [worker.fullName, worker.email, "worker", "$0.00"])).toHaveCount(1);
+  await page.getByLabel("Account").selectOption({ label: worker.fullName });
   const day = await shownDay(page, today());
-  await expect(row(page, `Petya Popugaev on ${day}`, [undefined, "Payout", "—", `${dollars(-owed)} (debit)`])).toHaveCount(1);
+  await expect(row(page, `${worker.fullName} on ${day}`, [undefined, "Payout", "—", `${dollars(-owed)} (debit)`])).toHaveCount(1);
 
   // Analytics agrees with accounting once it has heard every event.
   const earnedToday = async () => (await api.managementEarnings(admin, today(), today()))[0]?.earnings_cents;

@@ -1,10 +1,10 @@
-import { expect, test, unique } from "./support";
+import { expect, person, test, unique } from "./support";
 
 // Someone without a mouse logs in and completes a task: Tab, typing and Enter only.
 
 test("keyboard only: log in and complete a task", async ({ page, api }) => {
   const admin = await api.adminToken();
-  const worker = await api.createAccount(admin, "worker", "Kiwi Popugaeva");
+  const worker = await api.createAccount(admin, "worker", person("Kiwi Popugaeva"));
   await api.onlyAssignable(admin, [worker]);
   const title = unique("Oil the cage door");
   await api.createTask(admin, title);

@@ -1,11 +1,11 @@
-import { expect, goTo, logIn, row, test, unique } from "./support";
+import { expect, goTo, logIn, person, row, test, unique } from "./support";
 
 // A manager creates tasks (the server's refusal shows next to the field) and shuffles.
 
 test("a manager creates tasks, sees a server validation error at the field, and shuffles", async ({ page, api }) => {
   const admin = await api.adminToken();
-  const manager = await api.createAccount(admin, "manager", "Mila Managerova");
-  const worker = await api.createAccount(admin, "worker", "Tosha Popugaev");
+  const manager = await api.createAccount(admin, "manager", person("Mila Managerova"));
+  const worker = await api.createAccount(admin, "worker", person("Tosha Popugaev"));
   await api.onlyAssignable(admin, [worker]);
 
   await logIn(page, manager);
@@ -33,7 +33,7 @@ test("a manager creates tasks, sees a server validation error at the field, and 
   }
   for (const [index, title] of titles.entries()) {
     await expect(
-      row(page, "Tasks, newest first", [`POPUG-${7 + index} ${title} Before the morning standup.`, "Open", "Tosha Popugaev"]),
+      row(page, "Tasks, newest first", [`POPUG-${7 + index} ${title} Before the morning standup.`, "Open", worker.fullName]),
     ).toHaveCount(1);
   }
 
@@ -47,10 +47,10 @@ test("a manager creates tasks, sees a server validation error at the field, and 
   await dialog.getByRole("button", { name: "Shuffle", exact: true }).click();
   await expect(page.getByText(/^Shuffled: /)).toHaveText(`Shuffled: ${open} open tasks reassigned.`);
   await expect(dialog).toBeHidden();
-  // Tosha is the only one who can take tasks: the draw gave them back to Tosha.
+  // The worker is the only one who can take tasks: the draw gave them back.
   for (const [index, title] of titles.entries()) {
     await expect(
-      row(page, "Tasks, newest first", [`POPUG-${7 + index} ${title} Before the morning standup.`, "Open", "Tosha Popugaev"]),
+      row(page, "Tasks, newest first", [`POPUG-${7 + index} ${title} Before the morning standup.`, "Open", worker.fullName]),
     ).toHaveCount(1);
   }
 });

@@ -69,6 +69,11 @@ export function shownDay(page: Page, day: string): Promise<string> {
   );
 }
 
+// A person's name, made unique (a second run on the same stack finds only its own people).
+export function person(name: string): string {
+  return `${name} ${unique("n").slice(2)}`;
+}
+
 export interface User {
   id: string;
   email: string;

@@ -1,4 +1,4 @@
-import { dollars, expect, goTo, logIn, logOut, nav, row, test, unique } from "./support";
+import { dollars, expect, goTo, logIn, logOut, nav, person, row, test, unique } from "./support";
 
 // A worker's day, against the real services: sign up, log in, see the task the system gave
 // them, complete it with one click, see the fee and the reward in their own audit log.
@@ -6,12 +6,13 @@ import { dollars, expect, goTo, logIn, logOut, nav, row, test, unique } from "./
 test("a worker signs up, logs in, completes the assigned task with one click and sees the reward", async ({ page, api }) => {
   const admin = await api.adminToken();
   const email = `${unique("kesha")}@popug.inc`;
+  const fullName = person("Kesha Popugaev");
   const password = "correct horse battery";
 
   await page.goto("/");
   await page.getByRole("link", { name: "Sign up" }).click();
   await expect(page.getByRole("heading", { level: 1, name: "Sign up" })).toBeVisible();
-  await page.getByLabel("Full name").fill("Kesha Popugaev");
+  await page.getByLabel("Full name").fill(fullName);
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign up" }).click();
@@ -23,7 +24,7 @@ test("a worker signs up, logs in, completes the assigned task with one click and
   // Kesha is the only popug who can take tasks, so the next task is Kesha's.
   const account = (await api.accounts(admin)).find((a) => a.email === email);
   if (!account) throw new Error(`auth-api does not list ${email}`);
-  await api.onlyAssignable(admin, [{ id: account.id, email, password, fullName: "Kesha Popugaev", role: "worker" }]);
+  await api.onlyAssignable(admin, [{ id: account.id, email, password, fullName, role: "worker" }]);
   const title = unique("Refill the seed dispenser");
   const task = await api.createTask(admin, title, "POPUG-101");
   expect(task.assignee_id).toBe(account.id);
@@ -68,7 +69,7 @@ test("a worker signs up, logs in, completes the assigned task with one click and
 
 test("the session survives a reload, and a direct URL to a forbidden screen says Not allowed", async ({ page, api }) => {
   const admin = await api.adminToken();
-  const worker = await api.createAccount(admin, "worker", "Rio Popugaeva");
+  const worker = await api.createAccount(admin, "worker", person("Rio Popugaeva"));
   await logIn(page, worker);
   await expect(nav(page).getByRole("link")).toHaveText(["My tasks", "Tasks", "My money"]);
 
@@ -89,7 +90,7 @@ test("the session survives a reload, and a direct URL to a forbidden screen says
 
 test("a task title with markup is shown as text, never run", async ({ page, api }) => {
   const admin = await api.adminToken();
-  const worker = await api.createAccount(admin, "worker", "Gosha Popugaev");
+  const worker = await api.createAccount(admin, "worker", person("Gosha Popugaev"));
   await api.onlyAssignable(admin, [worker]);
   const evil = "<img src=x onerror=alert(1)>";
   const task = await api.createTask(admin, evil);
@@ -107,7 +108,7 @@ test("a task title with markup is shown as text, never run", async ({ page, api 
   await expect(page.locator("img")).toHaveCount(0);
 
   await goTo(page, "Tasks");
-  await expect(row(page, "Tasks, newest first", [evil, "Open", "Gosha Popugaev (you)"])).toHaveCount(1);
+  await expect(row(page, "Tasks, newest first", [evil, "Open", `${worker.fullName} (you)`])).toHaveCount(1);
   await expect(page.locator("img")).toHaveCount(0);
   expect(dialogs).toEqual([]);
 });
