@@ -4,6 +4,8 @@
 FROM node:22-bookworm-slim AS web
 WORKDIR /web
 COPY web/package.json web/package-lock.json ./
+# The browser tests' Playwright is a dev dependency; the image needs no browser.
+ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 RUN npm ci
 COPY web/ ./
 RUN npm run build

@@ -4,7 +4,11 @@ CARGO ?= cargo
 # The PostgreSQL server the PostgreSQL test pass creates its databases on.
 TEST_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 
-.PHONY: test-contract test-contract-postgres bench-parts compose-check demo run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
+# The browser suite ($(1): the database's name, $(2): its variables), timed.
+timed_e2e = began=$$(date +%s); $(2) npm --prefix web run e2e; e2e=$$?; \
+	echo "browser tests ($(1)): $$(( $$(date +%s) - began ))s"; [ $$e2e -eq 0 ]
+
+.PHONY: test-web test-web-postgres screenshots web-deps test-contract test-contract-postgres bench-parts compose-check demo run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
 
 ## Run the whole system locally: NATS (JetStream) + every service on SQLite.
 run:
@@ -14,10 +18,41 @@ run:
 demo:
 	@scripts/demo.sh
 
-## The whole test suite (formatting, lints, unit and integration tests) on SQLite.
+## The whole test suite (formatting, lints, unit and integration tests,
+## contract fuzzing, the web app's checks and browser tests) on SQLite.
 test: deps check compose-check
 	$(CARGO) test --workspace --all-features
 	$(MAKE) --no-print-directory test-contract
+	$(MAKE) --no-print-directory test-web
+
+## The web app's packages, installed from the lock file when missing or older
+## than it. Playwright may not download browsers here: the tests use Debian's Chromium.
+web-deps:
+	@if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then \
+	  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm --prefix web ci --no-audit --no-fund; \
+	fi
+
+## The web app's checks (npm run ci: generated types, typecheck, lint, unit
+## tests, build, bundle size), then the browser tests (web/e2e, Playwright on
+## /usr/bin/chromium) against a private stack on SQLite (scripts/e2e-stack.sh).
+test-web: deps web-deps
+	@started=$$(date +%s); \
+	npm --prefix web run ci && $(CARGO) build --quiet --bins && $(call timed_e2e,SQLite,); \
+	status=$$?; echo "make test-web: $$(( $$(date +%s) - started ))s"; exit $$status
+
+## The browser tests on PostgreSQL: fresh databases on TEST_POSTGRES_URL's server, dropped after.
+test-web-postgres: deps web-deps
+	scripts/ensure-postgres.sh
+	@started=$$(date +%s); \
+	npm --prefix web run build && $(CARGO) build --quiet --bins \
+	  && $(call timed_e2e,PostgreSQL,E2E_DATABASE_URL_BASE=$(TEST_POSTGRES_URL)); \
+	status=$$?; echo "make test-web-postgres: $$(( $$(date +%s) - started ))s"; exit $$status
+
+## The README's pictures (docs/screenshots/*.png), made by Playwright on a private stack.
+screenshots: deps web-deps
+	npm --prefix web run build
+	$(CARGO) build --quiet --bins
+	npm --prefix web run screenshots
 
 ## Contract fuzzing: schemathesis against each running service with its
 ## committed OpenAPI document (fresh stack, fixed seed, FUZZ_EXAMPLES cases
@@ -39,7 +74,8 @@ compose-check:
 test-postgres: deps
 	scripts/ensure-postgres.sh
 	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(CARGO) test --workspace --all-features \
-	  && $(MAKE) --no-print-directory test-contract-postgres; \
+	  && $(MAKE) --no-print-directory test-contract-postgres \
+	  && $(MAKE) --no-print-directory test-web-postgres; \
 	status=$$?; $(MAKE) --no-print-directory test-db-clean; exit $$status
 
 ## Drop the databases the PostgreSQL test pass created.

@@ -32,6 +32,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Where cargo put the binaries (it honours CARGO_TARGET_DIR).
+BIN = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "debug"
 SERVICES = ["auth-api", "tasks-api", "accounting-api", "analytics-api"]
 ROLES = ["worker", "manager", "accountant", "admin"]
 ADMIN_EMAIL = "admin@popug.inc"
@@ -114,7 +116,7 @@ class Stack:
     def start(self):
         auth = self.work / "nats-auth"
         subprocess.run(
-            [str(ROOT / "target/debug/ates-nats-config"), "--dir", str(auth)],
+            [str(BIN / "ates-nats-config"), "--dir", str(auth)],
             check=True, stdout=subprocess.DEVNULL,
         )
         nats_port = free_port()
@@ -144,7 +146,7 @@ class Stack:
                     # behind the throttle never reached.
                     "CLIENT_MAX_ATTEMPTS": "1000000",
                 })
-            self.spawn(service, [str(ROOT / "target/debug" / service)], env)
+            self.spawn(service, [str(BIN / service)], env)
         for service in SERVICES:
             wait_until(f"{service} ready",
                        lambda s=service: call("GET", self.url(s, "/readyz"))[0] == 200)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what aTES needs on a fresh Debian/Ubuntu machine and is not a
-# Rust crate: nats-server (JetStream broker). Idempotent; quiet when all is
+# Rust crate: nats-server (JetStream broker), Chromium for the browser
+# tests, the Python tools of the tests. Idempotent; quiet when all is
 # there. Used by `make run`, `make test` and CI.
 set -euo pipefail
 
@@ -23,6 +24,13 @@ nats_server() {
 if [ -z "$(nats_server)" ]; then
   echo "installing nats-server (apt-get install nats-server)"
   apt_install nats-server
+fi
+# Chromium (Debian's): the browser tests (web/e2e, Playwright) drive it.
+# Playwright's own browser builds cannot be downloaded here, so npm installs
+# run with PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 and the tests launch this one.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing chromium (apt-get install chromium)"
+  apt_install chromium
 fi
 if ! command -v cargo >/dev/null; then
   echo "cargo is missing: install Rust with rustup (https://rustup.rs)" >&2

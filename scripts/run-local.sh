@@ -94,7 +94,8 @@ build_web_app() {
     return 0
   fi
   if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules ]; then
-    npm --prefix web ci || return 1
+    # Playwright (the browser tests) must not try to download browsers.
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm --prefix web ci || return 1
   fi
   npm --prefix web run build
 }

@@ -48,7 +48,16 @@ export default tseslint.config(
     },
   },
   {
-    files: ["scripts/**/*.mjs", "eslint.config.js", "vite.config.ts"],
+    files: ["scripts/**/*.mjs", "eslint.config.js", "vite.config.ts", "playwright.config.ts"],
     languageOptions: { globals: globals.node },
+  },
+  {
+    // The browser tests: Node (Playwright) code that drives the page from outside.
+    files: ["e2e/**/*.ts"],
+    languageOptions: { globals: globals.node },
+    rules: {
+      // Playwright fixtures take a destructured first argument even when they use none.
+      "no-empty-pattern": "off",
+    },
   },
 );

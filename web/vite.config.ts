@@ -35,6 +35,8 @@ export default defineConfig({
   },
   test: {
     environment: "jsdom",
+    // The browser tests (e2e/, Playwright) run against a real stack, not here.
+    include: ["src/**/*.test.{ts,tsx}"],
     globals: true,
     setupFiles: ["./src/test/setup.ts"],
     css: false,
