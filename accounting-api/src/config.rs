@@ -1,7 +1,7 @@
 //! accounting-api's configuration: the settings every service reads (port
 //! 3003 by default) plus the business day, email and pricing.
 
-use ates_core::config::{ServiceSettings, var};
+use ates_core::config::{ServiceConfig, ServiceSettings, var};
 
 /// The service name: the envelope's `producer` and the consumer's name.
 pub const SERVICE: &str = "accounting-api";
@@ -24,8 +24,8 @@ pub struct Config {
     pub scheduler_enabled: bool,
 }
 
-impl Config {
-    pub fn from_env() -> anyhow::Result<Self> {
+impl ServiceConfig for Config {
+    fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
             service: ServiceSettings::from_env(SERVICE, 3003)?,
             smtp_url: var("SMTP_URL"),
@@ -34,5 +34,9 @@ impl Config {
             pricing_seed: var("PRICING_SEED").unwrap_or_else(|| "ates".into()),
             scheduler_enabled: var("CLOSE_SCHEDULER").is_none_or(|value| value != "off"),
         })
+    }
+
+    fn settings(&self) -> &ServiceSettings {
+        &self.service
     }
 }

@@ -1,6 +1,7 @@
 //! analytics-api: `serve` (the default), `rebuild` or `openapi`.
 
 use analytics_api::config::Config;
+use ates_core::config::ServiceConfig;
 use ates_core::service::ServiceCommand;
 use clap::{Parser, Subcommand};
 

@@ -91,6 +91,16 @@ pub struct ServiceSettings {
     pub business_timezone: chrono_tz::Tz,
 }
 
+/// A service's whole configuration: the settings every service reads, and
+/// its own.
+pub trait ServiceConfig: Clone + Send + Sync + 'static {
+    /// Reads it from the environment.
+    fn from_env() -> anyhow::Result<Self>;
+
+    /// The settings every service reads.
+    fn settings(&self) -> &ServiceSettings;
+}
+
 impl ServiceSettings {
     pub fn from_env(service: &str, default_port: u16) -> anyhow::Result<Self> {
         let auth_keys = match var("AUTH_JWKS_FILE") {

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::account_replica::ReplicaGate;
 use crate::auth::Authenticator;
 use crate::bus::EventBus;
-use crate::config::ServiceSettings;
+use crate::config::{ServiceConfig, ServiceSettings};
 use crate::http::health::Readiness;
 
 /// The database (migrated), the bus, the authenticator gated by the
@@ -68,13 +68,7 @@ pub trait AtesService: Sized + Send + 'static {
     const ABOUT: &'static str;
 
     /// Everything it reads from its environment.
-    type Config: Clone + Send + Sync + 'static;
-
-    /// Reads its configuration from the environment.
-    fn config_from_env() -> anyhow::Result<Self::Config>;
-
-    /// Where `config` says to listen.
-    fn bind_addr(config: &Self::Config) -> &str;
+    type Config: ServiceConfig;
 
     /// Its OpenAPI document, as served at `/openapi.json`.
     fn openapi() -> utoipa::openapi::OpenApi;
@@ -121,8 +115,8 @@ impl ServiceCommand {
     pub async fn run<S: AtesService>(self) -> anyhow::Result<()> {
         match self {
             ServiceCommand::Serve => {
-                let config = S::config_from_env()?;
-                let bind_addr = S::bind_addr(&config).to_owned();
+                let config = S::Config::from_env()?;
+                let bind_addr = config.settings().bind_addr.clone();
                 serve::<S>(&bind_addr, config).await
             }
             ServiceCommand::Openapi => {

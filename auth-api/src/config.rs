@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ates_core::config::{ServiceSettings, parse, seconds, var};
+use ates_core::config::{ServiceConfig, ServiceSettings, parse, seconds, var};
 
 use crate::domain::accounts::SignUpPolicy;
 use crate::domain::passwords::HashingSettings;
@@ -82,8 +82,8 @@ fn signup_from_env() -> anyhow::Result<SignUpPolicy> {
     })
 }
 
-impl Config {
-    pub fn from_env() -> anyhow::Result<Self> {
+impl ServiceConfig for Config {
+    fn from_env() -> anyhow::Result<Self> {
         let config = Self {
             service: ServiceSettings::from_env(SERVICE, 3001)?,
             access_token_ttl: seconds("ACCESS_TOKEN_TTL_SECS", 900)?,
@@ -110,6 +110,12 @@ impl Config {
         Ok(config)
     }
 
+    fn settings(&self) -> &ServiceSettings {
+        &self.service
+    }
+}
+
+impl Config {
     /// Rules between settings.
     pub fn check(&self) -> anyhow::Result<()> {
         if self.access_token_ttl.is_zero() || self.refresh_token_ttl.is_zero() {

@@ -65,14 +65,6 @@ impl AtesService for Service {
 
     type Config = Config;
 
-    fn config_from_env() -> anyhow::Result<Config> {
-        Config::from_env()
-    }
-
-    fn bind_addr(config: &Config) -> &str {
-        &config.service.bind_addr
-    }
-
     fn openapi() -> utoipa::openapi::OpenApi {
         routes::openapi()
     }

@@ -3,6 +3,7 @@
 use std::io::Read;
 
 use ates_core::bus::EventBus;
+use ates_core::config::ServiceConfig;
 use ates_core::service::ServiceCommand;
 use auth_api::config::Config;
 use auth_api::db::migrations::Migrator;
