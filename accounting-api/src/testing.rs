@@ -14,6 +14,9 @@ use reqwest::Response;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::config::Config;
+use crate::routes::accounting::{
+    AccountBalance, BillingCycle, CloseResult, DailyEarnings, MyAccount, Transaction,
+};
 
 /// accounting-api under test, started as `main` starts it.
 pub type AccountingApp = RunningService<crate::Service>;
@@ -49,10 +52,49 @@ impl From<ApiClient> for AccountingClient {
 }
 
 impl AccountingClient {
+    /// `POST /v1/billing-cycles/close`, whatever it answers.
     pub async fn close_day(&self, token: &str) -> Response {
         self.http
             .post("/v1/billing-cycles/close", token, None)
             .await
+    }
+
+    /// Closes the day; it must succeed. Returns what the close did.
+    pub async fn closed_day(&self, token: &str) -> CloseResult {
+        let response = self.close_day(token).await;
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "close the day");
+        response.json().await.unwrap()
+    }
+
+    /// `GET /v1/me`.
+    pub async fn me(&self, token: &str) -> MyAccount {
+        self.http.get_ok("/v1/me", token).await
+    }
+
+    /// `GET /v1/me/transactions?date=` (today without a date).
+    pub async fn my_transactions(&self, token: &str, date: Option<&str>) -> Vec<Transaction> {
+        let path = match date {
+            Some(date) => format!("/v1/me/transactions?date={date}"),
+            None => "/v1/me/transactions".to_owned(),
+        };
+        self.http.get_ok(&path, token).await
+    }
+
+    /// `GET /v1/accounts`: every balance.
+    pub async fn balances(&self, token: &str) -> Vec<AccountBalance> {
+        self.http.get_ok("/v1/accounts", token).await
+    }
+
+    /// `GET /v1/stats/management?{query}`.
+    pub async fn management(&self, token: &str, query: &str) -> Vec<DailyEarnings> {
+        self.http
+            .get_ok(&format!("/v1/stats/management?{query}"), token)
+            .await
+    }
+
+    /// `GET /v1/billing-cycles`.
+    pub async fn cycles(&self, token: &str) -> Vec<BillingCycle> {
+        self.http.get_ok("/v1/billing-cycles", token).await
     }
 }
 

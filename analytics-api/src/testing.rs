@@ -6,9 +6,9 @@
 use ates_core::testing::{
     ApiClient, RunningService, TestBroker, TestDatabase, TestedService, service_settings,
 };
-use reqwest::Response;
 
 use crate::config::Config;
+use crate::routes::dashboard::{DailyMostExpensive, MostExpensive, Today};
 
 /// analytics-api under test, started as `main` starts it.
 pub type AnalyticsApp = RunningService<crate::Service>;
@@ -38,21 +38,21 @@ impl From<ApiClient> for AnalyticsClient {
 
 impl AnalyticsClient {
     /// `GET /v1/dashboard/today`.
-    pub async fn today(&self, token: &str) -> Response {
-        self.http.get("/v1/dashboard/today", token).await
+    pub async fn today(&self, token: &str) -> Today {
+        self.http.get_ok("/v1/dashboard/today", token).await
     }
 
     /// `GET /v1/most-expensive-task?{query}`.
-    pub async fn most_expensive_task(&self, token: &str, query: &str) -> Response {
+    pub async fn most_expensive_task(&self, token: &str, query: &str) -> MostExpensive {
         self.http
-            .get(&format!("/v1/most-expensive-task?{query}"), token)
+            .get_ok(&format!("/v1/most-expensive-task?{query}"), token)
             .await
     }
 
     /// `GET /v1/most-expensive-tasks/daily?{query}`.
-    pub async fn most_expensive_daily(&self, token: &str, query: &str) -> Response {
+    pub async fn most_expensive_daily(&self, token: &str, query: &str) -> Vec<DailyMostExpensive> {
         self.http
-            .get(&format!("/v1/most-expensive-tasks/daily?{query}"), token)
+            .get_ok(&format!("/v1/most-expensive-tasks/daily?{query}"), token)
             .await
     }
 }

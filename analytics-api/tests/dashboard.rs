@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use accounting_api::testing::AccountingApp;
 use analytics_api::db::ledger_entry;
+use analytics_api::routes::dashboard::MostExpensive;
 use analytics_api::testing::AnalyticsApp;
 use ates_core::bus::EventBus;
 use ates_core::testing::{eventually, problem, publish_event};
@@ -18,7 +19,6 @@ use event_schemas::accounting::{TransactionAppliedV1, TransactionKind};
 use event_schemas::tasks::{TaskAssignedV1, TaskCompletedV1, TaskCreatedV2, TaskStatus};
 use reqwest::StatusCode;
 use sea_orm::{EntityTrait, PaginatorTrait};
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -113,14 +113,9 @@ async fn only_admins_see_the_dashboard() {
             "{path}"
         );
     }
-    let empty: Value = analytics
-        .get("/v1/dashboard/today", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(empty["management_earnings_cents"], 0);
-    assert_eq!(empty["negative_balance_accounts"], 0);
+    let empty = analytics.today(&admin).await;
+    assert_eq!(empty.management_earnings_cents, 0);
+    assert_eq!(empty.negative_balance_accounts, 0);
     problem(
         analytics
             .get("/v1/most-expensive-task?period=year", &admin)
@@ -271,59 +266,37 @@ async fn most_expensive_tasks_respect_day_week_and_month_edges_in_the_business_z
     })
     .await;
 
-    let task_of = |body: &Value| {
-        body["task"]["id"]
-            .as_str()
-            .map(|id| Uuid::parse_str(id).unwrap())
-    };
-    let ask = |query: &str| {
-        let analytics = &analytics;
-        let admin = admin.clone();
-        let query = query.to_owned();
-        async move {
-            analytics
-                .get(&format!("/v1/most-expensive-task?{query}"), &admin)
-                .await
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
+    let ask = |query: &'static str| analytics.most_expensive_task(&admin, query);
+    let task_of = |answer: MostExpensive| answer.task.map(|task| task.id);
     let sunday = ask("period=day&date=2026-03-01").await;
-    assert_eq!(task_of(&sunday), Some(a), "23:59 Moscow is still Sunday");
-    assert_eq!(sunday["task"]["title"], "Late Sunday");
-    assert_eq!(sunday["task"]["reward_cents"], 3000);
-    assert_eq!(task_of(&ask("period=day&date=2026-03-02").await), Some(b));
+    let late_sunday = sunday.task.as_ref().unwrap();
+    assert_eq!(late_sunday.id, a, "23:59 Moscow is still Sunday");
+    assert_eq!(late_sunday.title.as_deref(), Some("Late Sunday"));
+    assert_eq!(late_sunday.reward_cents, 3000);
+    assert_eq!(task_of(ask("period=day&date=2026-03-02").await), Some(b));
     let week = ask("period=week&date=2026-03-04").await;
     assert_eq!(
-        (week["from"].as_str(), week["to"].as_str()),
-        (Some("2026-03-02"), Some("2026-03-08"))
+        (week.from.to_string(), week.to.to_string()),
+        ("2026-03-02".to_owned(), "2026-03-08".to_owned())
     );
-    assert_eq!(task_of(&week), Some(b), "ties go to the earlier completion");
+    assert_eq!(task_of(week), Some(b), "ties go to the earlier completion");
     assert_eq!(
-        task_of(&ask("period=week&date=2026-03-01").await),
+        task_of(ask("period=week&date=2026-03-01").await),
         Some(d),
         "the week of Sunday 1 March starts on 23 February"
     );
-    assert_eq!(task_of(&ask("period=month&date=2026-02-10").await), Some(d));
-    assert_eq!(task_of(&ask("period=month&date=2026-03-31").await), Some(b));
-    let empty = ask("period=day&date=2026-03-05").await;
-    assert_eq!(empty["task"], Value::Null);
+    assert_eq!(task_of(ask("period=month&date=2026-02-10").await), Some(d));
+    assert_eq!(task_of(ask("period=month&date=2026-03-31").await), Some(b));
+    assert_eq!(task_of(ask("period=day&date=2026-03-05").await), None);
 
-    let daily: Value = analytics
-        .get(
-            "/v1/most-expensive-tasks/daily?from=2026-02-28&to=2026-03-05",
-            &admin,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    const DAILY: &str = "from=2026-02-28&to=2026-03-05";
+    let daily = analytics.most_expensive_daily(&admin, DAILY).await;
     let rows: Vec<(String, Option<Uuid>)> = daily
-        .as_array()
-        .unwrap()
         .iter()
-        .map(|row| (row["date"].as_str().unwrap().to_owned(), task_of(row)))
+        .map(|row| {
+            let task = row.task.as_ref().map(|task| task.id);
+            (row.date.to_string(), task)
+        })
         .collect();
     assert_eq!(
         rows,
@@ -338,36 +311,24 @@ async fn most_expensive_tasks_respect_day_week_and_month_edges_in_the_business_z
     );
 
     // A full rebuild from the streams gives identical answers.
-    let before_week = ask("period=week&date=2026-03-04").await;
+    let before_week = serde_json::to_value(ask("period=week&date=2026-03-04").await).unwrap();
+    let daily = serde_json::to_value(daily).unwrap();
     let (database, config) = analytics.stop().await;
     analytics_api::rebuild(&config).await.unwrap();
     let analytics = AnalyticsApp::start_on(database, config).await;
     // The streams replay independently (entries and titles come from
     // different streams): wait until the answer is whole again.
-    let after_daily: Value = eventually(WAIT, "the rebuilt daily answer", || async {
-        let answer: Value = analytics
-            .get(
-                "/v1/most-expensive-tasks/daily?from=2026-02-28&to=2026-03-05",
-                &admin,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+    let after_daily = eventually(WAIT, "the rebuilt daily answer", || async {
+        let answer = analytics.most_expensive_daily(&admin, DAILY).await;
+        let answer = serde_json::to_value(answer).unwrap();
         (answer == daily).then_some(answer)
     })
     .await;
     assert_eq!(after_daily, daily);
-    let after_week: Value = analytics
-        .get(
-            "/v1/most-expensive-task?period=week&date=2026-03-04",
-            &admin,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(after_week, before_week);
+    let after_week = analytics
+        .most_expensive_task(&admin, "period=week&date=2026-03-04")
+        .await;
+    assert_eq!(serde_json::to_value(after_week).unwrap(), before_week);
 }
 
 #[tokio::test]
@@ -440,52 +401,36 @@ async fn the_dashboard_agrees_with_accounting_on_one_event_history() {
     wait_for_entries(&analytics, money).await;
 
     let compare = || async {
-        let stats: Value = accounting
-            .get("/v1/stats/management", &admin)
-            .await
-            .json()
-            .await
-            .unwrap();
-        let balances: Value = accounting
-            .get("/v1/accounts", &admin)
-            .await
-            .json()
-            .await
-            .unwrap();
-        let negative = balances
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|row| row["balance_cents"].as_i64().unwrap() < 0)
-            .count();
-        let today: Value = analytics
-            .get("/v1/dashboard/today", &admin)
-            .await
-            .json()
-            .await
-            .unwrap();
-        (stats[0]["earnings_cents"].clone(), json!(negative), today)
+        let stats = accounting.management(&admin, "").await;
+        let balances = accounting.balances(&admin).await;
+        let negative = balances.iter().filter(|row| row.balance_cents < 0).count();
+        let today = analytics.today(&admin).await;
+        (
+            stats[0].earnings_cents,
+            u64::try_from(negative).unwrap(),
+            today,
+        )
     };
     let (earnings, negative, today) = compare().await;
-    assert_eq!(today["management_earnings_cents"], earnings);
-    assert_eq!(today["negative_balance_accounts"], negative);
-    assert!(negative.as_u64().unwrap() > 0 || earnings.as_i64().unwrap() != 0);
+    assert_eq!(today.management_earnings_cents, earnings);
+    assert_eq!(today.negative_balance_accounts, negative);
+    assert!(negative > 0 || earnings != 0);
 
-    // After a close, payouts move balances; the answers still agree.
-    accounting.close_day(&admin).await;
-    let payouts = eventually(WAIT, "the payouts in analytics", || async {
-        let count = entries(&analytics).await;
-        (count > money).then_some(count)
+    // After a close, payouts move balances; the answers still agree once
+    // analytics holds exactly one more entry per payout.
+    let close = accounting.closed_day(&admin).await;
+    let payouts = u64::try_from(close.cycle.payments_count).unwrap();
+    assert!(payouts > 0, "someone earned more than their fees");
+    eventually(WAIT, "every payout in analytics", || async {
+        (entries(&analytics).await == money + payouts).then_some(())
     })
     .await;
-    assert!(payouts > money);
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let (earnings, negative, today) = compare().await;
     assert_eq!(
-        today["management_earnings_cents"], earnings,
+        today.management_earnings_cents, earnings,
         "payouts are not earnings"
     );
-    assert_eq!(today["negative_balance_accounts"], negative);
+    assert_eq!(today.negative_balance_accounts, negative);
 }
 
 #[test]

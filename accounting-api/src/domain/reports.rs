@@ -7,6 +7,7 @@ use ates_core::account_replica::entity as account;
 use ates_core::validation::DayRange;
 use chrono::NaiveDate;
 use event_schemas::accounting::TransactionKind;
+use event_schemas::accounts::Role;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
@@ -36,7 +37,7 @@ pub struct AccountBalance {
     pub account_id: Uuid,
     pub email: Option<String>,
     pub full_name: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub balance_cents: i64,
 }
 
@@ -111,14 +112,16 @@ pub async fn all_balances(db: &DatabaseConnection) -> Result<Vec<AccountBalance>
         .all(db)
         .await?
         .into_iter()
-        .map(|account| AccountBalance {
-            balance_cents: balances.remove(&account.id).unwrap_or(0),
-            account_id: account.id,
-            email: (!account.email.is_empty()).then_some(account.email),
-            full_name: (!account.full_name.is_empty()).then_some(account.full_name),
-            role: Some(account.role),
+        .map(|account| {
+            Ok(AccountBalance {
+                balance_cents: balances.remove(&account.id).unwrap_or(0),
+                role: Some(account.role()?),
+                account_id: account.id,
+                email: (!account.email.is_empty()).then_some(account.email),
+                full_name: (!account.full_name.is_empty()).then_some(account.full_name),
+            })
         })
-        .collect();
+        .collect::<Result<_, AccountingError>>()?;
     result.extend(
         balances
             .into_iter()

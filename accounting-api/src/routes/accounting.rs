@@ -94,7 +94,7 @@ pub struct AccountBalance {
     /// Null while the account's events have not reached accounting.
     pub email: Option<String>,
     pub full_name: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub balance_cents: i64,
 }
 

@@ -172,7 +172,7 @@ export interface components {
             /** @description Null while the account's events have not reached accounting. */
             email?: string | null;
             full_name?: string | null;
-            role?: string | null;
+            role?: null | components["schemas"]["Role"];
         };
         BillingCycle: {
             business_date: string;
@@ -258,6 +258,11 @@ export interface components {
             title: string;
             type: string;
         };
+        /**
+         * @description The one role every account has.
+         * @enum {string}
+         */
+        Role: "admin" | "manager" | "accountant" | "worker";
         /** @description Today's sums for one account. */
         Today: {
             /** Format: date */
