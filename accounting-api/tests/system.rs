@@ -6,11 +6,16 @@
 
 use std::time::Duration;
 
+use accounting_api::db::billing_cycle::CycleStatus;
+use accounting_api::db::payout_email;
+use accounting_api::routes::accounting::{MyAccount, Transaction};
 use accounting_api::testing::{AccountingApp, SmtpSink};
 use ates_core::bus::EventBus;
 use ates_core::testing::{eventually, problem, published_events};
 use auth_api::testing::TestApp as AuthApp;
+use event_schemas::accounting::TransactionKind;
 use reqwest::StatusCode;
+use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use tasks_api::testing::TasksApp;
 
@@ -62,29 +67,17 @@ impl System {
         }
     }
 
-    /// `count` transactions of `who` today, once accounting has them.
-    async fn log(&self, who: &Popug, count: usize) -> Vec<Value> {
+    /// The transactions of `who` today, once accounting has `count` of them.
+    async fn log(&self, who: &Popug, count: usize) -> Vec<Transaction> {
         eventually(WAIT, "transactions in accounting", || async {
-            let log: Value = self
-                .accounting
-                .get("/v1/me/transactions", &who.token)
-                .await
-                .json()
-                .await
-                .unwrap();
-            let entries = log.as_array().unwrap().clone();
-            (entries.len() >= count).then_some(entries)
+            let log = self.accounting.my_transactions(&who.token, None).await;
+            (log.len() >= count).then_some(log)
         })
         .await
     }
 
-    async fn me(&self, who: &Popug) -> Value {
-        self.accounting
-            .get("/v1/me", &who.token)
-            .await
-            .json()
-            .await
-            .unwrap()
+    async fn me(&self, who: &Popug) -> MyAccount {
+        self.accounting.me(&who.token).await
     }
 }
 
@@ -106,73 +99,63 @@ async fn fees_at_each_assignment_rewards_at_completion_and_management_earnings()
     let task_id = task["id"].as_str().unwrap();
 
     let first = system.log(&kesha, 1).await;
-    assert_eq!(first[0]["kind"], "assignment_fee");
-    let fee = -first[0]["amount_cents"].as_i64().unwrap();
+    assert_eq!(first[0].kind, TransactionKind::AssignmentFee);
+    let fee = -first[0].amount_cents;
     assert!((1000..=2000).contains(&fee) && fee % 100 == 0, "fee {fee}");
-    assert_eq!(first[0]["task"]["id"], task["id"]);
+    assert_eq!(
+        first[0].task.as_ref().unwrap().id.to_string(),
+        task["id"].as_str().unwrap()
+    );
 
     assert_eq!(
         system.tasks.shuffle(&manager.token).await.status(),
         StatusCode::OK
     );
     let second = system.log(&kesha, 2).await;
-    assert_eq!(second[1]["kind"], "assignment_fee");
-    assert_eq!(
-        second[1]["amount_cents"],
-        json!(-fee),
-        "the price never changes"
-    );
+    assert_eq!(second[1].kind, TransactionKind::AssignmentFee);
+    assert_eq!(second[1].amount_cents, -fee, "the price never changes");
 
     system.tasks.complete(&kesha.token, task_id).await;
     let log = system.log(&kesha, 3).await;
-    assert_eq!(log[2]["kind"], "task_reward");
-    let reward = log[2]["amount_cents"].as_i64().unwrap();
+    assert_eq!(log[2].kind, TransactionKind::TaskReward);
+    let reward = log[2].amount_cents;
     assert!(
         (2000..=4000).contains(&reward) && reward % 100 == 0,
         "reward {reward}"
     );
     let titled = eventually(WAIT, "the task's title in the log", || async {
         let log = system.log(&kesha, 3).await;
-        (log[2]["task"]["title"] == "Fix the nest").then_some(log)
+        let title = log[2].task.as_ref().and_then(|task| task.title.clone());
+        (title.as_deref() == Some("Fix the nest")).then_some(log)
     })
     .await;
-    assert_eq!(titled[2]["task"]["jira_id"], "POPUG-42");
-    assert_eq!(titled[2]["task"]["description"], "It leaks.");
+    let titled = titled[2].task.as_ref().unwrap();
+    assert_eq!(titled.jira_id.as_deref(), Some("POPUG-42"));
+    assert_eq!(titled.description.as_deref(), Some("It leaks."));
 
     let me = system.me(&kesha).await;
-    assert_eq!(me["balance_cents"], json!(reward - 2 * fee));
-    assert_eq!(me["today"]["fees_cents"], json!(-2 * fee));
-    assert_eq!(me["today"]["rewards_cents"], json!(reward));
+    assert_eq!(me.balance_cents, reward - 2 * fee);
+    assert_eq!(me.today.fees_cents, -2 * fee);
+    assert_eq!(me.today.rewards_cents, reward);
 
     let accountant = system.popug("money@popug.inc", "accountant").await;
-    let stats: Value = system
-        .accounting
-        .get("/v1/stats/management", &accountant.token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stats = system.accounting.management(&accountant.token, "").await;
     assert_eq!(
-        stats[0]["earnings_cents"],
-        json!(2 * fee - reward),
+        stats[0].earnings_cents,
+        2 * fee - reward,
         "-(rewards + fees), fees negative"
     );
     let today = chrono::Utc::now().date_naive();
     let yesterday = today.pred_opt().unwrap();
-    let range: Value = system
+    let range = system
         .accounting
-        .get(
-            &format!("/v1/stats/management?from={yesterday}&to={today}"),
-            &accountant.token,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        range,
-        json!([{"date": yesterday.to_string(), "earnings_cents": 0}, {"date": today.to_string(), "earnings_cents": 2 * fee - reward}])
-    );
+        .management(&accountant.token, &format!("from={yesterday}&to={today}"))
+        .await;
+    let range: Vec<_> = range
+        .iter()
+        .map(|day| (day.date, day.earnings_cents))
+        .collect();
+    assert_eq!(range, vec![(yesterday, 0), (today, 2 * fee - reward)]);
     problem(
         system
             .accounting
@@ -249,8 +232,8 @@ async fn closing_the_day_pays_positive_balances_once_and_carries_negative_ones()
     system.tasks.task(&manager.token, "Debt").await;
     system.log(&earner, 6).await;
     system.log(&debtor, 1).await;
-    let earned = system.me(&earner).await["balance_cents"].as_i64().unwrap();
-    let owed = system.me(&debtor).await["balance_cents"].as_i64().unwrap();
+    let earned = system.me(&earner).await.balance_cents;
+    let owed = system.me(&debtor).await.balance_cents;
     assert!(earned > 0 && owed < 0);
 
     problem(
@@ -258,25 +241,23 @@ async fn closing_the_day_pays_positive_balances_once_and_carries_negative_ones()
         StatusCode::FORBIDDEN,
     )
     .await;
-    let response = system.accounting.close_day(&admin).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let closed: Value = response.json().await.unwrap();
-    assert_eq!(closed["cycle"]["status"], "closed");
-    assert_eq!(closed["cycle"]["payments_count"], 1);
-    assert_eq!(closed["cycle"]["payments_total_cents"], json!(earned));
-    assert_eq!(closed["negative_balances_carried"], 1);
+    let closed = system.accounting.closed_day(&admin).await;
+    assert_eq!(closed.cycle.status, CycleStatus::Closed);
+    assert_eq!(closed.cycle.payments_count, 1);
+    assert_eq!(closed.cycle.payments_total_cents, earned);
+    assert_eq!(closed.negative_balances_carried, 1);
 
     // The earner's token still names the worker role; balances are their own.
-    assert_eq!(system.me(&earner).await["balance_cents"], 0);
+    assert_eq!(system.me(&earner).await.balance_cents, 0);
     assert_eq!(
-        system.me(&debtor).await["balance_cents"],
-        json!(owed),
+        system.me(&debtor).await.balance_cents,
+        owed,
         "negative balances carry over"
     );
     let log = system.log(&earner, 7).await;
-    assert_eq!(log[6]["kind"], "payout");
-    assert_eq!(log[6]["amount_cents"], json!(-earned));
-    assert_eq!(log[6]["task"], Value::Null);
+    assert_eq!(log[6].kind, TransactionKind::Payout);
+    assert_eq!(log[6].amount_cents, -earned);
+    assert!(log[6].task.is_none());
 
     let mails = eventually(WAIT, "the payout email", || async {
         let mails = system.smtp.messages();
@@ -293,34 +274,29 @@ async fn closing_the_day_pays_positive_balances_once_and_carries_negative_ones()
     );
 
     // A second close: a new cycle with nothing to pay; no second email.
-    let again: Value = system
-        .accounting
-        .close_day(&admin)
-        .await
-        .json()
+    // Emails are written with their payout, in the close's transaction,
+    // which has committed when the close answers: the one email row is
+    // all the mailer will ever send.
+    let again = system.accounting.closed_day(&admin).await;
+    assert_eq!(again.cycle.payments_count, 0);
+    assert_ne!(again.cycle.id, closed.cycle.id);
+    let emails = payout_email::Entity::find()
+        .count(&system.accounting.db)
         .await
         .unwrap();
-    assert_eq!(again["cycle"]["payments_count"], 0);
-    assert_ne!(again["cycle"]["id"], closed["cycle"]["id"]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(emails, 1, "one email for one payout");
     assert_eq!(system.smtp.messages().len(), 1);
 
-    let cycles: Value = system
+    let statuses: Vec<CycleStatus> = system
         .accounting
-        .get("/v1/billing-cycles", &admin)
+        .cycles(&admin)
         .await
-        .json()
-        .await
-        .unwrap();
-    let statuses: Vec<&str> = cycles
-        .as_array()
-        .unwrap()
         .iter()
-        .map(|c| c["status"].as_str().unwrap())
+        .map(|cycle| cycle.status)
         .collect();
     assert_eq!(
         statuses,
-        vec!["open", "closed", "closed"],
+        vec![CycleStatus::Open, CycleStatus::Closed, CycleStatus::Closed],
         "always exactly one open cycle"
     );
     let payments = eventually(WAIT, "the payment event", || async {
@@ -402,23 +378,15 @@ async fn workers_see_only_their_own_account() {
     )
     .await;
 
-    let balances: Value = eventually(WAIT, "the accounts in accounting", || async {
-        let balances: Value = system
-            .accounting
-            .get("/v1/accounts", &accountant.token)
-            .await
-            .json()
-            .await
-            .unwrap();
-        (balances.as_array().unwrap().len() >= 3).then_some(balances)
+    let balances = eventually(WAIT, "the accounts in accounting", || async {
+        let balances = system.accounting.balances(&accountant.token).await;
+        (balances.len() >= 3).then_some(balances)
     })
     .await;
     assert!(
         balances
-            .as_array()
-            .unwrap()
             .iter()
-            .any(|row| row["email"] == "kesha@popug.inc" && row["balance_cents"] == 0)
+            .any(|row| row.email.as_deref() == Some("kesha@popug.inc") && row.balance_cents == 0)
     );
     let log = system
         .accounting
