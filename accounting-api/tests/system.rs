@@ -218,7 +218,7 @@ async fn closing_the_day_pays_positive_balances_once_and_carries_negative_ones()
             .tasks
             .task(&manager.token, &format!("Task {index}"))
             .await;
-        task_ids.push(task["id"].as_str().unwrap().to_owned());
+        task_ids.push(task.id.to_string());
     }
     for id in &task_ids {
         system.tasks.complete(&earner.token, id).await;

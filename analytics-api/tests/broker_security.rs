@@ -85,8 +85,8 @@ async fn per_service_identities_carry_the_whole_flow_and_nobody_else_can_pay_the
 
     let paid = tasks.task(&manager, "Paid for real").await;
     let target = tasks.task(&manager, "Never completed").await;
-    assert_eq!(paid["assignee_id"], kesha_id.as_str());
-    assert_eq!(target["assignee_id"], kesha_id.as_str());
+    assert_eq!(paid.assignee_id.to_string(), kesha_id);
+    assert_eq!(target.assignee_id.to_string(), kesha_id);
     let fees = transactions(&accounting, &kesha, 2).await;
     assert_eq!(fees.len(), 2);
 
@@ -94,7 +94,7 @@ async fn per_service_identities_carry_the_whole_flow_and_nobody_else_can_pay_the
     let forged = Envelope::new(
         "tasks-api",
         TaskCompletedV1 {
-            task_id: Uuid::parse_str(target["id"].as_str().unwrap()).unwrap(),
+            task_id: target.id,
             assignee_id: Uuid::parse_str(&kesha_id).unwrap(),
             completed_at: chrono::Utc::now(),
         },
@@ -118,16 +118,13 @@ async fn per_service_identities_carry_the_whole_flow_and_nobody_else_can_pay_the
     // The sentinel: a real completion, published after the forged attempts,
     // arrives and is applied.
     assert_eq!(
-        tasks
-            .complete(&kesha, paid["id"].as_str().unwrap())
-            .await
-            .status(),
+        tasks.complete(&kesha, &paid.id.to_string()).await.status(),
         StatusCode::OK
     );
     let log = transactions(&accounting, &kesha, 3).await;
     assert_eq!(log.len(), 3, "{log:?}");
     assert_eq!(log[2]["kind"], "task_reward");
-    assert_eq!(log[2]["task"]["id"], paid["id"]);
+    assert_eq!(log[2]["task"]["id"], paid.id.to_string());
     let total: i64 = log
         .iter()
         .map(|entry| entry["amount_cents"].as_i64().unwrap())
@@ -140,7 +137,7 @@ async fn per_service_identities_carry_the_whole_flow_and_nobody_else_can_pay_the
         .filter(|event| event["event_name"] == "tasks.completed")
         .collect();
     assert_eq!(completions.len(), 1, "{completions:?}");
-    assert_eq!(completions[0]["data"]["task_id"], paid["id"]);
+    assert_eq!(completions[0]["data"]["task_id"], paid.id.to_string());
 
     // Analytics got the accounting events with its own identity too.
     let admin = auth.admin_token().await;

@@ -194,7 +194,7 @@ async fn a_repeated_completion_is_answered_again_and_completes_once() {
     let system = Retries::start().await;
     let task = system.tasks.task(&system.admin, "Fix the nest").await;
     let marker = system.tasks.task(&system.admin, "Another task").await;
-    let path = format!("/v1/tasks/{}/complete", task["id"].as_str().unwrap());
+    let path = format!("/v1/tasks/{}/complete", task.id);
 
     let first = system
         .tasks
@@ -212,19 +212,21 @@ async fn a_repeated_completion_is_answered_again_and_completes_once() {
     // Without the key, the same request is the plain second completion.
     let plain = system
         .tasks
-        .complete(&system.worker, task["id"].as_str().unwrap())
+        .complete(&system.worker, &task.id.to_string())
         .await;
     problem(plain, StatusCode::CONFLICT).await;
 
     let done = system
         .tasks
-        .complete(&system.worker, marker["id"].as_str().unwrap())
+        .complete(&system.worker, &marker.id.to_string())
         .await;
     assert_eq!(done.status(), StatusCode::OK);
-    let completed = system.events_after("tasks.completed", &marker["id"]).await;
+    let completed = system
+        .events_after("tasks.completed", &json!(marker.id))
+        .await;
     let of_task = completed
         .iter()
-        .filter(|event| event["data"]["task_id"] == task["id"])
+        .filter(|event| event["data"]["task_id"] == task.id.to_string())
         .count();
     assert_eq!(of_task, 1, "one completion, one reward");
     assert_eq!(completed.len(), 2);
@@ -251,7 +253,9 @@ async fn a_repeated_shuffle_shuffles_once() {
     assert_eq!(repeat.json::<Value>().await.unwrap(), first);
 
     let marker = system.tasks.task(&system.admin, "Marker").await;
-    let assigned = system.events_after("tasks.assigned", &marker["id"]).await;
+    let assigned = system
+        .events_after("tasks.assigned", &json!(marker.id))
+        .await;
     let by_shuffle = assigned
         .iter()
         .filter(|event| !event["data"]["previous_assignee_id"].is_null())

@@ -19,7 +19,7 @@ async fn an_unknown_stored_task_status_is_an_internal_error() {
     let token = auth.access_token("kesha@popug.inc").await;
     let task = tasks.task(&token, "Fix the nest").await;
     let other = tasks.task(&token, "Feed the chicks").await;
-    let id = Uuid::parse_str(task["id"].as_str().unwrap()).unwrap();
+    let id = task.id;
     store_unknown_value(&tasks.db, "tasks", "status", id, "archived").await;
 
     let one = tasks.get(&format!("/v1/tasks/{id}"), &token).await;
@@ -30,7 +30,7 @@ async fn an_unknown_stored_task_status_is_an_internal_error() {
     problem(complete, StatusCode::INTERNAL_SERVER_ERROR).await;
 
     // The other task reads as it is.
-    let other_id = other["id"].as_str().unwrap();
+    let other_id = &other.id.to_string();
     let read = tasks.get(&format!("/v1/tasks/{other_id}"), &token).await;
     assert_eq!(read.status(), StatusCode::OK);
     let read: Value = read.json().await.unwrap();
