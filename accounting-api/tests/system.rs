@@ -12,7 +12,7 @@ use accounting_api::routes::accounting::{MyAccount, Transaction};
 use accounting_api::testing::{AccountingApp, SmtpSink};
 use ates_core::bus::EventBus;
 use ates_core::testing::{eventually, problem, published_events};
-use auth_api::testing::TestApp as AuthApp;
+use auth_api::testing::{Popug, TestApp as AuthApp};
 use event_schemas::accounting::TransactionKind;
 use reqwest::StatusCode;
 use sea_orm::{EntityTrait, PaginatorTrait};
@@ -27,12 +27,6 @@ struct System {
     accounting: AccountingApp,
     smtp: SmtpSink,
     bus: EventBus,
-}
-
-struct Popug {
-    id: String,
-    email: String,
-    token: String,
 }
 
 impl System {
@@ -56,15 +50,12 @@ impl System {
         }
     }
 
+    /// A popug of `role` whom tasks-api can give tasks to (or not).
     async fn popug(&self, email: &str, role: &str) -> Popug {
-        let id = self.auth.account_with_role(email, role).await;
-        self.tasks.wait_for_account(&id, true).await;
-        self.tasks.wait_for_role(&id, role).await;
-        Popug {
-            id,
-            email: email.into(),
-            token: self.auth.access_token(email).await,
-        }
+        let popug = self.auth.popug(email, role).await;
+        self.tasks.wait_for_account(&popug.id, true).await;
+        self.tasks.wait_for_role(&popug.id, role).await;
+        popug
     }
 
     /// The transactions of `who` today, once accounting has `count` of them.

@@ -27,6 +27,15 @@ pub const ADMIN_EMAIL: &str = "admin@popug.inc";
 pub const ADMIN_PASSWORD: &str = "admin password 1";
 pub const PASSWORD: &str = "correct horse battery";
 
+/// A popug of some role, with a fresh access token: what the tests of
+/// every service act as.
+#[derive(Debug, Clone)]
+pub struct Popug {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -179,6 +188,16 @@ impl TestApp {
     }
 
     /// Signs up `email`, gives it `role` (as the admin) and returns its id.
+    /// Signs `email` up, gives it `role` and logs it in.
+    pub async fn popug(&self, email: &str, role: &str) -> Popug {
+        let id = self.account_with_role(email, role).await;
+        Popug {
+            id,
+            email: email.to_owned(),
+            token: self.access_token(email).await,
+        }
+    }
+
     pub async fn account_with_role(&self, email: &str, role: &str) -> String {
         let account = self.worker(email).await;
         let id = account["id"].as_str().unwrap().to_owned();

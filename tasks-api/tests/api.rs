@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ates_core::bus::EventBus;
 use ates_core::testing::{eventually, problem, published_events};
-use auth_api::testing::TestApp as AuthApp;
+use auth_api::testing::{ADMIN_EMAIL, Popug, TestApp as AuthApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tasks_api::testing::TasksApp;
@@ -21,11 +21,6 @@ struct System {
 }
 
 /// A person in a test: their account id and access token.
-struct Popug {
-    id: String,
-    token: String,
-}
-
 impl System {
     async fn start() -> Self {
         let auth = AuthApp::spawn().await;
@@ -37,14 +32,12 @@ impl System {
     }
 
     /// Signs up `email` with `role` and waits until tasks-api knows it.
+    /// A popug of `role` whom tasks-api knows.
     async fn popug(&self, email: &str, role: &str) -> Popug {
-        let id = self.auth.account_with_role(email, role).await;
-        self.tasks.wait_for_account(&id, true).await;
-        self.tasks.wait_for_role(&id, role).await;
-        Popug {
-            id,
-            token: self.auth.access_token(email).await,
-        }
+        let popug = self.auth.popug(email, role).await;
+        self.tasks.wait_for_account(&popug.id, true).await;
+        self.tasks.wait_for_role(&popug.id, role).await;
+        popug
     }
 
     async fn admin(&self) -> Popug {
@@ -58,7 +51,11 @@ impl System {
             .unwrap();
         let id = me["id"].as_str().unwrap().to_owned();
         self.tasks.wait_for_account(&id, true).await;
-        Popug { id, token }
+        Popug {
+            id,
+            email: ADMIN_EMAIL.to_owned(),
+            token,
+        }
     }
 
     async fn task_events(&self, name: &str, count: usize) -> Vec<Value> {
