@@ -18,7 +18,7 @@ use event_schemas::tasks::{
     TaskAssignedV1, TaskAssignedV2, TaskCompletedV1, TaskCompletedV2, TaskCreatedV1, TaskCreatedV2,
     TaskCreatedV3,
 };
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
 };
@@ -363,14 +363,10 @@ pub async fn post_all(
             balance_cents: ActiveValue::Set(amount),
         }
     }))
-    .on_conflict(
-        OnConflict::column(balance::Column::AccountId)
-            .value(
-                balance::Column::BalanceCents,
-                Expr::cust("balances.balance_cents + excluded.balance_cents"),
-            )
-            .to_owned(),
-    )
+    .on_conflict(ates_core::db::add_on_conflict(
+        balance::Column::AccountId,
+        balance::Column::BalanceCents,
+    ))
     .exec_without_returning(work)
     .await?;
     work.add_staged(staged).await?;

@@ -124,14 +124,10 @@ async fn record_entry(
         account_id: ActiveValue::Set(applied.account_id),
         balance_cents: ActiveValue::Set(applied.amount_cents),
     })
-    .on_conflict(
-        OnConflict::column(balance::Column::AccountId)
-            .value(
-                balance::Column::BalanceCents,
-                Expr::cust("balances.balance_cents + excluded.balance_cents"),
-            )
-            .to_owned(),
-    )
+    .on_conflict(ates_core::db::add_on_conflict(
+        balance::Column::AccountId,
+        balance::Column::BalanceCents,
+    ))
     .exec_without_returning(conn)
     .await?;
     Ok(())
