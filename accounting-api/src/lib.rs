@@ -99,29 +99,27 @@ impl AtesService for Service {
     /// Serves HTTP and runs the relay, the consumer, the scheduler and the
     /// mailer until `shutdown`.
     async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let service = self;
-        let app = build_app(&service)?;
-        let http = service.config.service.http.clone();
-        let state = service.state.clone();
+        let app = build_app(&self)?;
+        let http = self.config.service.http.clone();
+        let state = self.state.clone();
         let mut background = vec![
             tokio::spawn(
-                service
-                    .bus
+                self.bus
                     .relay(state.db.clone(), RelaySettings::default())
                     .run(shutdown.clone()),
             ),
             tokio::spawn(consumer::run(
-                service.bus.clone(),
+                self.bus.clone(),
                 state.db.clone(),
                 Arc::new(AccountingEvents {
-                    pricing: Pricing::new(&service.config.pricing_seed),
+                    pricing: Pricing::new(&self.config.pricing_seed),
                 }),
-                ConsumerSettings::new(&service.config.service.consumer_name),
+                ConsumerSettings::new(&self.config.service.consumer_name),
                 shutdown.clone(),
             )),
             tokio::spawn(state.mailer.clone().run(shutdown.clone())),
         ];
-        if service.config.scheduler_enabled {
+        if self.config.scheduler_enabled {
             background.push(tokio::spawn(run_scheduler(state, shutdown.clone())));
         }
         ates_core::http::serve_with_background(listener, app, &http, background, shutdown).await

@@ -83,14 +83,13 @@ impl AtesService for Service {
 
     /// Serves HTTP and consumes events until `shutdown`.
     async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let service = self;
-        let app = build_app(&service)?;
-        let http = service.config.service.http.clone();
+        let app = build_app(&self)?;
+        let http = self.config.service.http.clone();
         let consumer = tokio::spawn(consumer::run(
-            service.bus.clone(),
-            service.state.db.clone(),
+            self.bus.clone(),
+            self.state.db.clone(),
             Arc::new(AnalyticsEvents),
-            ConsumerSettings::new(&service.config.service.consumer_name),
+            ConsumerSettings::new(&self.config.service.consumer_name),
             shutdown.clone(),
         ));
         ates_core::http::serve_with_background(listener, app, &http, vec![consumer], shutdown).await

@@ -126,15 +126,14 @@ impl AtesService for Service {
 
     /// Serves HTTP on `listener` and runs the outbox relay until `shutdown`.
     async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let service = self;
-        let app = build_app(&service)?;
-        let http = service.config.service.http.clone();
-        let relay = service
+        let app = build_app(&self)?;
+        let http = self.config.service.http.clone();
+        let relay = self
             .bus
-            .relay(service.state.db.clone(), RelaySettings::default());
+            .relay(self.state.db.clone(), RelaySettings::default());
         let relay = tokio::spawn(relay.run(shutdown.clone()));
         let pruner = tokio::spawn(prune_throttle_windows(
-            service.state.db.clone(),
+            self.state.db.clone(),
             shutdown.clone(),
         ));
         ates_core::http::serve_with_background(listener, app, &http, vec![relay, pruner], shutdown)

@@ -98,17 +98,16 @@ impl AtesService for Service {
     /// Serves HTTP, publishes the outbox and consumes account events until
     /// `shutdown`.
     async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let service = self;
-        let app = build_app(&service)?;
-        let http = service.config.service.http.clone();
-        let db = service.state.db.clone();
-        let relay = service.bus.relay(db.clone(), RelaySettings::default());
+        let app = build_app(&self)?;
+        let http = self.config.service.http.clone();
+        let db = self.state.db.clone();
+        let relay = self.bus.relay(db.clone(), RelaySettings::default());
         let relay = tokio::spawn(relay.run(shutdown.clone()));
         let consumer = tokio::spawn(consumer::run(
-            service.bus.clone(),
+            self.bus.clone(),
             db,
             Arc::new(AccountEvents),
-            ConsumerSettings::new(&service.config.service.consumer_name),
+            ConsumerSettings::new(&self.config.service.consumer_name),
             shutdown.clone(),
         ));
         ates_core::http::serve_with_background(

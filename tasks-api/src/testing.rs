@@ -11,10 +11,9 @@ use ates_core::testing::{
 use reqwest::Response;
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::config::Config;
-use crate::routes::tasks::{ShuffleResult, Task, TaskPage};
+use crate::routes::tasks::Task;
 
 /// tasks-api under test, started as `main` starts it.
 pub type TasksApp = RunningService<crate::Service>;
@@ -70,32 +69,6 @@ impl TasksClient {
 
     pub async fn shuffle(&self, token: &str) -> Response {
         self.http.post("/v1/tasks/shuffle", token, None).await
-    }
-
-    /// Shuffles; it must succeed. Returns how many tasks moved.
-    pub async fn shuffled(&self, token: &str) -> u64 {
-        let response = self.shuffle(token).await;
-        assert_eq!(response.status(), reqwest::StatusCode::OK, "shuffle");
-        response.json::<ShuffleResult>().await.unwrap().reassigned
-    }
-
-    /// `GET /v1/tasks/{id}`.
-    pub async fn find(&self, token: &str, task_id: Uuid) -> Task {
-        self.http
-            .get_ok(&format!("/v1/tasks/{task_id}"), token)
-            .await
-    }
-
-    /// `GET /v1/tasks?{query}`.
-    pub async fn list(&self, token: &str, query: &str) -> TaskPage {
-        self.http.get_ok(&format!("/v1/tasks?{query}"), token).await
-    }
-
-    /// `GET /v1/tasks/mine?{query}`.
-    pub async fn mine(&self, token: &str, query: &str) -> TaskPage {
-        self.http
-            .get_ok(&format!("/v1/tasks/mine?{query}"), token)
-            .await
     }
 }
 
