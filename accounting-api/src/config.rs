@@ -3,9 +3,6 @@
 
 use ates_core::config::{ServiceConfig, ServiceSettings, var};
 
-/// The service name: the envelope's `producer` and the consumer's name.
-pub const SERVICE: &str = "accounting-api";
-
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Includes `BUSINESS_TIMEZONE`: a billing cycle is a business day.
@@ -25,9 +22,9 @@ pub struct Config {
 }
 
 impl ServiceConfig for Config {
-    fn from_env() -> anyhow::Result<Self> {
+    fn from_env(service: ServiceSettings) -> anyhow::Result<Self> {
         Ok(Self {
-            service: ServiceSettings::from_env(SERVICE, 3003)?,
+            service,
             smtp_url: var("SMTP_URL"),
             mail_from: var("MAIL_FROM")
                 .unwrap_or_else(|| "aTES Accounting <accounting@popug.inc>".into()),

@@ -1,10 +1,11 @@
 //! accounting-api: prices, the ledger, balances, billing cycles and payouts
 //! (docs/product.md §5).
 //!
-//! `prepare` opens the database (migrations, the first open cycle, any
-//! interrupted close finished) and the bus; `build_app` is the HTTP router;
-//! `run` serves it and runs the outbox relay, the consumer of account and
-//! task events, the end-of-day scheduler and the mailer until shutdown.
+//! [`AccountingApi`] is the service: `prepare` opens the database
+//! (migrations, the first open cycle, any interrupted close finished) and
+//! the bus; it then serves [`routes::api`] and runs the outbox relay, the
+//! consumer of account and task events, the end-of-day scheduler and the
+//! mailer until shutdown.
 
 pub mod config;
 pub mod db;
@@ -15,17 +16,15 @@ pub mod routes;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use std::sync::Arc;
-
 use ates_core::auth::Authenticator;
-use ates_core::bus::{ConsumerSettings, EventBus, Outbox, RelaySettings, consumer};
+use ates_core::bus::Outbox;
 use ates_core::http::health::Readiness;
-use ates_core::service::{AtesService, Foundation};
-use axum::Router;
+use ates_core::service::{AtesService, Foundation, Prepared};
 use axum::extract::FromRef;
 use sea_orm::DatabaseConnection;
-use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Config;
 use crate::db::migrations::Migrator;
@@ -48,87 +47,66 @@ pub struct AppState {
     pub mailer: Mailer,
 }
 
-/// A prepared service.
+/// accounting-api as [`AtesService`]: how `main` and the tests start it.
 #[derive(Debug)]
-pub struct Service {
-    pub state: AppState,
-    pub bus: EventBus,
-    pub config: Config,
-}
+pub struct AccountingApi;
 
-impl AtesService for Service {
+impl AtesService for AccountingApi {
     const NAME: &'static str = "accounting-api";
     const ABOUT: &'static str = "aTES accounting";
+    const DEFAULT_PORT: u16 = 3003;
 
     type Config = Config;
+    type State = AppState;
 
-    fn openapi() -> utoipa::openapi::OpenApi {
-        routes::openapi()
+    fn api() -> OpenApiRouter<AppState> {
+        routes::api()
     }
 
     /// Connects and migrates the database, opens the first billing cycle,
     /// finishes any close a crash interrupted, connects the bus.
-    async fn prepare(config: Config) -> anyhow::Result<Self> {
-        let Foundation {
-            db,
-            bus,
-            authenticator,
-            readiness,
-        } = Foundation::open::<Migrator>(&config.service).await?;
-        let outbox = bus.outbox();
+    async fn prepare(config: Config) -> anyhow::Result<Prepared<Self>> {
+        let foundation = Foundation::open::<Migrator>(&config.service).await?;
+        let db = foundation.db;
+        let outbox = foundation.bus.outbox();
         let calendar = BusinessCalendar::new(config.service.business_timezone);
         let now = ates_core::db::now();
         billing::ensure_open_cycle(&db, &calendar, now).await?;
         billing::resume_closes(&db, &outbox, now).await?;
         let mailer = Mailer::new(db.clone(), config.smtp_url.as_deref(), &config.mail_from)?;
         let state = AppState {
-            db,
+            db: db.clone(),
             outbox,
-            authenticator,
-            readiness,
+            authenticator: foundation.authenticator,
+            readiness: foundation.readiness,
             calendar,
             mailer,
         };
-        Ok(Service { state, bus, config })
+        Ok(Prepared {
+            state,
+            db,
+            bus: foundation.bus,
+            config,
+        })
     }
 
-    fn db(&self) -> &DatabaseConnection {
-        &self.state.db
-    }
-
-    /// Serves HTTP and runs the relay, the consumer, the scheduler and the
-    /// mailer until `shutdown`.
-    async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let app = build_app(&self)?;
-        let http = self.config.service.http.clone();
-        let state = self.state.clone();
+    /// The relay, the consumer of account and task events, the mailer and
+    /// (unless switched off) the end-of-day scheduler.
+    fn background(prepared: &Prepared<Self>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+        let state = prepared.state.clone();
+        let events = AccountingEvents {
+            pricing: Pricing::new(&prepared.config.pricing_seed),
+        };
         let mut background = vec![
-            tokio::spawn(
-                self.bus
-                    .relay(state.db.clone(), RelaySettings::default())
-                    .run(shutdown.clone()),
-            ),
-            tokio::spawn(consumer::run(
-                self.bus.clone(),
-                state.db.clone(),
-                Arc::new(AccountingEvents {
-                    pricing: Pricing::new(&self.config.pricing_seed),
-                }),
-                ConsumerSettings::new(&self.config.service.consumer_name),
-                shutdown.clone(),
-            )),
+            prepared.spawn_relay(shutdown),
+            prepared.spawn_consumer(events, shutdown),
             tokio::spawn(state.mailer.clone().run(shutdown.clone())),
         ];
-        if self.config.scheduler_enabled {
+        if prepared.config.scheduler_enabled {
             background.push(tokio::spawn(run_scheduler(state, shutdown.clone())));
         }
-        ates_core::http::serve_with_background(listener, app, &http, background, shutdown).await
+        background
     }
-}
-
-/// The HTTP application.
-pub fn build_app(service: &Service) -> anyhow::Result<Router> {
-    routes::router(service.state.clone(), &service.config.service.http)
 }
 
 /// Closes each business day at its midnight (and at start, a day that

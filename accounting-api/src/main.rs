@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ates_core::service::main::<accounting_api::Service>().await
+    ates_core::service::main::<accounting_api::AccountingApi>().await
 }

@@ -7,29 +7,33 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ates_core::testing::{
-    ApiClient, RunningService, TestBroker, TestDatabase, TestedService, service_settings,
-};
+use ates_core::config::ServiceSettings;
+use ates_core::testing::{ApiClient, RunningService, TestedService};
 use reqwest::Response;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+use crate::AccountingApi;
 use crate::config::Config;
 use crate::routes::accounting::{
     AccountBalance, BillingCycle, CloseResult, DailyEarnings, MyAccount, Transaction,
 };
 
 /// accounting-api under test, started as `main` starts it.
-pub type AccountingApp = RunningService<crate::Service>;
+pub type AccountingApp = RunningService<AccountingApi>;
 
 /// A test configuration: UTC, no scheduler (tests close by hand), emails
 /// kept in the database (a test that reads them sets `smtp_url` to an
 /// [`SmtpSink`]).
-impl TestedService for crate::Service {
+impl TestedService for AccountingApi {
     type Client = AccountingClient;
 
-    fn test_config(database: &TestDatabase, broker: &TestBroker, jwks_url: &str) -> Config {
+    fn client(http: ApiClient) -> AccountingClient {
+        AccountingClient(http)
+    }
+
+    fn test_config(settings: ServiceSettings) -> Config {
         Config {
-            service: service_settings("accounting-api", database, broker, jwks_url),
+            service: settings,
             smtp_url: None,
             mail_from: "aTES Accounting <accounting@popug.inc>".into(),
             pricing_seed: "test".into(),
@@ -41,22 +45,12 @@ impl TestedService for crate::Service {
 /// accounting-api's endpoints as methods: the client every accounting-api
 /// test uses.
 #[derive(Debug, Clone)]
-pub struct AccountingClient {
-    http: ApiClient,
-}
-
-impl From<ApiClient> for AccountingClient {
-    fn from(http: ApiClient) -> Self {
-        Self { http }
-    }
-}
+pub struct AccountingClient(ApiClient);
 
 impl AccountingClient {
     /// `POST /v1/billing-cycles/close`, whatever it answers.
     pub async fn close_day(&self, token: &str) -> Response {
-        self.http
-            .post("/v1/billing-cycles/close", token, None)
-            .await
+        self.0.post("/v1/billing-cycles/close", token, None).await
     }
 
     /// Closes the day; it must succeed. Returns what the close did.
@@ -68,7 +62,7 @@ impl AccountingClient {
 
     /// `GET /v1/me`.
     pub async fn me(&self, token: &str) -> MyAccount {
-        self.http.get_ok("/v1/me", token).await
+        self.0.get_ok("/v1/me", token).await
     }
 
     /// `GET /v1/me/transactions?date=` (today without a date).
@@ -77,24 +71,24 @@ impl AccountingClient {
             Some(date) => format!("/v1/me/transactions?date={date}"),
             None => "/v1/me/transactions".to_owned(),
         };
-        self.http.get_ok(&path, token).await
+        self.0.get_ok(&path, token).await
     }
 
     /// `GET /v1/accounts`: every balance.
     pub async fn balances(&self, token: &str) -> Vec<AccountBalance> {
-        self.http.get_ok("/v1/accounts", token).await
+        self.0.get_ok("/v1/accounts", token).await
     }
 
     /// `GET /v1/stats/management?{query}`.
     pub async fn management(&self, token: &str, query: &str) -> Vec<DailyEarnings> {
-        self.http
+        self.0
             .get_ok(&format!("/v1/stats/management?{query}"), token)
             .await
     }
 
     /// `GET /v1/billing-cycles`.
     pub async fn cycles(&self, token: &str) -> Vec<BillingCycle> {
-        self.http.get_ok("/v1/billing-cycles", token).await
+        self.0.get_ok("/v1/billing-cycles", token).await
     }
 }
 

@@ -475,6 +475,6 @@ async fn demoted_admins_and_accountants_lose_every_management_endpoint_with_thei
 fn the_committed_openapi_document_matches_the_code() {
     ates_core::testing::assert_committed_document(
         "accounting-api.json",
-        &accounting_api::routes::openapi(),
+        &ates_core::service::openapi::<accounting_api::AccountingApi>(),
     );
 }

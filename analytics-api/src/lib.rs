@@ -1,12 +1,13 @@
 //! analytics-api: the admin dashboard (docs/product.md §6), built only from
 //! events into its own read models.
 //!
-//! `prepare` opens the database (migrations) and the bus; `build_app` is the
-//! HTTP router; `run` serves it and consumes events until shutdown;
+//! [`AnalyticsApi`] is the service: `prepare` opens the database
+//! (migrations) and the bus; it then serves [`routes::api`] and consumes
+//! events until shutdown. Its configuration is the settings every service
+//! reads (port 3004 by default, `BUSINESS_TIMEZONE` for its days).
 //! `rebuild` empties the read models so the next start replays every
 //! stream from the beginning.
 
-pub mod config;
 pub mod db;
 pub mod domain;
 pub mod events;
@@ -14,20 +15,18 @@ pub mod routes;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use std::sync::Arc;
-
 use ates_core::auth::Authenticator;
-use ates_core::bus::{ConsumerSettings, EventBus, consumer};
+use ates_core::bus::{EventBus, consumer};
 use ates_core::calendar::BusinessCalendar;
+use ates_core::config::ServiceSettings;
 use ates_core::http::health::Readiness;
-use ates_core::service::{AtesService, Foundation};
-use axum::Router;
+use ates_core::service::{AtesService, Foundation, Prepared};
 use axum::extract::FromRef;
 use sea_orm::DatabaseConnection;
-use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
 
-use crate::config::Config;
 use crate::db::migrations::Migrator;
 use crate::events::AnalyticsEvents;
 
@@ -42,80 +41,56 @@ pub struct AppState {
     pub calendar: BusinessCalendar,
 }
 
-/// A prepared service.
+/// analytics-api as [`AtesService`]: how `main` and the tests start it.
 #[derive(Debug)]
-pub struct Service {
-    pub state: AppState,
-    pub bus: EventBus,
-    pub config: Config,
-}
+pub struct AnalyticsApi;
 
-impl AtesService for Service {
+impl AtesService for AnalyticsApi {
     const NAME: &'static str = "analytics-api";
     const ABOUT: &'static str = "aTES analytics";
+    const DEFAULT_PORT: u16 = 3004;
 
-    type Config = Config;
+    type Config = ServiceSettings;
+    type State = AppState;
 
-    fn openapi() -> utoipa::openapi::OpenApi {
-        routes::openapi()
+    fn api() -> OpenApiRouter<AppState> {
+        routes::api()
     }
 
     /// Connects and migrates the database, connects the bus, loads auth's keys.
-    async fn prepare(config: Config) -> anyhow::Result<Self> {
-        let Foundation {
-            db,
-            bus,
-            authenticator,
-            readiness,
-        } = Foundation::open::<Migrator>(&config.service).await?;
+    async fn prepare(config: ServiceSettings) -> anyhow::Result<Prepared<Self>> {
+        let foundation = Foundation::open::<Migrator>(&config).await?;
         let state = AppState {
-            db,
-            authenticator,
-            readiness,
-            calendar: BusinessCalendar::new(config.service.business_timezone),
+            db: foundation.db.clone(),
+            authenticator: foundation.authenticator,
+            readiness: foundation.readiness,
+            calendar: BusinessCalendar::new(config.business_timezone),
         };
-        Ok(Service { state, bus, config })
+        Ok(Prepared {
+            state,
+            db: foundation.db,
+            bus: foundation.bus,
+            config,
+        })
     }
 
-    fn db(&self) -> &DatabaseConnection {
-        &self.state.db
+    /// The consumer of every domain's events.
+    fn background(prepared: &Prepared<Self>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+        vec![prepared.spawn_consumer(AnalyticsEvents, shutdown)]
     }
-
-    /// Serves HTTP and consumes events until `shutdown`.
-    async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let app = build_app(&self)?;
-        let http = self.config.service.http.clone();
-        let consumer = tokio::spawn(consumer::run(
-            self.bus.clone(),
-            self.state.db.clone(),
-            Arc::new(AnalyticsEvents),
-            ConsumerSettings::new(&self.config.service.consumer_name),
-            shutdown.clone(),
-        ));
-        ates_core::http::serve_with_background(listener, app, &http, vec![consumer], shutdown).await
-    }
-}
-
-async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    let settings = &config.service;
-    ates_core::db::open::<Migrator>(&settings.database_url, settings.database_max_connections).await
-}
-
-/// The HTTP application.
-pub fn build_app(service: &Service) -> anyhow::Result<Router> {
-    routes::router(service.state.clone(), &service.config.service.http)
 }
 
 /// Empties the read models and this service's record of processed events,
 /// and deletes its durable consumers: the next start replays every stream
 /// from the beginning and builds the read models anew. Run it with the
 /// service stopped.
-pub async fn rebuild(config: &Config) -> anyhow::Result<()> {
-    let db = open_database(config).await?;
-    let bus = EventBus::connect(&config.service.bus).await?;
-    consumer::delete_durable(&bus, &config.service.consumer_name)
+pub async fn rebuild(config: &ServiceSettings) -> anyhow::Result<()> {
+    let db = ates_core::db::open::<Migrator>(&config.database_url, config.database_max_connections)
+        .await?;
+    let bus = EventBus::connect(&config.bus).await?;
+    consumer::delete_durable(&bus, &config.consumer_name)
         .await
         .map_err(|error| anyhow::anyhow!("cannot delete the durable consumers: {error}"))?;
-    domain::read_models::forget_everything(&db, &config.service.consumer_name).await?;
+    domain::read_models::forget_everything(&db, &config.consumer_name).await?;
     Ok(())
 }

@@ -1,21 +1,11 @@
-//! analytics-api: `serve` (the default), `rebuild` or `openapi`.
+//! analytics-api: `serve` (the default), `openapi` or `rebuild`.
 
-use analytics_api::config::Config;
-use ates_core::config::ServiceConfig;
-use ates_core::service::ServiceCommand;
-use clap::{Parser, Subcommand};
+use analytics_api::AnalyticsApi;
+use ates_core::service::config_from_env;
 
-#[derive(Parser)]
-#[command(name = "analytics-api", about = "aTES analytics")]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
+/// analytics-api's own commands.
+#[derive(Debug, clap::Subcommand)]
 enum Command {
-    #[command(flatten)]
-    Service(ServiceCommand),
     /// Empty the read models; the next start replays every stream (run it
     /// with the service stopped).
     Rebuild,
@@ -23,14 +13,14 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ates_core::telemetry::init();
-    match Cli::parse().command {
-        None => ServiceCommand::Serve.run::<analytics_api::Service>().await,
-        Some(Command::Service(command)) => command.run::<analytics_api::Service>().await,
-        Some(Command::Rebuild) => {
-            analytics_api::rebuild(&Config::from_env()?).await?;
-            println!("read models emptied; start analytics-api to replay the streams");
-            Ok(())
+    ates_core::service::main_with::<AnalyticsApi, Command, _>(|command| async move {
+        match command {
+            Command::Rebuild => {
+                analytics_api::rebuild(&config_from_env::<AnalyticsApi>()?).await?;
+                println!("read models emptied; start analytics-api to replay the streams");
+                Ok(())
+            }
         }
-    }
+    })
+    .await
 }

@@ -242,7 +242,7 @@ async fn a_task_title_changes_only_with_a_newer_revision() {
 async fn most_expensive_tasks_respect_day_week_and_month_edges_in_the_business_zone() {
     let auth = AuthApp::spawn().await;
     let analytics = AnalyticsApp::spawn_with(&auth.broker, &auth.jwks_url(), |config| {
-        config.service.business_timezone = chrono_tz::Europe::Moscow;
+        config.business_timezone = chrono_tz::Europe::Moscow;
     })
     .await;
     let bus = EventBus::connect(&auth.broker.bus_config("analytics-test"))
@@ -437,6 +437,6 @@ async fn the_dashboard_agrees_with_accounting_on_one_event_history() {
 fn the_committed_openapi_document_matches_the_code() {
     ates_core::testing::assert_committed_document(
         "analytics-api.json",
-        &analytics_api::routes::openapi(),
+        &ates_core::service::openapi::<analytics_api::AnalyticsApi>(),
     );
 }

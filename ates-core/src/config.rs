@@ -93,12 +93,24 @@ pub struct ServiceSettings {
 
 /// A service's whole configuration: the settings every service reads, and
 /// its own.
-pub trait ServiceConfig: Clone + Send + Sync + 'static {
-    /// Reads it from the environment.
-    fn from_env() -> anyhow::Result<Self>;
+pub trait ServiceConfig: Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// The whole configuration: `settings` (read already) and whatever the
+    /// service reads from the environment on its own.
+    fn from_env(settings: ServiceSettings) -> anyhow::Result<Self>;
 
     /// The settings every service reads.
     fn settings(&self) -> &ServiceSettings;
+}
+
+/// A service with no settings of its own is configured by the common ones.
+impl ServiceConfig for ServiceSettings {
+    fn from_env(settings: ServiceSettings) -> anyhow::Result<Self> {
+        Ok(settings)
+    }
+
+    fn settings(&self) -> &ServiceSettings {
+        self
+    }
 }
 
 impl ServiceSettings {

@@ -6,12 +6,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, SqliteTransactionMode,
-    Statement, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 use tokio::sync::OwnedMutexGuard;
 
@@ -244,20 +243,6 @@ pub fn is_refused_value(error: &DbErr) -> bool {
         5 => code.starts_with("22") || matches!(code.as_ref(), "23502" | "23514"),
         _ => matches!(code.as_ref(), "275" | "1299" | "3091" | "20"),
     }
-}
-
-/// `ON CONFLICT (key) DO UPDATE SET amount = <table>.amount +
-/// excluded.amount`: an insert that adds its amount to a row already there
-/// (a balance moved by a delta), the same on SQLite and PostgreSQL.
-pub fn add_on_conflict<C: ColumnTrait>(key: C, amount: C) -> OnConflict {
-    let table = amount.entity_name().to_string();
-    let column = amount.as_str();
-    OnConflict::column(key)
-        .value(
-            amount,
-            Expr::cust(format!("{table}.{column} + excluded.{column}")),
-        )
-        .to_owned()
 }
 
 /// A stored value the code does not know: a role, status or kind written by

@@ -29,6 +29,7 @@
 
 pub mod account_replica;
 pub mod auth;
+pub mod balances;
 pub mod batcher;
 pub mod bus;
 pub mod calendar;

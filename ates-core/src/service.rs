@@ -11,11 +11,19 @@ use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use axum::Router;
+use axum::extract::FromRef;
+use tokio::task::JoinHandle;
+use utoipa_axum::router::OpenApiRouter;
+
 use crate::account_replica::ReplicaGate;
 use crate::auth::Authenticator;
-use crate::bus::EventBus;
+use crate::bus::consumer::{self, ConsumerSettings, EventHandler};
+use crate::bus::{EventBus, RelaySettings};
 use crate::config::{ServiceConfig, ServiceSettings};
+use crate::http::HttpSettings;
 use crate::http::health::Readiness;
+use crate::idempotency::IdempotencyStore;
 
 /// The database (migrated), the bus, the authenticator gated by the
 /// account replica, and the readiness probe over both.
@@ -60,33 +68,127 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// What every aTES service is to the code that starts it: `main` (through
 /// [`main`] or [`ServiceCommand::run`]) and the test harness
-/// (`testing::RunningService`) start it the same way.
-pub trait AtesService: Sized + Send + 'static {
-    /// Its program's name (`tasks-api`).
+/// (`testing::RunningService`) start it the same way: [`Self::prepare`],
+/// then [`Prepared::run`].
+pub trait AtesService: Sized + Send + Sync + 'static {
+    /// Its program's name (`tasks-api`): the envelope's `producer` and the
+    /// default consumer name.
     const NAME: &'static str;
     /// One line for `--help`.
     const ABOUT: &'static str;
+    /// The port it listens on by default (`127.0.0.1:PORT`).
+    const DEFAULT_PORT: u16;
 
     /// Everything it reads from its environment.
     type Config: ServiceConfig;
+    /// What its request handlers reach.
+    type State: ServiceState;
 
-    /// Its OpenAPI document, as served at `/openapi.json`.
-    fn openapi() -> utoipa::openapi::OpenApi;
+    /// Its routes with their OpenAPI description (`routes::api`).
+    fn api() -> OpenApiRouter<Self::State>;
 
     /// Opens and migrates the database and connects the bus; nothing is
     /// served or consumed yet.
-    fn prepare(config: Self::Config) -> impl Future<Output = anyhow::Result<Self>> + Send;
+    fn prepare(config: Self::Config)
+    -> impl Future<Output = anyhow::Result<Prepared<Self>>> + Send;
 
-    /// Its own database.
-    fn db(&self) -> &DatabaseConnection;
+    /// Starts its background work (relay, consumers, schedulers), each
+    /// running until `shutdown`.
+    fn background(prepared: &Prepared<Self>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>>;
+}
 
-    /// Serves HTTP on `listener` and runs its background work (relay,
-    /// consumers, schedulers) until `shutdown`, then drains.
-    fn run(
+/// What a service's handlers reach: cloned into every request, and
+/// holding the authenticator (for `AuthUser` and the idempotency store)
+/// and the readiness probe (for `/readyz`), which a state with
+/// `#[derive(FromRef)]` and those fields has.
+pub trait ServiceState: Clone + std::fmt::Debug + Send + Sync + 'static {
+    fn authenticator(&self) -> Authenticator;
+}
+
+impl<T> ServiceState for T
+where
+    T: Clone + std::fmt::Debug + Send + Sync + 'static,
+    Authenticator: FromRef<T>,
+    Readiness: FromRef<T>,
+{
+    fn authenticator(&self) -> Authenticator {
+        Authenticator::from_ref(self)
+    }
+}
+
+/// Its OpenAPI document, as served at `/openapi.json`.
+pub fn openapi<S: AtesService>() -> utoipa::openapi::OpenApi {
+    crate::http::openapi_of(S::api())
+}
+
+/// A service's configuration read from the environment: the common
+/// settings, then its own.
+pub fn config_from_env<S: AtesService>() -> anyhow::Result<S::Config> {
+    let settings = ServiceSettings::from_env(S::NAME, S::DEFAULT_PORT)?;
+    S::Config::from_env(settings)
+}
+
+/// A service ready to run: its handlers' state, its database and bus, and
+/// the configuration it was prepared from.
+#[derive(Debug)]
+pub struct Prepared<S: AtesService> {
+    pub state: S::State,
+    pub db: DatabaseConnection,
+    pub bus: EventBus,
+    pub config: S::Config,
+}
+
+impl<S: AtesService> Prepared<S> {
+    /// The settings of its HTTP server.
+    pub fn http(&self) -> &HttpSettings {
+        &self.config.settings().http
+    }
+
+    /// The outbox relay, started: publishes what commands wrote.
+    pub fn spawn_relay(&self, shutdown: &CancellationToken) -> JoinHandle<()> {
+        let relay = self.bus.relay(self.db.clone(), RelaySettings::default());
+        tokio::spawn(relay.run(shutdown.clone()))
+    }
+
+    /// The service's durable consumer, started: `handler` applies each
+    /// event it subscribes to.
+    pub fn spawn_consumer<H: EventHandler>(
+        &self,
+        handler: H,
+        shutdown: &CancellationToken,
+    ) -> JoinHandle<()> {
+        tokio::spawn(consumer::run(
+            self.bus.clone(),
+            self.db.clone(),
+            Arc::new(handler),
+            ConsumerSettings::new(&self.config.settings().consumer_name),
+            shutdown.clone(),
+        ))
+    }
+
+    /// Its HTTP application: the service's routes over its state, with the
+    /// idempotency store (used by the routes wrapped in
+    /// `idempotency::route`) and the shared conventions.
+    pub fn app(&self) -> anyhow::Result<Router> {
+        let store = IdempotencyStore::new(self.db.clone(), self.state.authenticator(), self.http());
+        crate::http::service_app(
+            S::api().layer(store.layer()),
+            self.state.clone(),
+            self.http(),
+        )
+    }
+
+    /// Serves HTTP on `listener` and runs the background work until
+    /// `shutdown`, then drains.
+    pub async fn run(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+    ) -> anyhow::Result<()> {
+        let app = self.app()?;
+        let background = S::background(&self, &shutdown);
+        crate::http::serve_with_background(listener, app, self.http(), background, shutdown).await
+    }
 }
 
 /// A service's `serve` command: listens on `bind_addr`, prepares the
@@ -95,8 +197,8 @@ pub async fn serve<S: AtesService>(bind_addr: &str, config: S::Config) -> anyhow
     let listener = TcpListener::bind(bind_addr)
         .await
         .with_context(|| format!("cannot listen on {bind_addr}"))?;
-    let service = S::prepare(config).await?;
-    service.run(listener, crate::shutdown::on_signal()).await
+    let prepared = S::prepare(config).await?;
+    prepared.run(listener, crate::shutdown::on_signal()).await
 }
 
 /// The commands every service has; a service with more flattens these into
@@ -115,34 +217,61 @@ impl ServiceCommand {
     pub async fn run<S: AtesService>(self) -> anyhow::Result<()> {
         match self {
             ServiceCommand::Serve => {
-                let config = S::Config::from_env()?;
+                let config = config_from_env::<S>()?;
                 let bind_addr = config.settings().bind_addr.clone();
                 serve::<S>(&bind_addr, config).await
             }
             ServiceCommand::Openapi => {
-                println!("{}", S::openapi().to_pretty_json()?);
+                println!("{}", openapi::<S>().to_pretty_json()?);
                 Ok(())
             }
         }
     }
 }
 
-/// The command line of a service that has only the common commands.
+/// A service's command line: the common commands and its own `C`.
 #[derive(Debug, clap::Parser)]
-struct ServiceCli {
+struct ServiceCli<C: clap::Subcommand> {
     #[command(subcommand)]
-    command: Option<ServiceCommand>,
+    command: Option<CliCommand<C>>,
 }
+
+#[derive(Debug, clap::Subcommand)]
+enum CliCommand<C: clap::Subcommand> {
+    #[command(flatten)]
+    Common(ServiceCommand),
+    #[command(flatten)]
+    Own(C),
+}
+
+/// The commands of a service that has only the common ones.
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+pub enum NoOwnCommands {}
 
 /// The whole `main` of a service with only the common commands: logs, the
 /// command line (`serve` by default, or `openapi`), and the command.
 pub async fn main<S: AtesService>() -> anyhow::Result<()> {
+    main_with::<S, NoOwnCommands, _>(|command| async move { match command {} }).await
+}
+
+/// The whole `main` of a service with commands of its own (`C`): logs, the
+/// command line (`serve` by default, `openapi`, or one of `C`, which `own`
+/// runs).
+pub async fn main_with<S, C, F>(own: impl FnOnce(C) -> F) -> anyhow::Result<()>
+where
+    S: AtesService,
+    C: clap::Subcommand,
+    F: Future<Output = anyhow::Result<()>>,
+{
     use clap::{CommandFactory, FromArgMatches};
     crate::telemetry::init();
-    let matches = ServiceCli::command()
+    let matches = ServiceCli::<C>::command()
         .name(S::NAME)
         .about(S::ABOUT)
         .get_matches();
-    let cli = ServiceCli::from_arg_matches(&matches)?;
-    cli.command.unwrap_or_default().run::<S>().await
+    match ServiceCli::<C>::from_arg_matches(&matches)?.command {
+        None => ServiceCommand::Serve.run::<S>().await,
+        Some(CliCommand::Common(command)) => command.run::<S>().await,
+        Some(CliCommand::Own(command)) => own(command).await,
+    }
 }

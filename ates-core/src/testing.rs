@@ -455,11 +455,15 @@ pub async fn published_events(bus: &EventBus, domain: &str) -> Vec<serde_json::V
 pub trait TestedService: AtesService {
     /// Its endpoints as typed methods: one client per service, used by
     /// every test of that service ([`RunningService`] derefs to it).
-    type Client: From<ApiClient>;
+    type Client;
 
-    /// A configuration for a test: `database`, `broker`, auth's JWKS at
-    /// `jwks_url`, and nothing scheduled that a test does by hand.
-    fn test_config(database: &TestDatabase, broker: &TestBroker, jwks_url: &str) -> Self::Config;
+    /// The typed client over plain requests to the service's address.
+    fn client(http: ApiClient) -> Self::Client;
+
+    /// A configuration for a test: the common `settings` (a test database,
+    /// broker and auth's JWKS, from [`service_settings`]) and nothing
+    /// scheduled that a test does by hand.
+    fn test_config(settings: ServiceSettings) -> Self::Config;
 }
 
 /// HTTP requests to one service's address, with a bearer token: what every
@@ -572,7 +576,7 @@ impl<S: TestedService> RunningService<S> {
         customize: impl FnOnce(&mut S::Config),
     ) -> Self {
         let database = TestDatabase::create().await;
-        let mut config = S::test_config(&database, broker, jwks_url);
+        let mut config = S::test_config(service_settings(S::NAME, &database, broker, jwks_url));
         customize(&mut config);
         Self::start_on(database, config).await
     }
@@ -586,11 +590,11 @@ impl<S: TestedService> RunningService<S> {
             .expect("a free port");
         let address = format!("http://{}", listener.local_addr().expect("bound"));
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let service = S::prepare(config.clone())
+        let prepared = S::prepare(config.clone())
             .await
             .expect("the service starts");
-        let db = service.db().clone();
-        let server = tokio::spawn(service.run(listener, shutdown.clone()));
+        let db = prepared.db.clone();
+        let server = tokio::spawn(prepared.run(listener, shutdown.clone()));
         let http = ApiClient {
             address: address.clone(),
             client: reqwest::Client::new(),
@@ -598,7 +602,7 @@ impl<S: TestedService> RunningService<S> {
         Self {
             address,
             client: http.client.clone(),
-            api: S::Client::from(http.clone()),
+            api: S::client(http.clone()),
             http,
             database,
             db,

@@ -58,7 +58,7 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
-    let service = auth_api::Service::prepare(config).await.unwrap();
+    let service = auth_api::AuthApi::prepare(config).await.unwrap();
     tokio::spawn(service.run(listener, shutdown.clone()));
     let client = reqwest::Client::new();
     let login = json!({"email": "admin@popug.inc", "password": "admin password 1"});

@@ -10,9 +10,6 @@ use crate::domain::accounts::SignUpPolicy;
 use crate::domain::passwords::HashingSettings;
 use crate::routes::client::TrustedProxies;
 
-/// The service name: the envelope's `producer`.
-pub const SERVICE: &str = "auth-api";
-
 #[derive(Debug, Clone)]
 pub struct Config {
     /// What every service reads (bind address, database, NATS, HTTP, JWT
@@ -83,9 +80,9 @@ fn signup_from_env() -> anyhow::Result<SignUpPolicy> {
 }
 
 impl ServiceConfig for Config {
-    fn from_env() -> anyhow::Result<Self> {
+    fn from_env(service: ServiceSettings) -> anyhow::Result<Self> {
         let config = Self {
-            service: ServiceSettings::from_env(SERVICE, 3001)?,
+            service,
             access_token_ttl: seconds("ACCESS_TOKEN_TTL_SECS", 900)?,
             refresh_token_ttl: seconds("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             signing_key_grace: seconds("SIGNING_KEY_GRACE_SECS", 3600)?,

@@ -1,8 +1,9 @@
 //! auth-api: the shared authentication service (docs/product.md §3).
 //!
-//! `prepare` opens the database (migrations, the signing key, the bootstrap
-//! admin) and the bus; `build_app` is the HTTP router; `run` serves it and
-//! runs the outbox relay until shutdown. Tests drive exactly this.
+//! [`AuthApi`] is the service: `prepare` opens the database (migrations,
+//! the signing key, the bootstrap admin) and the bus; it then serves
+//! [`routes::api`] and runs the outbox relay until shutdown. Tests drive
+//! exactly this.
 
 pub mod config;
 pub mod db;
@@ -16,14 +17,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ates_core::auth::{Authenticator, TokenVerifier};
-use ates_core::bus::{EventBus, Outbox, RelaySettings};
+use ates_core::bus::{EventBus, Outbox};
 use ates_core::http::health::Readiness;
-use ates_core::service::AtesService;
-use axum::Router;
+use ates_core::service::{AtesService, Prepared};
 use axum::extract::FromRef;
 use sea_orm::DatabaseConnection;
-use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Config;
 use crate::db::migrations::Migrator;
@@ -50,28 +51,25 @@ pub struct AppState {
     pub trusted_proxies: Arc<TrustedProxies>,
 }
 
-/// A prepared service: database migrated, keys and admin in place, bus
-/// connected.
+/// auth-api as [`AtesService`]: how `main` and the tests start it.
 #[derive(Debug)]
-pub struct Service {
-    pub state: AppState,
-    pub bus: EventBus,
-    pub config: Config,
-}
+pub struct AuthApi;
 
-impl AtesService for Service {
+impl AtesService for AuthApi {
     const NAME: &'static str = "auth-api";
     const ABOUT: &'static str = "aTES authentication service";
+    const DEFAULT_PORT: u16 = 3001;
 
     type Config = Config;
+    type State = AppState;
 
-    fn openapi() -> utoipa::openapi::OpenApi {
-        routes::openapi()
+    fn api() -> OpenApiRouter<AppState> {
+        routes::api()
     }
 
     /// Connects and migrates the database, makes sure a signing key exists,
     /// creates the bootstrap admin, connects the bus.
-    async fn prepare(config: Config) -> anyhow::Result<Self> {
+    async fn prepare(config: Config) -> anyhow::Result<Prepared<Self>> {
         passwords::configure(config.password_hashing);
         let settings = &config.service;
         let db = ates_core::db::open::<Migrator>(
@@ -117,27 +115,23 @@ impl AtesService for Service {
             signing_key_grace: config.signing_key_grace,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         };
-        Ok(Service { state, bus, config })
+        Ok(Prepared {
+            state,
+            db,
+            bus,
+            config,
+        })
     }
 
-    fn db(&self) -> &DatabaseConnection {
-        &self.state.db
-    }
-
-    /// Serves HTTP on `listener` and runs the outbox relay until `shutdown`.
-    async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let app = build_app(&self)?;
-        let http = self.config.service.http.clone();
-        let relay = self
-            .bus
-            .relay(self.state.db.clone(), RelaySettings::default());
-        let relay = tokio::spawn(relay.run(shutdown.clone()));
-        let pruner = tokio::spawn(prune_throttle_windows(
-            self.state.db.clone(),
-            shutdown.clone(),
-        ));
-        ates_core::http::serve_with_background(listener, app, &http, vec![relay, pruner], shutdown)
-            .await
+    /// The outbox relay and the pruning of ended throttle windows.
+    fn background(prepared: &Prepared<Self>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+        vec![
+            prepared.spawn_relay(shutdown),
+            tokio::spawn(prune_throttle_windows(
+                prepared.db.clone(),
+                shutdown.clone(),
+            )),
+        ]
     }
 }
 
@@ -198,11 +192,6 @@ async fn bootstrap_admin(
         );
     }
     Ok(())
-}
-
-/// The HTTP application.
-pub fn build_app(service: &Service) -> anyhow::Result<Router> {
-    routes::router(service.state.clone(), &service.config.service.http)
 }
 
 /// How often ended throttle windows are deleted.

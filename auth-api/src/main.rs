@@ -3,26 +3,16 @@
 use std::io::Read;
 
 use ates_core::bus::EventBus;
-use ates_core::config::ServiceConfig;
-use ates_core::service::ServiceCommand;
-use auth_api::config::Config;
+use ates_core::service::config_from_env;
+use auth_api::AuthApi;
 use auth_api::db::migrations::Migrator;
 use auth_api::domain::{accounts, keys, passwords};
-use clap::{Parser, Subcommand};
 use event_schemas::accounts::Role;
 use sea_orm_migration::MigratorTrait;
 
-#[derive(Parser)]
-#[command(name = "auth-api", about = "aTES authentication service")]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
+/// auth-api's own commands.
+#[derive(Debug, clap::Subcommand)]
 enum Command {
-    #[command(flatten)]
-    Service(ServiceCommand),
     /// Create an admin account. The password comes from standard input
     /// with --password-stdin, else ATES_ADMIN_PASSWORD, else it is generated
     /// and printed, and is temporary: it must be changed at the first login.
@@ -41,19 +31,17 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ates_core::telemetry::init();
-    let cli = Cli::parse();
-    match cli
-        .command
-        .unwrap_or(Command::Service(ServiceCommand::Serve))
-    {
-        Command::Service(command) => command.run::<auth_api::Service>().await,
+    ates_core::service::main_with::<AuthApi, Command, _>(run).await
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::CreateAdmin {
             email,
             full_name,
             password_stdin,
         } => {
-            let config = Config::from_env()?;
+            let config = config_from_env::<AuthApi>()?;
             let (password, generated) = if password_stdin {
                 let mut password = String::new();
                 std::io::stdin().read_to_string(&mut password)?;
@@ -85,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::RotateKeys => {
-            let config = Config::from_env()?;
+            let config = config_from_env::<AuthApi>()?;
             let db = ates_core::db::connect(&config.service.database_url, 2).await?;
             Migrator::up(&db, None).await?;
             let kid = keys::rotate(&db).await?;

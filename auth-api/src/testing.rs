@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::AuthApi;
 use crate::config::Config;
 use crate::domain::accounts::SignUpPolicy;
 use crate::domain::passwords::HashingSettings;
@@ -78,9 +79,9 @@ async fn start_instance(
 ) -> (String, Arc<AtomicU64>, JoinHandle<anyhow::Result<()>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let service = crate::Service::prepare(config.clone()).await.unwrap();
-    let password_checks = service.state.sessions.password_checks.clone();
-    let server = tokio::spawn(service.run(listener, shutdown.clone()));
+    let prepared = AuthApi::prepare(config.clone()).await.unwrap();
+    let password_checks = prepared.state.sessions.password_checks.clone();
+    let server = tokio::spawn(prepared.run(listener, shutdown.clone()));
     (address, password_checks, server)
 }
 

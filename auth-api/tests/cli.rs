@@ -206,5 +206,8 @@ async fn rotate_keys_signs_with_a_new_key_and_keeps_the_old_one_in_grace() {
 /// this fails when they drift apart.
 #[test]
 fn the_committed_openapi_document_matches_the_code() {
-    ates_core::testing::assert_committed_document("auth-api.json", &auth_api::routes::openapi());
+    ates_core::testing::assert_committed_document(
+        "auth-api.json",
+        &ates_core::service::openapi::<auth_api::AuthApi>(),
+    );
 }

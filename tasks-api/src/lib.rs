@@ -1,10 +1,11 @@
 //! tasks-api: the task tracker (docs/product.md §4).
 //!
-//! `prepare` opens the database (migrations) and the bus and loads auth's
-//! public keys; `build_app` is the HTTP router; `run` serves it and runs the
-//! outbox relay and the account-events consumer until shutdown.
+//! [`TasksApi`] is the service: `prepare` opens the database (migrations)
+//! and the bus and loads auth's public keys; it then serves
+//! [`routes::api`] and runs the outbox relay and the account-events
+//! consumer until shutdown. Its configuration is the settings every service
+//! reads (port 3002 by default); it has none of its own.
 
-pub mod config;
 pub mod db;
 pub mod domain;
 pub mod events;
@@ -12,24 +13,22 @@ pub mod routes;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use std::sync::Arc;
-
 use ates_core::auth::Authenticator;
 use ates_core::batcher::Batcher;
-use ates_core::bus::{ConsumerSettings, EventBus, Outbox, RelaySettings, consumer};
+use ates_core::bus::Outbox;
+use ates_core::config::ServiceSettings;
 use ates_core::http::health::Readiness;
-use ates_core::service::{AtesService, Foundation};
-use axum::Router;
+use ates_core::service::{AtesService, Foundation, Prepared};
 use axum::extract::FromRef;
 use sea_orm::DatabaseConnection;
-use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use uuid::Uuid;
 
-use crate::config::Config;
 use crate::db::migrations::Migrator;
 use crate::db::task;
 use crate::domain::TaskError;
@@ -55,69 +54,51 @@ pub struct AppState {
     pub readiness: Readiness,
 }
 
-/// A prepared service.
+/// tasks-api as [`AtesService`]: how `main` and the tests start it.
 #[derive(Debug)]
-pub struct Service {
-    pub state: AppState,
-    pub bus: EventBus,
-    pub config: Config,
-}
+pub struct TasksApi;
 
-impl AtesService for Service {
+impl AtesService for TasksApi {
     const NAME: &'static str = "tasks-api";
     const ABOUT: &'static str = "aTES task tracker";
+    const DEFAULT_PORT: u16 = 3002;
 
-    type Config = Config;
+    type Config = ServiceSettings;
+    type State = AppState;
 
-    fn openapi() -> utoipa::openapi::OpenApi {
-        routes::openapi()
+    fn api() -> OpenApiRouter<AppState> {
+        routes::api()
     }
 
     /// Connects and migrates the database, connects the bus, loads auth's keys.
-    async fn prepare(config: Config) -> anyhow::Result<Self> {
+    async fn prepare(config: ServiceSettings) -> anyhow::Result<Prepared<Self>> {
         let Foundation {
             db,
             bus,
             authenticator,
             readiness,
-        } = Foundation::open::<Migrator>(&config.service).await?;
+        } = Foundation::open::<Migrator>(&config).await?;
         let state = AppState {
             creator: task_creator(db.clone(), bus.outbox()),
             outbox: bus.outbox(),
-            db,
+            db: db.clone(),
             authenticator,
             readiness,
         };
-        Ok(Service { state, bus, config })
-    }
-
-    fn db(&self) -> &DatabaseConnection {
-        &self.state.db
-    }
-
-    /// Serves HTTP, publishes the outbox and consumes account events until
-    /// `shutdown`.
-    async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let app = build_app(&self)?;
-        let http = self.config.service.http.clone();
-        let db = self.state.db.clone();
-        let relay = self.bus.relay(db.clone(), RelaySettings::default());
-        let relay = tokio::spawn(relay.run(shutdown.clone()));
-        let consumer = tokio::spawn(consumer::run(
-            self.bus.clone(),
+        Ok(Prepared {
+            state,
             db,
-            Arc::new(AccountEvents),
-            ConsumerSettings::new(&self.config.service.consumer_name),
-            shutdown.clone(),
-        ));
-        ates_core::http::serve_with_background(
-            listener,
-            app,
-            &http,
-            vec![relay, consumer],
-            shutdown,
-        )
-        .await
+            bus,
+            config,
+        })
+    }
+
+    /// The outbox relay and the consumer of account events.
+    fn background(prepared: &Prepared<Self>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+        vec![
+            prepared.spawn_relay(shutdown),
+            prepared.spawn_consumer(AccountEvents, shutdown),
+        ]
     }
 }
 
@@ -130,9 +111,4 @@ fn task_creator(db: DatabaseConnection, outbox: Outbox) -> TaskCreator {
             tasks::create_batch(&db, &outbox, requests, &mut rng, ates_core::db::now()).await
         }
     })
-}
-
-/// The HTTP application.
-pub fn build_app(service: &Service) -> anyhow::Result<Router> {
-    routes::router(service.state.clone(), &service.config.service.http)
 }

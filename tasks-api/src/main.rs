@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ates_core::service::main::<tasks_api::Service>().await
+    ates_core::service::main::<tasks_api::TasksApi>().await
 }

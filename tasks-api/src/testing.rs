@@ -5,44 +5,37 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use ates_core::account_replica::entity as account;
-use ates_core::testing::{
-    ApiClient, RunningService, TestBroker, TestDatabase, TestedService, service_settings,
-};
+use ates_core::config::ServiceSettings;
+use ates_core::testing::{ApiClient, RunningService, TestedService};
 use reqwest::Response;
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::Value;
 
-use crate::config::Config;
+use crate::TasksApi;
 use crate::routes::tasks::Task;
 
 /// tasks-api under test, started as `main` starts it.
-pub type TasksApp = RunningService<crate::Service>;
+pub type TasksApp = RunningService<TasksApi>;
 
-impl TestedService for crate::Service {
+impl TestedService for TasksApi {
     type Client = TasksClient;
 
-    fn test_config(database: &TestDatabase, broker: &TestBroker, jwks_url: &str) -> Config {
-        Config {
-            service: service_settings("tasks-api", database, broker, jwks_url),
-        }
+    fn client(http: ApiClient) -> TasksClient {
+        TasksClient(http)
+    }
+
+    fn test_config(settings: ServiceSettings) -> ServiceSettings {
+        settings
     }
 }
 
 /// tasks-api's endpoints as methods: the client every tasks-api test uses.
 #[derive(Debug, Clone)]
-pub struct TasksClient {
-    http: ApiClient,
-}
-
-impl From<ApiClient> for TasksClient {
-    fn from(http: ApiClient) -> Self {
-        Self { http }
-    }
-}
+pub struct TasksClient(ApiClient);
 
 impl TasksClient {
     pub async fn create_task(&self, token: &str, body: &Value) -> Response {
-        self.http.post("/v1/tasks", token, Some(body)).await
+        self.0.post("/v1/tasks", token, Some(body)).await
     }
 
     /// Creates a task that must succeed; returns it.
@@ -62,13 +55,13 @@ impl TasksClient {
     }
 
     pub async fn complete(&self, token: &str, task_id: &str) -> Response {
-        self.http
+        self.0
             .post(&format!("/v1/tasks/{task_id}/complete"), token, None)
             .await
     }
 
     pub async fn shuffle(&self, token: &str) -> Response {
-        self.http.post("/v1/tasks/shuffle", token, None).await
+        self.0.post("/v1/tasks/shuffle", token, None).await
     }
 }
 

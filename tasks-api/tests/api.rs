@@ -840,7 +840,7 @@ async fn the_account_replica_is_rebuilt_by_replaying_the_stream() {
     assert_eq!(original.len(), 4);
 
     let rebuilt = TasksApp::spawn_with(&system.auth.broker, &system.auth.jwks_url(), |config| {
-        config.service.consumer_name = "tasks-api-rebuild".into();
+        config.consumer_name = "tasks-api-rebuild".into();
     })
     .await;
     let replayed = eventually(Duration::from_secs(20), "the replayed replica", || async {
@@ -853,7 +853,10 @@ async fn the_account_replica_is_rebuilt_by_replaying_the_stream() {
 
 #[test]
 fn the_committed_openapi_document_matches_the_code() {
-    ates_core::testing::assert_committed_document("tasks-api.json", &tasks_api::routes::openapi());
+    ates_core::testing::assert_committed_document(
+        "tasks-api.json",
+        &ates_core::service::openapi::<tasks_api::TasksApi>(),
+    );
 }
 
 /// Publishes an account event as auth-api's relay would.

@@ -38,7 +38,7 @@ async fn a_fresh_sqlite_database_is_created_owner_only() {
         scratch.path().display()
     );
     let tasks = TasksApp::spawn_with(&auth.broker, &auth.jwks_url(), |config| {
-        config.service.database_url = url.clone();
+        config.database_url = url.clone();
     })
     .await;
     // Up and ready: its migrations have written.

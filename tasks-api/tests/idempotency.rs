@@ -31,7 +31,7 @@ impl Retries {
         Self::start_with(|_| {}).await
     }
 
-    async fn start_with(customize: impl FnOnce(&mut tasks_api::config::Config)) -> Self {
+    async fn start_with(customize: impl FnOnce(&mut ates_core::config::ServiceSettings)) -> Self {
         let auth = AuthApp::spawn().await;
         let tasks = TasksApp::spawn_with(&auth.broker, &auth.jwks_url(), customize).await;
         let bus = EventBus::connect(&auth.broker.bus_config("retries-test"))
@@ -286,7 +286,7 @@ async fn another_caller_with_the_same_key_does_not_get_the_first_answer() {
 #[tokio::test]
 async fn a_repeat_after_the_window_is_a_new_request() {
     let system = Retries::start_with(|config| {
-        config.service.http.idempotency_window = Duration::from_secs(1);
+        config.http.idempotency_window = Duration::from_secs(1);
     })
     .await;
     let first = system.create(&system.admin, "Fix the nest", KEY).await;

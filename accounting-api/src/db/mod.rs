@@ -62,22 +62,7 @@ pub mod transaction {
     }
 }
 
-/// Each account's balance: the sum of its transactions, kept up to date
-/// in the same transaction as each ledger entry.
-pub mod balance {
-    use sea_orm::entity::prelude::*;
-
-    #[sea_orm::model]
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "balances")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub account_id: Uuid,
-        pub balance_cents: i64,
-    }
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+pub use ates_core::balances::entity as balance;
 
 /// Billing cycles: exactly one `open`; `closing` while payouts run;
 /// `closed` after.

@@ -19,16 +19,14 @@ use event_schemas::tasks::{
     TaskCreatedV3,
 };
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
 use super::pricing::Pricing;
 use crate::db::billing_cycle::CycleStatus;
-use crate::db::{balance, billing_cycle, task, transaction};
+use crate::db::{billing_cycle, task, transaction};
 
 /// Transactions per multi-row insert (seven columns a row).
 const ROWS_PER_INSERT: usize = 1000;
@@ -355,20 +353,7 @@ pub async fn post_all(
         .exec_without_returning(work)
         .await?;
     }
-    // One row per account: PostgreSQL refuses to upsert a row twice in one
-    // statement.
-    balance::Entity::insert_many(moves.into_iter().map(|(account_id, amount)| {
-        balance::ActiveModel {
-            account_id: ActiveValue::Set(account_id),
-            balance_cents: ActiveValue::Set(amount),
-        }
-    }))
-    .on_conflict(ates_core::db::add_on_conflict(
-        balance::Column::AccountId,
-        balance::Column::BalanceCents,
-    ))
-    .exec_without_returning(work)
-    .await?;
+    ates_core::balances::add(work, moves).await?;
     work.add_staged(staged).await?;
     Ok(rows)
 }

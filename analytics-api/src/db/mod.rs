@@ -44,18 +44,4 @@ pub mod ledger_entry {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Each account's balance: the sum of its entries.
-pub mod balance {
-    use sea_orm::entity::prelude::*;
-
-    #[sea_orm::model]
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "balances")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub account_id: Uuid,
-        pub balance_cents: i64,
-    }
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+pub use ates_core::balances::entity as balance;

@@ -9,9 +9,7 @@ use event_schemas::EventPayload;
 use event_schemas::accounting::TransactionAppliedV1;
 use event_schemas::tasks::{TaskCreatedV1, TaskCreatedV2, TaskCreatedV3};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ActiveValue, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel};
 
 use crate::db::{balance, ledger_entry, task};
 
@@ -120,16 +118,7 @@ async fn record_entry(
         Ok(_) => {}
         Err(error) => return Err(error.into()),
     }
-    balance::Entity::insert(balance::ActiveModel {
-        account_id: ActiveValue::Set(applied.account_id),
-        balance_cents: ActiveValue::Set(applied.amount_cents),
-    })
-    .on_conflict(ates_core::db::add_on_conflict(
-        balance::Column::AccountId,
-        balance::Column::BalanceCents,
-    ))
-    .exec_without_returning(conn)
-    .await?;
+    ates_core::balances::add(conn, [(applied.account_id, applied.amount_cents)]).await?;
     Ok(())
 }
 

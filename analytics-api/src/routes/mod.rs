@@ -2,44 +2,25 @@
 
 pub mod dashboard;
 
-use ates_core::http::{ApiError, HttpSettings, Problem};
-use axum::Router;
-use utoipa::OpenApi;
+use ates_core::http::{ApiError, ApiInfo};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::domain::AnalyticsError;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "aTES analytics-api",
-        description = "The admin dashboard: management earnings, negative balances, the most expensive tasks. Admins only; authenticate with an access token from auth-api.",
-        version = "1.0.0"
-    ),
-    components(schemas(Problem)),
-    tags(
-        (name = "analytics", description = "The admin dashboard"),
-        (name = "health", description = "Liveness and readiness")
-    )
-)]
-struct ApiDoc;
+const INFO: ApiInfo = ApiInfo {
+    title: "aTES analytics-api",
+    description: "The admin dashboard: management earnings, negative balances, the most expensive tasks. Admins only; authenticate with an access token from auth-api.",
+    tags: &[("analytics", "The admin dashboard")],
+};
 
-fn api() -> OpenApiRouter<AppState> {
-    ates_core::http::service_api(ApiDoc::openapi())
+/// Its routes with their OpenAPI description.
+pub fn api() -> OpenApiRouter<AppState> {
+    ates_core::http::service_api(INFO)
         .routes(routes!(dashboard::today))
         .routes(routes!(dashboard::most_expensive_task))
         .routes(routes!(dashboard::most_expensive_daily))
-}
-
-/// The OpenAPI document, as served at `/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    ates_core::http::openapi_of(api())
-}
-
-pub fn router(state: AppState, settings: &HttpSettings) -> anyhow::Result<Router> {
-    ates_core::http::service_app(api(), state, settings)
 }
 
 /// The one place a domain error becomes an HTTP answer.

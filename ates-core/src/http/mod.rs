@@ -14,6 +14,6 @@ pub use extract::{BoundedBody, PathParam, ValidatedJson, ValidatedQuery};
 pub use problem::{ApiError, FieldError, Problem};
 pub use query::{DayQuery, RangeQuery};
 pub use server::{
-    HttpSettings, apply_conventions, apply_layers, document, openapi_of, serve,
+    ApiInfo, HttpSettings, apply_conventions, apply_layers, document, openapi_of, serve,
     serve_with_background, service_api, service_app,
 };

@@ -22,14 +22,15 @@ use tower_http::cors::{AllowOrigin, Any as AnyOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
-use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::tag::TagBuilder;
+use utoipa::openapi::{ComponentsBuilder, InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::ApiError;
 use super::health::{self, Readiness};
+use super::{ApiError, Problem};
 
 /// HTTP settings shared by every service.
 #[derive(Debug, Clone)]
@@ -332,14 +333,62 @@ pub async fn serve_with_background(
     Ok(served?)
 }
 
+/// What a service's OpenAPI document says of it: its title, what it is
+/// for, and its tags (besides `health`, which every service has).
+#[derive(Debug, Clone, Copy)]
+pub struct ApiInfo {
+    pub title: &'static str,
+    pub description: &'static str,
+    /// `(name, description)` of each tag its operations use.
+    pub tags: &'static [(&'static str, &'static str)],
+}
+
+impl ApiInfo {
+    /// The document's start: the info (version 1.0.0, the workspace's
+    /// licence), the tags, and the `Problem` schema every error answers.
+    fn openapi(&self) -> OpenApi {
+        let tag = |(name, description): (&str, &str)| {
+            TagBuilder::new()
+                .name(name)
+                .description(Some(description))
+                .build()
+        };
+        let tags = self
+            .tags
+            .iter()
+            .copied()
+            .chain([("health", "Liveness and readiness")])
+            .map(tag)
+            .collect::<Vec<_>>();
+        OpenApiBuilder::new()
+            .info(
+                InfoBuilder::new()
+                    .title(self.title)
+                    .description(Some(self.description))
+                    .license(Some(
+                        LicenseBuilder::new()
+                            .name("MIT")
+                            .identifier(Some("MIT"))
+                            .build(),
+                    ))
+                    .version("1.0.0"),
+            )
+            .components(Some(
+                ComponentsBuilder::new().schema_from::<Problem>().build(),
+            ))
+            .tags(Some(tags))
+            .build()
+    }
+}
+
 /// The start of every service's routes: its OpenAPI info plus `/healthz`
 /// and `/readyz`.
-pub fn service_api<S>(info: OpenApi) -> OpenApiRouter<S>
+pub fn service_api<S>(info: ApiInfo) -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Readiness: axum::extract::FromRef<S>,
 {
-    OpenApiRouter::with_openapi(info)
+    OpenApiRouter::with_openapi(info.openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
 }

@@ -5,35 +5,33 @@ pub mod client;
 pub mod keys;
 pub mod sessions;
 
-use ates_core::http::{ApiError, HttpSettings, Problem};
-use ates_core::idempotency::{self, Caller, IdempotencyStore};
-use axum::Router;
-use utoipa::OpenApi;
+use ates_core::http::{ApiError, ApiInfo};
+use ates_core::idempotency::{self, Caller};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::domain::AuthError;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "aTES auth-api",
-        description = "Accounts, roles and sessions of aTES. Log in, then use the access token as `Authorization: Bearer <token>` on every aTES service.",
-        version = "1.0.0"
-    ),
-    components(schemas(Problem)),
-    tags(
-        (name = "accounts", description = "Sign-up, accounts created by admins, account administration, temporary passwords"),
-        (name = "sessions", description = "Login, password change, refresh-token rotation, logout"),
-        (name = "keys", description = "Public keys for verifying access tokens"),
-        (name = "health", description = "Liveness and readiness")
-    )
-)]
-struct ApiDoc;
+const INFO: ApiInfo = ApiInfo {
+    title: "aTES auth-api",
+    description: "Accounts, roles and sessions of aTES. Log in, then use the access token as `Authorization: Bearer <token>` on every aTES service.",
+    tags: &[
+        (
+            "accounts",
+            "Sign-up, accounts created by admins, account administration, temporary passwords",
+        ),
+        (
+            "sessions",
+            "Login, password change, refresh-token rotation, logout",
+        ),
+        ("keys", "Public keys for verifying access tokens"),
+    ],
+};
 
-fn api() -> OpenApiRouter<AppState> {
-    ates_core::http::service_api(ApiDoc::openapi())
+/// Its routes with their OpenAPI description.
+pub fn api() -> OpenApiRouter<AppState> {
+    ates_core::http::service_api(INFO)
         .routes(idempotency::route(
             Caller::AccountOrAnonymous,
             routes!(accounts::sign_up),
@@ -53,17 +51,6 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::refresh))
         .routes(routes!(sessions::logout))
         .routes(routes!(keys::jwks))
-}
-
-/// The OpenAPI document, as served at `/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    ates_core::http::openapi_of(api())
-}
-
-pub fn router(state: AppState, settings: &HttpSettings) -> anyhow::Result<Router> {
-    let idempotency =
-        IdempotencyStore::new(state.db.clone(), state.authenticator.clone(), settings);
-    ates_core::http::service_app(api().layer(idempotency.layer()), state, settings)
 }
 
 /// The one place a domain error becomes an HTTP answer.

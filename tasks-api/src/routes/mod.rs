@@ -3,34 +3,26 @@
 pub mod people;
 pub mod tasks;
 
-use ates_core::http::{ApiError, HttpSettings, Problem};
-use ates_core::idempotency::{self, Caller, IdempotencyStore};
-use axum::Router;
-use utoipa::OpenApi;
+use ates_core::http::{ApiError, ApiInfo};
+use ates_core::idempotency::{self, Caller};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::domain::TaskError;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "aTES tasks-api",
-        description = "The task tracker: create tasks (assigned at random), shuffle, complete. Authenticate with an access token from auth-api (`Authorization: Bearer <token>`).",
-        version = "1.0.0"
-    ),
-    components(schemas(Problem)),
-    tags(
-        (name = "tasks", description = "Tasks and their assignment"),
-        (name = "people", description = "The accounts tasks go to, by name"),
-        (name = "health", description = "Liveness and readiness")
-    )
-)]
-struct ApiDoc;
+const INFO: ApiInfo = ApiInfo {
+    title: "aTES tasks-api",
+    description: "The task tracker: create tasks (assigned at random), shuffle, complete. Authenticate with an access token from auth-api (`Authorization: Bearer <token>`).",
+    tags: &[
+        ("tasks", "Tasks and their assignment"),
+        ("people", "The accounts tasks go to, by name"),
+    ],
+};
 
-fn api() -> OpenApiRouter<AppState> {
-    ates_core::http::service_api(ApiDoc::openapi())
+/// Its routes with their OpenAPI description.
+pub fn api() -> OpenApiRouter<AppState> {
+    ates_core::http::service_api(INFO)
         .routes(idempotency::route(Caller::Account, routes!(tasks::create)))
         .routes(routes!(tasks::list))
         .routes(routes!(tasks::mine))
@@ -41,17 +33,6 @@ fn api() -> OpenApiRouter<AppState> {
             routes!(tasks::complete),
         ))
         .routes(routes!(people::list_people))
-}
-
-/// The OpenAPI document, as served at `/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    ates_core::http::openapi_of(api())
-}
-
-pub fn router(state: AppState, settings: &HttpSettings) -> anyhow::Result<Router> {
-    let idempotency =
-        IdempotencyStore::new(state.db.clone(), state.authenticator.clone(), settings);
-    ates_core::http::service_app(api().layer(idempotency.layer()), state, settings)
 }
 
 /// The one place a domain error becomes an HTTP answer.
