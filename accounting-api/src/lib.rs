@@ -82,12 +82,7 @@ impl AtesService for AccountingApi {
             calendar,
             mailer,
         };
-        Ok(Prepared {
-            state,
-            db,
-            bus: foundation.bus,
-            config,
-        })
+        Ok(Prepared::new(state, db, foundation.bus, config))
     }
 
     /// The relay, the consumer of account and task events, the mailer and

@@ -2,10 +2,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use accounting_api::db::billing_cycle::CycleStatus;
+use accounting_api::routes::accounting::CloseResult;
 use accounting_api::testing::AccountingApp;
 use auth_api::testing::TestApp as AuthApp;
 use reqwest::StatusCode;
-use serde_json::Value;
 
 #[tokio::test]
 async fn a_repeated_close_closes_one_cycle() {
@@ -16,21 +17,16 @@ async fn a_repeated_close_closes_one_cycle() {
     let path = "/v1/billing-cycles/close";
     let first = accounting.post_with_key(path, &admin, None, key).await;
     assert_eq!(first.status(), StatusCode::OK);
-    let first: Value = first.json().await.unwrap();
+    let first: CloseResult = first.json().await.unwrap();
     let repeat = accounting.post_with_key(path, &admin, None, key).await;
     assert_eq!(repeat.status(), StatusCode::OK);
     assert_eq!(repeat.headers()["idempotency-replayed"], "true");
-    assert_eq!(repeat.json::<Value>().await.unwrap(), first);
+    assert_eq!(repeat.json::<CloseResult>().await.unwrap(), first);
 
-    let cycles: Vec<Value> = accounting
-        .get("/v1/billing-cycles", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let cycles = accounting.cycles(&admin).await;
     let closed = cycles
         .iter()
-        .filter(|cycle| cycle["status"] == "closed")
+        .filter(|cycle| cycle.status == CycleStatus::Closed)
         .count();
     assert_eq!(closed, 1, "one close: {cycles:?}");
     assert_eq!(cycles.len(), 2, "the closed cycle and the one open now");
@@ -39,11 +35,5 @@ async fn a_repeated_close_closes_one_cycle() {
         .post_with_key(path, &admin, None, "another-key")
         .await;
     assert_eq!(second.status(), StatusCode::OK);
-    let cycles: Vec<Value> = accounting
-        .get("/v1/billing-cycles", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(cycles.len(), 3);
+    assert_eq!(accounting.cycles(&admin).await.len(), 3);
 }

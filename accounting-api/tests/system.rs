@@ -387,7 +387,7 @@ async fn workers_see_only_their_own_account() {
         )
         .await;
     assert_eq!(log.status(), StatusCode::OK);
-    assert_eq!(log.json::<Value>().await.unwrap(), json!([]));
+    assert_eq!(log.json::<Vec<Transaction>>().await.unwrap(), []);
 }
 
 /// Every admin- and accountant-only request of accounting-api, with the

@@ -66,12 +66,7 @@ impl AtesService for AnalyticsApi {
             readiness: foundation.readiness,
             calendar: BusinessCalendar::new(config.business_timezone),
         };
-        Ok(Prepared {
-            state,
-            db: foundation.db,
-            bus: foundation.bus,
-            config,
-        })
+        Ok(Prepared::new(state, foundation.db, foundation.bus, config))
     }
 
     /// The consumer of every domain's events.

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use accounting_api::routes::accounting::Transaction;
 use accounting_api::testing::AccountingApp;
 use analytics_api::testing::AnalyticsApp;
 use async_nats::jetstream;
@@ -15,6 +16,7 @@ use ates_core::bus::{BusCredentials, BusTls, EventBus, Naming, Secret};
 use ates_core::testing::{NatsServer, TestBroker, eventually, problem, published_events};
 use auth_api::testing::TestApp as AuthApp;
 use event_schemas::Envelope;
+use event_schemas::accounting::TransactionKind;
 use event_schemas::tasks::TaskCompletedV1;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -54,15 +56,9 @@ async fn connected(broker: &TestBroker, identity: &str) -> EventBus {
     bus
 }
 
-async fn transactions(accounting: &AccountingApp, token: &str, count: usize) -> Vec<Value> {
+async fn transactions(accounting: &AccountingApp, token: &str, count: usize) -> Vec<Transaction> {
     eventually(WAIT, "the transactions in accounting", || async {
-        let log: Value = accounting
-            .get("/v1/me/transactions", token)
-            .await
-            .json()
-            .await
-            .unwrap();
-        let entries = log.as_array().unwrap().clone();
+        let entries = accounting.my_transactions(token, None).await;
         (entries.len() >= count).then_some(entries)
     })
     .await
@@ -123,14 +119,11 @@ async fn per_service_identities_carry_the_whole_flow_and_nobody_else_can_pay_the
     );
     let log = transactions(&accounting, &kesha, 3).await;
     assert_eq!(log.len(), 3, "{log:?}");
-    assert_eq!(log[2]["kind"], "task_reward");
-    assert_eq!(log[2]["task"]["id"], paid.id.to_string());
-    let total: i64 = log
-        .iter()
-        .map(|entry| entry["amount_cents"].as_i64().unwrap())
-        .sum();
-    let me: Value = accounting.get("/v1/me", &kesha).await.json().await.unwrap();
-    assert_eq!(me["balance_cents"], total, "one reward, two fees");
+    assert_eq!(log[2].kind, TransactionKind::TaskReward);
+    assert_eq!(log[2].task.as_ref().map(|task| task.id), Some(paid.id));
+    let total: i64 = log.iter().map(|entry| entry.amount_cents).sum();
+    let me = accounting.me(&kesha).await;
+    assert_eq!(me.balance_cents, total, "one reward, two fees");
     let completions: Vec<Value> = published_events(&auth.bus, "tasks")
         .await
         .into_iter()
@@ -142,13 +135,8 @@ async fn per_service_identities_carry_the_whole_flow_and_nobody_else_can_pay_the
     // Analytics got the accounting events with its own identity too.
     let admin = auth.admin_token().await;
     eventually(WAIT, "the dashboard to show the day's earnings", || async {
-        let today: Value = analytics
-            .get("/v1/dashboard/today", &admin)
-            .await
-            .json()
-            .await
-            .unwrap();
-        (today["management_earnings_cents"] == -total).then_some(())
+        let today = analytics.today(&admin).await;
+        (today.management_earnings_cents == -total).then_some(())
     })
     .await;
 }

@@ -139,6 +139,15 @@ pub struct Prepared<S: AtesService> {
 }
 
 impl<S: AtesService> Prepared<S> {
+    pub fn new(state: S::State, db: DatabaseConnection, bus: EventBus, config: S::Config) -> Self {
+        Self {
+            state,
+            db,
+            bus,
+            config,
+        }
+    }
+
     /// The settings of its HTTP server.
     pub fn http(&self) -> &HttpSettings {
         &self.config.settings().http

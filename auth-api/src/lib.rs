@@ -115,12 +115,7 @@ impl AtesService for AuthApi {
             signing_key_grace: config.signing_key_grace,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         };
-        Ok(Prepared {
-            state,
-            db,
-            bus,
-            config,
-        })
+        Ok(Prepared::new(state, db, bus, config))
     }
 
     /// The outbox relay and the pruning of ended throttle windows.

@@ -85,12 +85,7 @@ impl AtesService for TasksApi {
             authenticator,
             readiness,
         };
-        Ok(Prepared {
-            state,
-            db,
-            bus,
-            config,
-        })
+        Ok(Prepared::new(state, db, bus, config))
     }
 
     /// The outbox relay and the consumer of account events.

@@ -12,7 +12,8 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::Value;
 
 use crate::TasksApi;
-use crate::routes::tasks::Task;
+use crate::routes::people::Person;
+use crate::routes::tasks::{ShuffleResult, Task, TaskPage};
 
 /// tasks-api under test, started as `main` starts it.
 pub type TasksApp = RunningService<TasksApi>;
@@ -54,6 +55,28 @@ impl TasksClient {
         response.json().await.unwrap()
     }
 
+    /// `GET /v1/tasks/{id}`; the task must be there.
+    pub async fn fetch(&self, token: &str, task_id: &str) -> Task {
+        self.0.get_ok(&format!("/v1/tasks/{task_id}"), token).await
+    }
+
+    /// `GET /v1/tasks?{query}`: a page of every task.
+    pub async fn list(&self, token: &str, query: &str) -> TaskPage {
+        self.0.get_ok(&format!("/v1/tasks?{query}"), token).await
+    }
+
+    /// `GET /v1/tasks/mine?{query}`: a page of the caller's tasks.
+    pub async fn mine(&self, token: &str, query: &str) -> TaskPage {
+        self.0
+            .get_ok(&format!("/v1/tasks/mine?{query}"), token)
+            .await
+    }
+
+    /// `GET /v1/people`.
+    pub async fn people(&self, token: &str) -> Vec<Person> {
+        self.0.get_ok("/v1/people", token).await
+    }
+
     pub async fn complete(&self, token: &str, task_id: &str) -> Response {
         self.0
             .post(&format!("/v1/tasks/{task_id}/complete"), token, None)
@@ -62,6 +85,24 @@ impl TasksClient {
 
     pub async fn shuffle(&self, token: &str) -> Response {
         self.0.post("/v1/tasks/shuffle", token, None).await
+    }
+
+    /// Completes a task, which must succeed; returns it done.
+    pub async fn completed(&self, token: &str, task_id: &str) -> Task {
+        let response = self.complete(token, task_id).await;
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::OK,
+            "complete {task_id}"
+        );
+        response.json().await.unwrap()
+    }
+
+    /// Shuffles, which must succeed; returns how many tasks moved.
+    pub async fn shuffled(&self, token: &str) -> ShuffleResult {
+        let response = self.shuffle(token).await;
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "shuffle");
+        response.json().await.unwrap()
     }
 }
 

@@ -9,8 +9,10 @@ use std::time::Duration;
 use ates_core::bus::EventBus;
 use ates_core::testing::{eventually, problem, published_events};
 use auth_api::testing::{ADMIN_EMAIL, Popug, TestApp as AuthApp};
+use event_schemas::tasks::TaskStatus;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tasks_api::routes::tasks::Task;
 use tasks_api::testing::TasksApp;
 
 /// auth-api and tasks-api on one broker.
@@ -42,14 +44,7 @@ impl System {
 
     async fn admin(&self) -> Popug {
         let token = self.auth.admin_token().await;
-        let me: Value = self
-            .auth
-            .get("/v1/accounts/me", Some(&token))
-            .await
-            .json()
-            .await
-            .unwrap();
-        let id = me["id"].as_str().unwrap().to_owned();
+        let id = self.auth.account_id_of(&token).await;
         self.tasks.wait_for_account(&id, true).await;
         Popug {
             id,
@@ -84,21 +79,21 @@ async fn a_new_task_is_assigned_at_once_and_published() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    let task: Value = response.json().await.unwrap();
-    assert_eq!(task["status"], "open");
+    let task: Task = response.json().await.unwrap();
+    assert_eq!(task.status, TaskStatus::Open);
     assert_eq!(
-        task["assignee_id"],
-        json!(worker.id),
+        task.assignee_id.to_string(),
+        worker.id,
         "the only eligible account"
     );
-    assert_eq!(task["jira_id"], "POPUG-42");
-    assert_eq!(task["completed_at"], Value::Null);
+    assert_eq!(task.jira_id.as_deref(), Some("POPUG-42"));
+    assert_eq!(task.completed_at, None);
 
     let created = system.task_events("tasks.created", 1).await;
     assert_eq!(created[0]["event_version"], 3);
     assert_eq!(created[0]["data"]["revision"], 1);
     assert_eq!(created[0]["producer"], "tasks-api");
-    assert_eq!(created[0]["data"]["task_id"], task["id"]);
+    assert_eq!(created[0]["data"]["task_id"], json!(task.id));
     assert_eq!(created[0]["data"]["jira_id"], "POPUG-42");
     assert_eq!(created[0]["data"]["assignee_id"], json!(worker.id));
     let assigned = system.task_events("tasks.assigned", 1).await;
@@ -107,16 +102,10 @@ async fn a_new_task_is_assigned_at_once_and_published() {
     assert_eq!(assigned[0]["data"]["previous_assignee_id"], Value::Null);
     assert_eq!(assigned[0]["data"]["revision"], 1, "one change: creation");
 
-    let fetched: Value = system
+    let fetched = system
         .tasks
-        .get(
-            &format!("/v1/tasks/{}", task["id"].as_str().unwrap()),
-            &worker.token,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .fetch(&worker.token, &task.id.to_string())
+        .await;
     assert_eq!(fetched, task);
 }
 
@@ -135,9 +124,9 @@ async fn text_at_its_limits_is_kept_as_sent() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    let task: Value = response.json().await.unwrap();
-    assert_eq!(task["title"], title);
-    assert_eq!(task["description"], description);
+    let task: Task = response.json().await.unwrap();
+    assert_eq!(task.title, title);
+    assert_eq!(task.description, description);
 }
 
 #[tokio::test]
@@ -240,14 +229,8 @@ async fn invalid_tasks_are_refused_with_clear_errors_and_nothing_is_stored() {
     )
     .await;
 
-    let all: Value = system
-        .tasks
-        .get("/v1/tasks", &worker.token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(all["total"], 0);
+    let all = system.tasks.list(&worker.token, "").await;
+    assert_eq!(all.total, 0);
     assert!(published_events(&system.bus, "tasks").await.is_empty());
 }
 
@@ -273,14 +256,8 @@ async fn with_no_eligible_account_a_task_is_refused_and_nothing_published() {
             .unwrap()
             .contains("no one can take tasks")
     );
-    let all: Value = system
-        .tasks
-        .get("/v1/tasks", &admin.token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(all["total"], 0);
+    let all = system.tasks.list(&admin.token, "").await;
+    assert_eq!(all.total, 0);
     assert!(published_events(&system.bus, "tasks").await.is_empty());
 }
 
@@ -341,14 +318,8 @@ async fn concurrent_creations_are_each_stored_and_published_once() {
             "ids are distinct"
         );
     }
-    let listed: Value = system
-        .tasks
-        .get("/v1/tasks?per_page=100", &admin.token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed["total"], 60);
+    let listed = system.tasks.list(&admin.token, "per_page=100").await;
+    assert_eq!(listed.total, 60);
     for name in ["tasks.created", "tasks.assigned"] {
         let events = system.task_events(name, 60).await;
         let mut published: HashMap<String, String> = HashMap::new();
@@ -389,20 +360,14 @@ async fn one_bad_creation_among_thirty_concurrent_fails_alone() {
             assert_eq!(body["errors"][0]["field"], "title", "{body}");
         } else {
             assert_eq!(response.status(), StatusCode::CREATED, "request {index}");
-            let task: Value = response.json().await.unwrap();
-            assert_eq!(task["title"], format!("Good {index}"));
+            let task: Task = response.json().await.unwrap();
+            assert_eq!(task.title, format!("Good {index}"));
             created += 1;
         }
     }
     assert_eq!(created, 29);
-    let listed: Value = system
-        .tasks
-        .get("/v1/tasks?per_page=100", &worker.token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed["total"], 29);
+    let listed = system.tasks.list(&worker.token, "per_page=100").await;
+    assert_eq!(listed.total, 29);
 }
 
 #[tokio::test]
@@ -423,14 +388,8 @@ async fn only_admins_and_managers_shuffle() {
     )
     .await;
     for allowed in [&manager, &admin] {
-        let result: Value = system
-            .tasks
-            .shuffle(&allowed.token)
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(result["reassigned"], 0);
+        let result = system.tasks.shuffled(&allowed.token).await;
+        assert_eq!(result.reassigned, 0);
     }
 }
 
@@ -486,14 +445,8 @@ async fn every_change_of_a_task_moves_its_revision_on_by_one() {
     let admin = system.admin().await;
     let kesha = system.popug("kesha@popug.inc", "worker").await;
     let task = system.tasks.task(&admin.token, "Fix the nest").await;
-    let shuffled: Value = system
-        .tasks
-        .shuffle(&admin.token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(shuffled["reassigned"], 1);
+    let shuffled = system.tasks.shuffled(&admin.token).await;
+    assert_eq!(shuffled.reassigned, 1);
     let task_id = &task.id.to_string();
     assert_eq!(
         system.tasks.complete(&kesha.token, task_id).await.status(),
@@ -533,26 +486,15 @@ async fn shuffle_spreads_open_tasks_and_leaves_done_ones_alone() {
     let second = system.popug("b@popug.inc", "worker").await;
     let third = system.popug("c@popug.inc", "worker").await;
 
-    let result: Value = system
+    let result = system.tasks.shuffled(&manager.token).await;
+    assert_eq!(result.reassigned, 29);
+    let open = system
         .tasks
-        .shuffle(&manager.token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(result["reassigned"], 29);
-    let open: Value = system
-        .tasks
-        .get("/v1/tasks?status=open&per_page=100", &manager.token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .list(&manager.token, "status=open&per_page=100")
+        .await;
     let mut holders: HashMap<String, usize> = HashMap::new();
-    for task in open["items"].as_array().unwrap() {
-        *holders
-            .entry(task["assignee_id"].as_str().unwrap().to_owned())
-            .or_default() += 1;
+    for task in open.items {
+        *holders.entry(task.assignee_id.to_string()).or_default() += 1;
     }
     assert!(
         holders.len() >= 2,
@@ -561,15 +503,9 @@ async fn shuffle_spreads_open_tasks_and_leaves_done_ones_alone() {
     for id in holders.keys() {
         assert!([&first.id, &second.id, &third.id].contains(&id));
     }
-    let done: Value = system
-        .tasks
-        .get(&format!("/v1/tasks/{done_id}"), &manager.token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(done["status"], "done");
-    assert_eq!(done["assignee_id"], json!(first.id));
+    let done = system.tasks.fetch(&manager.token, &done_id).await;
+    assert_eq!(done.status, TaskStatus::Done);
+    assert_eq!(done.assignee_id.to_string(), first.id);
 
     let assigned = system.task_events("tasks.assigned", 30 + 29).await;
     let reassignments: Vec<&Value> = assigned
@@ -596,11 +532,9 @@ async fn only_the_assignee_completes_and_only_once() {
         StatusCode::FORBIDDEN,
     )
     .await;
-    let done = system.tasks.complete(&assignee.token, id).await;
-    assert_eq!(done.status(), StatusCode::OK);
-    let done: Value = done.json().await.unwrap();
-    assert_eq!(done["status"], "done");
-    assert!(done["completed_at"].is_string());
+    let done = system.tasks.completed(&assignee.token, id).await;
+    assert_eq!(done.status, TaskStatus::Done);
+    assert!(done.completed_at.is_some());
     problem(
         system.tasks.complete(&assignee.token, id).await,
         StatusCode::CONFLICT,
@@ -653,53 +587,27 @@ async fn listing_filters_and_paginates() {
             .task(&manager.token, &format!("Rio's {index}"))
             .await;
     }
-    let one = system
+    let one = system.tasks.mine(&rio.token, "").await;
+    assert_eq!(one.total, 3);
+    let kesha_tasks = system
         .tasks
-        .get("/v1/tasks/mine", &rio.token)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
-    assert_eq!(one["total"], 3);
-    let kesha_tasks: Value = system
-        .tasks
-        .get(
-            &format!("/v1/tasks?assignee_id={}&per_page=2&page=2", kesha.id),
+        .list(
             &rio.token,
+            &format!("assignee_id={}&per_page=2&page=2", kesha.id),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(kesha_tasks["total"], 5);
-    assert_eq!(kesha_tasks["items"].as_array().unwrap().len(), 2);
-    assert_eq!(kesha_tasks["page"], 2);
-    let titles: Vec<&str> = kesha_tasks["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["title"].as_str().unwrap())
-        .collect();
+        .await;
+    assert_eq!(kesha_tasks.total, 5);
+    assert_eq!(kesha_tasks.items.len(), 2);
+    assert_eq!(kesha_tasks.page, 2);
+    let titles: Vec<&str> = kesha_tasks.items.iter().map(|t| t.title.as_str()).collect();
     assert_eq!(titles, vec!["Kesha's 2", "Kesha's 1"], "newest first");
 
-    let first = one["items"][0]["id"].as_str().unwrap().to_owned();
+    let first = one.items[0].id.to_string();
     system.tasks.complete(&rio.token, &first).await;
-    let open_mine: Value = system
-        .tasks
-        .get("/v1/tasks/mine?status=open", &rio.token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(open_mine["total"], 2);
-    let done_all: Value = system
-        .tasks
-        .get("/v1/tasks?status=done", &manager.token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(done_all["total"], 1);
+    let open_mine = system.tasks.mine(&rio.token, "status=open").await;
+    assert_eq!(open_mine.total, 2);
+    let done_all = system.tasks.list(&manager.token, "status=done").await;
+    assert_eq!(done_all.total, 1);
 
     for bad in [
         "/v1/tasks?per_page=101",
@@ -811,17 +719,11 @@ async fn a_shuffle_racing_completions_never_undoes_a_completion() {
     let ((), completed) = tokio::join!(shuffles, completions);
     assert!(!completed.is_empty());
     for id in completed {
-        let task: Value = system
-            .tasks
-            .get(&format!("/v1/tasks/{id}"), &manager.token)
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(task["status"], "done", "{id}");
+        let task = system.tasks.fetch(&manager.token, &id).await;
+        assert_eq!(task.status, TaskStatus::Done, "{id}");
         assert_eq!(
-            task["assignee_id"],
-            json!(kesha.id),
+            task.assignee_id.to_string(),
+            kesha.id,
             "a done task keeps its assignee"
         );
     }

@@ -11,6 +11,7 @@ use ates_core::testing::{eventually, problem, published_events, replayed};
 use auth_api::testing::TestApp as AuthApp;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
+use tasks_api::routes::tasks::{ShuffleResult, Task};
 use tasks_api::testing::TasksApp;
 
 const KEY: &str = "0b9c1a52-2f5e-4a8e-9d1e-6f3b1c7a2d40";
@@ -59,14 +60,7 @@ impl Retries {
     }
 
     async fn total_tasks(&self) -> u64 {
-        let page: Value = self
-            .tasks
-            .get("/v1/tasks", &self.admin)
-            .await
-            .json()
-            .await
-            .unwrap();
-        page["total"].as_u64().unwrap()
+        self.tasks.list(&self.admin, "").await.total
     }
 
     /// Waits for the event `name` of `task_id` (a positive marker: every
@@ -94,7 +88,7 @@ async fn a_repeated_creation_creates_one_task_and_publishes_it_once() {
     let first = system.create(&system.admin, "Fix the nest", KEY).await;
     assert_eq!(first.status(), StatusCode::CREATED);
     assert!(!replayed(&first), "the first answer is not a replay");
-    let first: Value = first.json().await.unwrap();
+    let first: Task = first.json().await.unwrap();
 
     let repeat = system.create(&system.admin, "Fix the nest", KEY).await;
     assert_eq!(repeat.status(), StatusCode::CREATED);
@@ -104,22 +98,26 @@ async fn a_repeated_creation_creates_one_task_and_publishes_it_once() {
         "application/json",
         "the stored Content-Type"
     );
-    let repeat: Value = repeat.json().await.unwrap();
+    let repeat: Task = repeat.json().await.unwrap();
     assert_eq!(repeat, first, "the same answer, the same task");
 
     let marker = system
         .create(&system.admin, "Another task", "another-key")
         .await;
     assert_eq!(marker.status(), StatusCode::CREATED);
-    let marker: Value = marker.json().await.unwrap();
-    let created = system.events_after("tasks.created", &marker["id"]).await;
+    let marker: Task = marker.json().await.unwrap();
+    let created = system
+        .events_after("tasks.created", &json!(marker.id))
+        .await;
     let of_first = created
         .iter()
-        .filter(|event| event["data"]["task_id"] == first["id"])
+        .filter(|event| event["data"]["task_id"] == json!(first.id))
         .count();
     assert_eq!(of_first, 1, "one tasks.created for the repeated creation");
     assert_eq!(created.len(), 2);
-    let assigned = system.events_after("tasks.assigned", &marker["id"]).await;
+    let assigned = system
+        .events_after("tasks.assigned", &json!(marker.id))
+        .await;
     assert_eq!(assigned.len(), 2, "one assignment (one fee) per task");
     assert_eq!(system.total_tasks().await, 2);
 }
@@ -167,8 +165,8 @@ async fn twenty_concurrent_requests_with_one_key_create_one_task() {
     for response in answers {
         match response.status() {
             StatusCode::CREATED => {
-                let task: Value = response.json().await.unwrap();
-                ids.push(task["id"].clone());
+                let task: Task = response.json().await.unwrap();
+                ids.push(task.id);
             }
             StatusCode::CONFLICT => {
                 assert_eq!(response.headers()["retry-after"], "1");
@@ -185,8 +183,8 @@ async fn twenty_concurrent_requests_with_one_key_create_one_task() {
 
     let later = system.create(&system.admin, "Fix the nest", KEY).await;
     assert!(replayed(&later));
-    let later: Value = later.json().await.unwrap();
-    assert_eq!(later["id"], ids[0]);
+    let later: Task = later.json().await.unwrap();
+    assert_eq!(later.id, ids[0]);
 }
 
 #[tokio::test]
@@ -201,14 +199,14 @@ async fn a_repeated_completion_is_answered_again_and_completes_once() {
         .post_with_key(&path, &system.worker, None, KEY)
         .await;
     assert_eq!(first.status(), StatusCode::OK);
-    let first: Value = first.json().await.unwrap();
+    let first: Task = first.json().await.unwrap();
     let repeat = system
         .tasks
         .post_with_key(&path, &system.worker, None, KEY)
         .await;
     assert_eq!(repeat.status(), StatusCode::OK, "not 'already done'");
     assert!(replayed(&repeat));
-    assert_eq!(repeat.json::<Value>().await.unwrap(), first);
+    assert_eq!(repeat.json::<Task>().await.unwrap(), first);
     // Without the key, the same request is the plain second completion.
     let plain = system
         .tasks
@@ -243,14 +241,14 @@ async fn a_repeated_shuffle_shuffles_once() {
         .post_with_key("/v1/tasks/shuffle", &system.admin, None, KEY)
         .await;
     assert_eq!(first.status(), StatusCode::OK);
-    let first: Value = first.json().await.unwrap();
-    assert_eq!(first["reassigned"], 2);
+    let first: ShuffleResult = first.json().await.unwrap();
+    assert_eq!(first.reassigned, 2);
     let repeat = system
         .tasks
         .post_with_key("/v1/tasks/shuffle", &system.admin, None, KEY)
         .await;
     assert!(replayed(&repeat));
-    assert_eq!(repeat.json::<Value>().await.unwrap(), first);
+    assert_eq!(repeat.json::<ShuffleResult>().await.unwrap(), first);
 
     let marker = system.tasks.task(&system.admin, "Marker").await;
     let assigned = system
@@ -269,7 +267,7 @@ async fn another_caller_with_the_same_key_does_not_get_the_first_answer() {
     let system = Retries::start().await;
     let by_admin = system.create(&system.admin, "Fix the nest", KEY).await;
     assert_eq!(by_admin.status(), StatusCode::CREATED);
-    let by_admin: Value = by_admin.json().await.unwrap();
+    let by_admin: Task = by_admin.json().await.unwrap();
 
     let by_worker = system.create(&system.worker, "Fix the nest", KEY).await;
     assert_eq!(by_worker.status(), StatusCode::CREATED);
@@ -277,10 +275,10 @@ async fn another_caller_with_the_same_key_does_not_get_the_first_answer() {
         !replayed(&by_worker),
         "the worker's key is the worker's own"
     );
-    let by_worker: Value = by_worker.json().await.unwrap();
-    assert_ne!(by_worker["id"], by_admin["id"]);
+    let by_worker: Task = by_worker.json().await.unwrap();
+    assert_ne!(by_worker.id, by_admin.id);
     assert_eq!(system.total_tasks().await, 2);
-    assert_eq!(by_worker["assignee_id"], system.worker_id);
+    assert_eq!(by_worker.assignee_id.to_string(), system.worker_id);
 }
 
 #[tokio::test]
@@ -291,7 +289,7 @@ async fn a_repeat_after_the_window_is_a_new_request() {
     .await;
     let first = system.create(&system.admin, "Fix the nest", KEY).await;
     assert_eq!(first.status(), StatusCode::CREATED);
-    let first: Value = first.json().await.unwrap();
+    let first: Task = first.json().await.unwrap();
     // Repeats inside the window are replays; the first one after it runs.
     let second = eventually(Duration::from_secs(10), "the window to end", || async {
         let response = system.create(&system.admin, "Fix the nest", KEY).await;
@@ -299,10 +297,10 @@ async fn a_repeat_after_the_window_is_a_new_request() {
         if replayed(&response) {
             return None;
         }
-        Some(response.json::<Value>().await.unwrap())
+        Some(response.json::<Task>().await.unwrap())
     })
     .await;
-    assert_ne!(second["id"], first["id"]);
+    assert_ne!(second.id, first.id);
     assert_eq!(system.total_tasks().await, 2);
 }
 

@@ -5,8 +5,10 @@
 
 use ates_core::testing::problem;
 use auth_api::testing::TestApp as AuthApp;
+use event_schemas::accounts::Role;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
+use tasks_api::routes::people::Person;
 use tasks_api::testing::TasksApp;
 
 /// Signs `email` up as `full_name` and returns its id.
@@ -36,26 +38,31 @@ async fn everyone_is_listed_by_full_name_then_id_with_role_and_state() {
     let response = tasks.get("/v1/people", &token).await;
     assert_eq!(response.status(), StatusCode::OK);
     ates_core::testing::assert_private_headers(&response);
-    let people: Vec<Value> = response.json().await.unwrap();
+    let people: Vec<Person> = response.json().await.unwrap();
 
-    let person = |id: &str, full_name: &str, role: &str, active: bool| json!({"id": id, "full_name": full_name, "role": role, "active": active});
+    let person = |id: &str, full_name: &str, role: Role, active: bool| Person {
+        id: id.parse().unwrap(),
+        full_name: full_name.to_owned(),
+        role,
+        active,
+    };
     let (first, second) = if anna < namesake {
         (
-            person(&anna, "Anna Ara", "worker", true),
-            person(&namesake, "Anna Ara", "manager", true),
+            person(&anna, "Anna Ara", Role::Worker, true),
+            person(&namesake, "Anna Ara", Role::Manager, true),
         )
     } else {
         (
-            person(&namesake, "Anna Ara", "manager", true),
-            person(&anna, "Anna Ara", "worker", true),
+            person(&namesake, "Anna Ara", Role::Manager, true),
+            person(&anna, "Anna Ara", Role::Worker, true),
         )
     };
     // By code point: capitals before small letters, whatever the database.
     let expected = vec![
         first,
         second,
-        person(&zoe, "Zoe Zebra", "worker", false),
-        person(&admin, "aTES Admin", "admin", true),
+        person(&zoe, "Zoe Zebra", Role::Worker, false),
+        person(&admin, "aTES Admin", Role::Admin, true),
     ];
     assert_eq!(people, expected);
 }

@@ -22,7 +22,7 @@ use crate::domain::reports::{self, LogEntry};
 const MANAGEMENT: [Role; 2] = [Role::Admin, Role::Accountant];
 
 /// The task of a transaction, as far as accounting knows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TransactionTask {
     pub id: Uuid,
     /// Null until `tasks.created` reached accounting.
@@ -32,7 +32,7 @@ pub struct TransactionTask {
 }
 
 /// One entry of the audit log.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Transaction {
     pub id: Uuid,
     pub account_id: Uuid,
@@ -105,7 +105,7 @@ pub struct DailyEarnings {
     pub earnings_cents: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BillingCycle {
     pub id: Uuid,
     pub business_date: String,
@@ -133,7 +133,7 @@ impl TryFrom<billing_cycle::Model> for BillingCycle {
 }
 
 /// What a close did.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CloseResult {
     pub cycle: BillingCycle,
     /// The cycle that is open now.

@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::domain::people;
 
 /// An account as tasks-api knows it from auth-api's account events.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "id": "01956b1e-7c4a-7d2e-9a4b-3c1d2e0f1a2b",
     "full_name": "Kesha Popugaev",

@@ -22,7 +22,7 @@ use crate::db::task;
 use crate::domain::tasks::{self, NewTask, TaskFilter};
 
 /// A task as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "id": "01956b1f-0000-7abc-8def-0123456789ab",
     "title": "Fix the nest",
@@ -156,7 +156,7 @@ pub struct TaskPage {
     pub total: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ShuffleResult {
     /// How many open tasks got a newly drawn assignee.
     pub reassigned: u64,
