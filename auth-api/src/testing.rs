@@ -13,13 +13,17 @@ use crate::AuthApi;
 use crate::config::Config;
 use crate::domain::accounts::SignUpPolicy;
 use crate::domain::passwords::HashingSettings;
+pub use crate::routes::accounts::{Account, CreatedAccount};
 use crate::routes::client::TrustedProxies;
+pub use crate::routes::sessions::TokenResponse;
 use ates_core::bus::EventBus;
 use ates_core::service::AtesService;
 use ates_core::testing::{
     TestBroker, TestDatabase, eventually, published_events, service_settings,
 };
+pub use event_schemas::accounts::Role;
 use reqwest::{Response, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -188,7 +192,6 @@ impl TestApp {
         self.url("/.well-known/jwks.json")
     }
 
-    /// Signs up `email`, gives it `role` (as the admin) and returns its id.
     /// Signs `email` up, gives it `role` and logs it in.
     pub async fn popug(&self, email: &str, role: &str) -> Popug {
         let id = self.account_with_role(email, role).await;
@@ -199,9 +202,10 @@ impl TestApp {
         }
     }
 
+    /// Signs `email` up as a worker, gives it `role` (as the admin) and
+    /// returns its id.
     pub async fn account_with_role(&self, email: &str, role: &str) -> String {
-        let account = self.worker(email).await;
-        let id = account["id"].as_str().unwrap().to_owned();
+        let id = self.worker(email).await.account.id.to_string();
         if role != "worker" {
             self.set_role(&id, role).await;
         }
@@ -220,12 +224,10 @@ impl TestApp {
             .await;
     }
 
-    async fn change_as_admin(&self, account_id: &str, change: &Value) {
+    /// Changes an account as the bootstrap admin; the change must succeed.
+    async fn change_as_admin(&self, account_id: &str, change: &Value) -> Account {
         let admin = self.admin_token().await;
-        let response = self
-            .patch(&format!("/v1/accounts/{account_id}"), &admin, change)
-            .await;
-        assert_eq!(response.status(), StatusCode::OK);
+        self.update_account(&admin, account_id, change).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -267,11 +269,16 @@ impl TestApp {
         .await
     }
 
-    /// Signs up and returns the new account.
-    pub async fn worker(&self, email: &str) -> Value {
+    /// Signs `email` up (with [`PASSWORD`]) and returns the new account;
+    /// the sign-up must succeed.
+    pub async fn worker(&self, email: &str) -> CreatedAccount {
         let response = self.sign_up(email, "A Popug").await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        response.json().await.unwrap()
+        answer(
+            response,
+            StatusCode::CREATED,
+            &format!("sign-up of {email}"),
+        )
+        .await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
@@ -282,41 +289,80 @@ impl TestApp {
         .await
     }
 
-    /// Logs in and returns the token response.
-    pub async fn tokens(&self, email: &str, password: &str) -> Value {
+    /// Logs in and returns the new session's tokens; the login must succeed.
+    pub async fn tokens(&self, email: &str, password: &str) -> TokenResponse {
         let response = self.login(email, password).await;
-        assert_eq!(response.status(), StatusCode::OK, "login of {email}");
-        response.json().await.unwrap()
+        answer(response, StatusCode::OK, &format!("login of {email}")).await
     }
 
+    /// A fresh access token of `email`, logged in with [`PASSWORD`].
     pub async fn access_token(&self, email: &str) -> String {
-        self.tokens(email, PASSWORD).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.tokens(email, PASSWORD).await.access_token
     }
 
+    /// A fresh access token of the bootstrap admin.
     pub async fn admin_token(&self) -> String {
-        self.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.tokens(ADMIN_EMAIL, ADMIN_PASSWORD).await.access_token
+    }
+
+    /// The account `token` belongs to (`GET /v1/accounts/me`); the token
+    /// must be accepted.
+    pub async fn me(&self, token: &str) -> Account {
+        let response = self.get("/v1/accounts/me", Some(token)).await;
+        answer(response, StatusCode::OK, "GET /v1/accounts/me").await
     }
 
     /// The id of the account `token` belongs to (`GET /v1/accounts/me`).
     pub async fn account_id_of(&self, token: &str) -> String {
-        let me: Value = self
-            .get("/v1/accounts/me", Some(token))
-            .await
-            .json()
-            .await
-            .unwrap();
-        me["id"].as_str().unwrap().to_owned()
+        self.me(token).await.id.to_string()
     }
 
+    /// Every account, oldest first, as `token` (an admin's) sees them
+    /// (`GET /v1/accounts`); the request must succeed.
+    pub async fn accounts(&self, token: &str) -> Vec<Account> {
+        let response = self.get("/v1/accounts", Some(token)).await;
+        answer(response, StatusCode::OK, "GET /v1/accounts").await
+    }
+
+    /// One account as `token` sees it (`GET /v1/accounts/{id}`); the
+    /// request must succeed.
+    pub async fn account(&self, token: &str, account_id: &str) -> Account {
+        let path = format!("/v1/accounts/{account_id}");
+        let response = self.get(&path, Some(token)).await;
+        answer(response, StatusCode::OK, &format!("GET {path}")).await
+    }
+
+    /// Changes an account as `token` (`PATCH /v1/accounts/{id}`) and
+    /// returns it changed; the change must succeed.
+    pub async fn update_account(&self, token: &str, account_id: &str, change: &Value) -> Account {
+        let path = format!("/v1/accounts/{account_id}");
+        let response = self.patch(&path, token, change).await;
+        answer(response, StatusCode::OK, &format!("PATCH {path} {change}")).await
+    }
+
+    /// Creates an account as `token` (an admin's; `POST /v1/accounts`);
+    /// the creation must succeed.
+    pub async fn create_account(&self, token: &str, body: &Value) -> CreatedAccount {
+        let response = self.post_as("/v1/accounts", token, body).await;
+        answer(
+            response,
+            StatusCode::CREATED,
+            &format!("POST /v1/accounts {body}"),
+        )
+        .await
+    }
+
+    /// `POST /v1/auth/refresh`, whatever it answers.
     pub async fn refresh(&self, refresh_token: &str) -> Response {
         self.post("/v1/auth/refresh", &json!({"refresh_token": refresh_token}))
             .await
+    }
+
+    /// Spends `refresh_token` for the session's next tokens; the refresh
+    /// must succeed.
+    pub async fn refreshed(&self, refresh_token: &str) -> TokenResponse {
+        let response = self.refresh(refresh_token).await;
+        answer(response, StatusCode::OK, "POST /v1/auth/refresh").await
     }
 
     pub async fn logout(&self, refresh_token: &str) -> Response {
@@ -344,6 +390,18 @@ impl TestApp {
         .await
     }
 
+    /// Changes the password of `email` and returns the new session's
+    /// tokens; the change must succeed.
+    pub async fn changed_password(&self, email: &str, current: &str, new: &str) -> TokenResponse {
+        let response = self.change_password(email, current, new).await;
+        answer(
+            response,
+            StatusCode::OK,
+            &format!("password change of {email}"),
+        )
+        .await
+    }
+
     /// `POST /v1/accounts/{id}/temporary-password` as `token`; `None`: generated.
     pub async fn set_temporary_password(
         &self,
@@ -361,6 +419,20 @@ impl TestApp {
             &body,
         )
         .await
+    }
+
+    /// Sets a temporary password as `token` (an admin's; `None`: generated)
+    /// and returns the account; the request must succeed.
+    pub async fn temporary_password_set(
+        &self,
+        token: &str,
+        account_id: &str,
+        password: Option<&str>,
+    ) -> CreatedAccount {
+        let response = self
+            .set_temporary_password(token, account_id, password)
+            .await;
+        answer(response, StatusCode::OK, "setting a temporary password").await
     }
 
     /// The account events published so far, each valid against the registry.
@@ -381,4 +453,13 @@ impl TestApp {
         })
         .await
     }
+}
+
+/// The body of a successful answer as `T`, after checking that `response`
+/// has the `expected` status; `what` names the request in the failure.
+async fn answer<T: DeserializeOwned>(response: Response, expected: StatusCode, what: &str) -> T {
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, expected, "{what}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|error| panic!("{what}: {error}: {body}"))
 }

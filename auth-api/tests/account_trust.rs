@@ -15,13 +15,14 @@ use auth_api::domain::accounts::SignUpPolicy;
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use support::{ADMIN_EMAIL, PASSWORD, TestApp, jwt_part, problem};
+use support::{ADMIN_EMAIL, Account, CreatedAccount, PASSWORD, Role, TestApp, jwt_part, problem};
 
 const NEW_PASSWORD: &str = "purple staple orbit";
 const PROBLEMS: &str = "https://ates.popug.inc/problems/";
 
-fn id_of(account: &Value) -> String {
-    account["id"].as_str().unwrap().to_owned()
+/// The id of a new account, as the paths take it.
+fn id_of(created: &CreatedAccount) -> String {
+    created.account.id.to_string()
 }
 
 fn text(value: &Value) -> &str {
@@ -44,21 +45,22 @@ async fn wait_past_issue_of(token: &str) {
 /// The emails of every account, oldest first, as the bootstrap admin sees them.
 async fn emails(app: &TestApp) -> Vec<String> {
     let admin = app.admin_token().await;
-    let all: Value = app
-        .get("/v1/accounts", Some(&admin))
+    app.accounts(&admin)
         .await
-        .json()
-        .await
-        .unwrap();
-    all.as_array()
-        .unwrap()
-        .iter()
-        .map(|account| text(&account["email"]).to_owned())
+        .into_iter()
+        .map(|account| account.email)
         .collect()
 }
 
 /// The account as the bootstrap admin sees it.
-async fn account(app: &TestApp, id: &str) -> Value {
+async fn account(app: &TestApp, id: &str) -> Account {
+    let admin = app.admin_token().await;
+    app.account(&admin, id).await
+}
+
+/// The account as the bootstrap admin sees it, as JSON: to check what the
+/// answer leaves out.
+async fn account_json(app: &TestApp, id: &str) -> Value {
     let admin = app.admin_token().await;
     let response = app.get(&format!("/v1/accounts/{id}"), Some(&admin)).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -69,14 +71,8 @@ async fn account(app: &TestApp, id: &str) -> Value {
 /// marks "everything before this has been published".
 async fn publish_marker(app: &TestApp, id: &str, count: usize) -> Vec<String> {
     let admin = app.admin_token().await;
-    let renamed = app
-        .patch(
-            &format!("/v1/accounts/{id}"),
-            &admin,
-            &json!({"full_name": format!("Marker {count}")}),
-        )
+    app.update_account(&admin, id, &json!({"full_name": format!("Marker {count}")}))
         .await;
-    assert_eq!(renamed.status(), StatusCode::OK);
     app.wait_for_events("accounts.updated", count).await;
     app.account_events()
         .await
@@ -137,20 +133,14 @@ async fn a_demoted_admin_loses_every_admin_endpoint_at_once() {
     }
 
     // The token is still boss's own, now as a worker.
-    let me: Value = app
-        .get("/v1/accounts/me", Some(&old_token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(me["role"], "worker");
+    assert_eq!(app.me(&old_token).await.role, Role::Worker);
     // Nothing changed: boss is a worker, rio an active worker with his
     // password, and no account was created.
-    assert_eq!(account(&app, &boss).await["role"], "worker");
+    assert_eq!(account(&app, &boss).await.role, Role::Worker);
     let rio_now = account(&app, &rio).await;
-    assert_eq!(rio_now["role"], "worker");
-    assert_eq!(rio_now["active"], true);
-    assert_eq!(rio_now["must_change_password"], false);
+    assert_eq!(rio_now.role, Role::Worker);
+    assert!(rio_now.active);
+    assert!(!rio_now.must_change_password);
     app.tokens("rio@popug.inc", PASSWORD).await;
     assert_eq!(
         emails(&app).await,
@@ -199,35 +189,30 @@ async fn changing_the_password_revokes_every_other_session() {
     let kesha = id_of(&app.worker("kesha@popug.inc").await);
     let first = app.tokens("kesha@popug.inc", PASSWORD).await;
     let second = app.tokens("kesha@popug.inc", PASSWORD).await;
-    wait_past_issue_of(text(&second["access_token"])).await;
+    wait_past_issue_of(&second.access_token).await;
 
-    let response = app
-        .change_password("kesha@popug.inc", PASSWORD, NEW_PASSWORD)
+    let fresh = app
+        .changed_password("kesha@popug.inc", PASSWORD, NEW_PASSWORD)
         .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let fresh: Value = response.json().await.unwrap();
-    assert_eq!(fresh["token_type"], "Bearer");
+    assert_eq!(fresh.token_type, "Bearer");
 
     for old in [&first, &second] {
         problem(
-            app.refresh(text(&old["refresh_token"])).await,
+            app.refresh(&old.refresh_token).await,
             StatusCode::UNAUTHORIZED,
         )
         .await;
         let body = problem(
-            app.get("/v1/accounts/me", old["access_token"].as_str())
-                .await,
+            app.get("/v1/accounts/me", Some(&old.access_token)).await,
             StatusCode::UNAUTHORIZED,
         )
         .await;
         assert!(text(&body["detail"]).contains("password changed"), "{body}");
     }
     // The new session works, access and refresh.
-    let me = app
-        .get("/v1/accounts/me", fresh["access_token"].as_str())
-        .await;
+    let me = app.get("/v1/accounts/me", Some(&fresh.access_token)).await;
     assert_eq!(me.status(), StatusCode::OK);
-    let refreshed = app.refresh(text(&fresh["refresh_token"])).await;
+    let refreshed = app.refresh(&fresh.refresh_token).await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     // Only the new password logs in.
     problem(
@@ -265,10 +250,10 @@ async fn a_wrong_current_password_changes_nothing_and_is_401() {
     assert_eq!(wrong, unknown, "nothing tells which part was wrong");
 
     let me = app
-        .get("/v1/accounts/me", session["access_token"].as_str())
+        .get("/v1/accounts/me", Some(&session.access_token))
         .await;
     assert_eq!(me.status(), StatusCode::OK, "the session lives on");
-    let refreshed = app.refresh(text(&session["refresh_token"])).await;
+    let refreshed = app.refresh(&session.refresh_token).await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     app.tokens("kesha@popug.inc", PASSWORD).await;
     problem(
@@ -422,7 +407,7 @@ async fn a_temporary_password_must_be_changed_before_the_next_login() {
     let app = TestApp::spawn().await;
     let kesha = id_of(&app.worker("kesha@popug.inc").await);
     let session = app.tokens("kesha@popug.inc", PASSWORD).await;
-    wait_past_issue_of(text(&session["access_token"])).await;
+    wait_past_issue_of(&session.access_token).await;
 
     let admin = app.admin_token().await;
     let response = app
@@ -430,21 +415,24 @@ async fn a_temporary_password_must_be_changed_before_the_next_login() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let set: Value = response.json().await.unwrap();
-    assert_eq!(set["id"], kesha);
-    assert_eq!(set["must_change_password"], true);
     assert!(
         set.get("temporary_password").is_none(),
         "a chosen password is not echoed"
     );
+    let set = serde_json::from_value::<CreatedAccount>(set)
+        .unwrap()
+        .account;
+    assert_eq!(set.id.to_string(), kesha);
+    assert!(set.must_change_password);
 
     // Every session is over, and the old password is gone.
     problem(
-        app.refresh(text(&session["refresh_token"])).await,
+        app.refresh(&session.refresh_token).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
     problem(
-        app.get("/v1/accounts/me", session["access_token"].as_str())
+        app.get("/v1/accounts/me", Some(&session.access_token))
             .await,
         StatusCode::UNAUTHORIZED,
     )
@@ -468,18 +456,10 @@ async fn a_temporary_password_must_be_changed_before_the_next_login() {
     assert!(text(&refused["detail"]).contains("POST /v1/auth/password"));
     assert!(refused.get("access_token").is_none());
 
-    let changed = app
-        .change_password("kesha@popug.inc", "temporary pass 1", NEW_PASSWORD)
+    let fresh = app
+        .changed_password("kesha@popug.inc", "temporary pass 1", NEW_PASSWORD)
         .await;
-    assert_eq!(changed.status(), StatusCode::OK);
-    let fresh: Value = changed.json().await.unwrap();
-    let me: Value = app
-        .get("/v1/accounts/me", fresh["access_token"].as_str())
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(me["must_change_password"], false);
+    assert!(!app.me(&fresh.access_token).await.must_change_password);
     app.tokens("kesha@popug.inc", NEW_PASSWORD).await;
     problem(
         app.login("kesha@popug.inc", "temporary pass 1").await,
@@ -493,17 +473,15 @@ async fn a_generated_temporary_password_is_returned_once() {
     let app = TestApp::spawn().await;
     let kesha = id_of(&app.worker("kesha@popug.inc").await);
     let admin = app.admin_token().await;
-    let set: Value = app
-        .set_temporary_password(&admin, &kesha, None)
+    let temporary = app
+        .temporary_password_set(&admin, &kesha, None)
         .await
-        .json()
-        .await
-        .unwrap();
-    let temporary = text(&set["temporary_password"]).to_owned();
+        .temporary_password
+        .expect("the generated password");
     assert_eq!(temporary.len(), 20);
     assert!(temporary.chars().all(|c| c.is_ascii_alphanumeric()));
     assert!(
-        account(&app, &kesha)
+        account_json(&app, &kesha)
             .await
             .get("temporary_password")
             .is_none(),
@@ -576,7 +554,7 @@ async fn only_admins_set_temporary_passwords() {
         .await;
     }
     // Rio's password and sessions are untouched.
-    assert_eq!(account(&app, &rio).await["must_change_password"], false);
+    assert!(!account(&app, &rio).await.must_change_password);
     app.tokens("rio@popug.inc", PASSWORD).await;
 }
 
@@ -594,13 +572,8 @@ async fn a_generated_bootstrap_password_is_temporary() {
 
     // A password the operator chose (ATES_ADMIN_PASSWORD) is not.
     let chosen = TestApp::spawn().await;
-    let me: Value = chosen
-        .get("/v1/accounts/me", Some(&chosen.admin_token().await))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(me["must_change_password"], false);
+    let me = chosen.me(&chosen.admin_token().await).await;
+    assert!(!me.must_change_password);
 }
 
 // ---- sign-up policy and accounts created by admins ---------------------------
@@ -623,12 +596,12 @@ async fn sign_up_as(app: &TestApp, email: &str) -> reqwest::Response {
 #[tokio::test]
 async fn sign_up_can_be_limited_to_email_domains() {
     let app = TestApp::spawn_with(|config| config.signup = only_at(&["popug.inc"])).await;
-    let kesha: Value = {
+    let kesha: CreatedAccount = {
         let response = sign_up_as(&app, "Kesha@POPUG.INC").await;
         assert_eq!(response.status(), StatusCode::CREATED);
         response.json().await.unwrap()
     };
-    assert_eq!(kesha["email"], "kesha@popug.inc");
+    assert_eq!(kesha.account.email, "kesha@popug.inc");
     // The domain is what follows the last `@`: this mailbox is at popug.inc.
     let response = sign_up_as(&app, "evil.com@popug.inc").await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -713,21 +686,21 @@ async fn with_sign_up_closed_admins_create_accounts() {
     assert!(text(&closed["detail"]).contains("ask an admin"));
 
     let admin = app.admin_token().await;
-    let response = app
-        .post_as(
-            "/v1/accounts",
+    let kesha = app
+        .create_account(
             &admin,
             &json!({"email": "Kesha@Popug.inc", "full_name": "Kesha", "role": "manager"}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let kesha: Value = response.json().await.unwrap();
-    assert_eq!(kesha["email"], "kesha@popug.inc");
-    assert_eq!(kesha["role"], "manager");
-    assert_eq!(kesha["must_change_password"], true);
-    let temporary = text(&kesha["temporary_password"]).to_owned();
+    assert_eq!(kesha.account.email, "kesha@popug.inc");
+    assert_eq!(kesha.account.role, Role::Manager);
+    assert!(kesha.account.must_change_password);
+    let temporary = kesha.temporary_password.expect("the generated password");
     let created = app.wait_for_events("accounts.created", 2).await;
-    assert_eq!(created[1]["data"]["account_id"], kesha["id"]);
+    assert_eq!(
+        created[1]["data"]["account_id"],
+        kesha.account.id.to_string()
+    );
     assert_eq!(created[1]["data"]["role"], "manager");
 
     // The first login must change the temporary password.
@@ -740,10 +713,10 @@ async fn with_sign_up_closed_admins_create_accounts() {
         .change_password("kesha@popug.inc", &temporary, NEW_PASSWORD)
         .await;
     assert_eq!(changed.status(), StatusCode::OK);
-    let manager = app.tokens("kesha@popug.inc", NEW_PASSWORD).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let manager = app
+        .tokens("kesha@popug.inc", NEW_PASSWORD)
+        .await
+        .access_token;
     assert_eq!(jwt_part(&manager, 1)["role"], "manager");
 
     // A password the admin chooses is temporary too, and not echoed.
@@ -757,9 +730,12 @@ async fn with_sign_up_closed_admins_create_accounts() {
         .json()
         .await
         .unwrap();
-    assert_eq!(rio["role"], "worker");
-    assert_eq!(rio["must_change_password"], true);
     assert!(rio.get("temporary_password").is_none());
+    let rio = serde_json::from_value::<CreatedAccount>(rio)
+        .unwrap()
+        .account;
+    assert_eq!(rio.role, Role::Worker);
+    assert!(rio.must_change_password);
     problem(
         app.login("rio@popug.inc", "chosen temp 1").await,
         StatusCode::FORBIDDEN,

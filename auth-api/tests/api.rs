@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{ADMIN_EMAIL, PASSWORD, TestApp, jwt_part, problem};
+use support::{ADMIN_EMAIL, CreatedAccount, PASSWORD, Role, TestApp, jwt_part, problem};
 
 // ---- sign-up ---------------------------------------------------------------
 
@@ -17,22 +17,25 @@ async fn sign_up_creates_a_worker_and_publishes_accounts_created() {
     let app = TestApp::spawn().await;
     let response = app.sign_up("Kesha@Popug.INC", "Kesha Popugaev").await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    let account: Value = response.json().await.unwrap();
-    assert_eq!(account["email"], "kesha@popug.inc");
-    assert_eq!(account["full_name"], "Kesha Popugaev");
-    assert_eq!(account["role"], "worker");
-    assert_eq!(account["active"], true);
+    let body: Value = response.json().await.unwrap();
     for secret in ["password", "password_hash"] {
         assert!(
-            account.get(secret).is_none(),
+            body.get(secret).is_none(),
             "{secret} never leaves the service"
         );
     }
+    let account = serde_json::from_value::<CreatedAccount>(body)
+        .unwrap()
+        .account;
+    assert_eq!(account.email, "kesha@popug.inc");
+    assert_eq!(account.full_name, "Kesha Popugaev");
+    assert_eq!(account.role, Role::Worker);
+    assert!(account.active);
 
     let created = app.wait_for_events("accounts.created", 2).await;
     let event = created
         .iter()
-        .find(|event| event["data"]["account_id"] == account["id"])
+        .find(|event| event["data"]["account_id"] == account.id.to_string())
         .expect("an accounts.created for the new account");
     assert_eq!(event["producer"], "auth-api");
     assert_eq!(event["event_version"], 2);
@@ -171,14 +174,8 @@ async fn bad_requests_get_problem_details_with_the_right_status() {
     )
     .await;
     // None of it stored anything.
-    let accounts: Value = app
-        .get("/v1/accounts", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        accounts.as_array().unwrap().len(),
+        app.accounts(&admin).await.len(),
         1,
         "only the bootstrap admin"
     );
@@ -189,13 +186,13 @@ async fn bad_requests_get_problem_details_with_the_right_status() {
 #[tokio::test]
 async fn login_returns_an_eddsa_token_with_the_documented_claims() {
     let app = TestApp::spawn().await;
-    let account = app.worker("kesha@popug.inc").await;
+    let account = app.worker("kesha@popug.inc").await.account;
     let tokens = app.tokens("KESHA@popug.inc", PASSWORD).await;
-    assert_eq!(tokens["token_type"], "Bearer");
-    assert_eq!(tokens["expires_in"], 900);
-    assert!(tokens["refresh_token"].as_str().unwrap().len() >= 40);
+    assert_eq!(tokens.token_type, "Bearer");
+    assert_eq!(tokens.expires_in, 900);
+    assert!(tokens.refresh_token.len() >= 40);
 
-    let access = tokens["access_token"].as_str().unwrap();
+    let access = &tokens.access_token;
     let header = jwt_part(access, 0);
     assert_eq!(header["alg"], "EdDSA");
     let jwks: Value = app
@@ -208,7 +205,7 @@ async fn login_returns_an_eddsa_token_with_the_documented_claims() {
     let claims = jwt_part(access, 1);
     assert_eq!(claims["iss"], "ates-auth");
     assert_eq!(claims["aud"], "ates");
-    assert_eq!(claims["sub"], account["id"]);
+    assert_eq!(claims["sub"], account.id.to_string());
     assert_eq!(claims["role"], "worker");
     assert_eq!(claims["email"], "kesha@popug.inc");
     assert_eq!(
@@ -217,13 +214,7 @@ async fn login_returns_an_eddsa_token_with_the_documented_claims() {
     );
     assert!(claims["jti"].is_string());
 
-    let me: Value = app
-        .get("/v1/accounts/me", Some(access))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(me["id"], account["id"]);
+    assert_eq!(app.me(access).await.id, account.id);
 }
 
 #[tokio::test]
@@ -323,16 +314,12 @@ async fn refresh_rotates_the_refresh_token() {
     let app = TestApp::spawn().await;
     app.worker("kesha@popug.inc").await;
     let first = app.tokens("kesha@popug.inc", PASSWORD).await;
-    let response = app.refresh(first["refresh_token"].as_str().unwrap()).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let second: Value = response.json().await.unwrap();
-    assert_ne!(second["refresh_token"], first["refresh_token"]);
-    assert_ne!(second["access_token"], first["access_token"]);
-    let me = app
-        .get("/v1/accounts/me", second["access_token"].as_str())
-        .await;
+    let second = app.refreshed(&first.refresh_token).await;
+    assert_ne!(second.refresh_token, first.refresh_token);
+    assert_ne!(second.access_token, first.access_token);
+    let me = app.get("/v1/accounts/me", Some(&second.access_token)).await;
     assert_eq!(me.status(), StatusCode::OK);
-    let third = app.refresh(second["refresh_token"].as_str().unwrap()).await;
+    let third = app.refresh(&second.refresh_token).await;
     assert_eq!(third.status(), StatusCode::OK);
 }
 
@@ -340,26 +327,20 @@ async fn refresh_rotates_the_refresh_token() {
 async fn reusing_a_spent_refresh_token_revokes_its_whole_family() {
     let app = TestApp::spawn().await;
     app.worker("kesha@popug.inc").await;
-    let stolen = app.tokens("kesha@popug.inc", PASSWORD).await["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let legitimate: Value = app.refresh(&stolen).await.json().await.unwrap();
+    let stolen = app.tokens("kesha@popug.inc", PASSWORD).await.refresh_token;
+    let legitimate = app.refreshed(&stolen).await;
     // The thief replays the spent token: refused, and the family dies.
     let body = problem(app.refresh(&stolen).await, StatusCode::UNAUTHORIZED).await;
     assert!(body["detail"].as_str().unwrap().contains("already used"));
     problem(
-        app.refresh(legitimate["refresh_token"].as_str().unwrap())
-            .await,
+        app.refresh(&legitimate.refresh_token).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
     // Another login is another family and works.
     let other = app.tokens("kesha@popug.inc", PASSWORD).await;
     assert_eq!(
-        app.refresh(other["refresh_token"].as_str().unwrap())
-            .await
-            .status(),
+        app.refresh(&other.refresh_token).await.status(),
         StatusCode::OK
     );
 }
@@ -369,13 +350,8 @@ async fn logout_revokes_the_family() {
     let app = TestApp::spawn().await;
     app.worker("kesha@popug.inc").await;
     let tokens = app.tokens("kesha@popug.inc", PASSWORD).await;
-    let rotated: Value = app
-        .refresh(tokens["refresh_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
-    let refresh = rotated["refresh_token"].as_str().unwrap();
+    let rotated = app.refreshed(&tokens.refresh_token).await;
+    let refresh = &rotated.refresh_token;
     assert_eq!(app.logout(refresh).await.status(), StatusCode::NO_CONTENT);
     problem(app.refresh(refresh).await, StatusCode::UNAUTHORIZED).await;
     assert_eq!(
@@ -397,10 +373,10 @@ async fn logout_revokes_the_family() {
 #[tokio::test]
 async fn only_admins_list_and_change_accounts() {
     let app = TestApp::spawn().await;
-    let kesha = app.worker("kesha@popug.inc").await;
-    let rio = app.worker("rio@popug.inc").await;
+    let kesha = app.worker("kesha@popug.inc").await.account;
+    let rio = app.worker("rio@popug.inc").await.account;
     let worker = app.access_token("kesha@popug.inc").await;
-    let id = rio["id"].as_str().unwrap();
+    let id = &rio.id.to_string();
 
     problem(
         app.get("/v1/accounts", None).await,
@@ -433,37 +409,19 @@ async fn only_admins_list_and_change_accounts() {
     )
     .await;
     let own = app
-        .get(
-            &format!("/v1/accounts/{}", kesha["id"].as_str().unwrap()),
-            Some(&worker),
-        )
+        .get(&format!("/v1/accounts/{}", kesha.id), Some(&worker))
         .await;
     assert_eq!(own.status(), StatusCode::OK, "an account sees itself");
 
     let admin = app.admin_token().await;
-    let all: Value = app
-        .get("/v1/accounts", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let emails: Vec<&str> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["email"].as_str().unwrap())
-        .collect();
+    let all = app.accounts(&admin).await;
+    let emails: Vec<&str> = all.iter().map(|a| a.email.as_str()).collect();
     assert_eq!(
         emails,
         vec![ADMIN_EMAIL, "kesha@popug.inc", "rio@popug.inc"]
     );
-    let one: Value = app
-        .get(&format!("/v1/accounts/{id}"), Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(one["email"], "rio@popug.inc");
+    let one = app.account(&admin, id).await;
+    assert_eq!(one.email, "rio@popug.inc");
     let missing = format!("/v1/accounts/{}", uuid::Uuid::new_v4());
     problem(app.get(&missing, Some(&admin)).await, StatusCode::NOT_FOUND).await;
     problem(
@@ -496,22 +454,19 @@ async fn only_admins_list_and_change_accounts() {
 #[tokio::test]
 async fn changing_an_account_publishes_its_events() {
     let app = TestApp::spawn().await;
-    let rio = app.worker("rio@popug.inc").await;
+    let rio = app.worker("rio@popug.inc").await.account.id.to_string();
     let admin = app.admin_token().await;
-    let path = format!("/v1/accounts/{}", rio["id"].as_str().unwrap());
+    let path = format!("/v1/accounts/{rio}");
 
-    let renamed: Value = app
-        .patch(
-            &path,
+    let renamed = app
+        .update_account(
             &admin,
+            &rio,
             &json!({"full_name": "Rio de Popug", "role": "manager"}),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(renamed["role"], "manager");
-    assert_eq!(renamed["full_name"], "Rio de Popug");
+        .await;
+    assert_eq!(renamed.role, Role::Manager);
+    assert_eq!(renamed.full_name, "Rio de Popug");
     let updated = app.wait_for_events("accounts.updated", 1).await;
     assert_eq!(updated[0]["data"]["role"], "manager");
     assert_eq!(updated[0]["data"]["full_name"], "Rio de Popug");
@@ -523,7 +478,7 @@ async fn changing_an_account_publishes_its_events() {
     assert_eq!(unchanged.status(), StatusCode::OK);
     app.patch(&path, &admin, &json!({"active": false})).await;
     let deactivated = app.wait_for_events("accounts.deactivated", 1).await;
-    assert_eq!(deactivated[0]["data"]["account_id"], rio["id"]);
+    assert_eq!(deactivated[0]["data"]["account_id"], rio);
     let events = app.account_events().await;
     let names: Vec<&str> = events
         .iter()
@@ -545,7 +500,7 @@ async fn changing_an_account_publishes_its_events() {
     // share it (the no-op moved nothing).
     let revisions: Vec<(&str, i64)> = events
         .iter()
-        .filter(|event| event["data"]["account_id"] == rio["id"])
+        .filter(|event| event["data"]["account_id"] == rio)
         .map(|event| {
             assert_eq!(event["event_version"], 2, "{event}");
             (
@@ -569,10 +524,10 @@ async fn changing_an_account_publishes_its_events() {
 #[tokio::test]
 async fn a_deactivated_account_is_refused_everywhere_in_auth() {
     let app = TestApp::spawn().await;
-    let kesha = app.worker("kesha@popug.inc").await;
+    let kesha = app.worker("kesha@popug.inc").await.account;
     let tokens = app.tokens("kesha@popug.inc", PASSWORD).await;
     let admin = app.admin_token().await;
-    let path = format!("/v1/accounts/{}", kesha["id"].as_str().unwrap());
+    let path = format!("/v1/accounts/{}", kesha.id);
     app.patch(&path, &admin, &json!({"active": false})).await;
 
     problem(
@@ -581,13 +536,12 @@ async fn a_deactivated_account_is_refused_everywhere_in_auth() {
     )
     .await;
     problem(
-        app.refresh(tokens["refresh_token"].as_str().unwrap()).await,
+        app.refresh(&tokens.refresh_token).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
     let body = problem(
-        app.get("/v1/accounts/me", tokens["access_token"].as_str())
-            .await,
+        app.get("/v1/accounts/me", Some(&tokens.access_token)).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
@@ -597,7 +551,7 @@ async fn a_deactivated_account_is_refused_everywhere_in_auth() {
     app.patch(&path, &admin, &json!({"active": true})).await;
     app.tokens("kesha@popug.inc", PASSWORD).await;
     problem(
-        app.refresh(tokens["refresh_token"].as_str().unwrap()).await,
+        app.refresh(&tokens.refresh_token).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
@@ -607,13 +561,8 @@ async fn a_deactivated_account_is_refused_everywhere_in_auth() {
 async fn the_last_active_admin_cannot_be_demoted_or_deactivated() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let me: Value = app
-        .get("/v1/accounts/me", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let path = format!("/v1/accounts/{}", me["id"].as_str().unwrap());
+    let me = app.me(&admin).await;
+    let path = format!("/v1/accounts/{}", me.id);
     problem(
         app.patch(&path, &admin, &json!({"role": "worker"})).await,
         StatusCode::CONFLICT,
@@ -627,7 +576,7 @@ async fn the_last_active_admin_cannot_be_demoted_or_deactivated() {
 
     let rio = app.worker("rio@popug.inc").await;
     app.patch(
-        &format!("/v1/accounts/{}", rio["id"].as_str().unwrap()),
+        &format!("/v1/accounts/{}", rio.account.id),
         &admin,
         &json!({"role": "admin"}),
     )
@@ -660,14 +609,8 @@ async fn the_bootstrap_admin_and_the_signing_key_survive_restarts() {
     let me = app.get("/v1/accounts/me", Some(&token)).await;
     assert_eq!(me.status(), StatusCode::OK, "old tokens still verify");
     let admin = app.admin_token().await;
-    let all: Value = app
-        .get("/v1/accounts", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        all.as_array().unwrap().len(),
+        app.accounts(&admin).await.len(),
         1,
         "one bootstrap admin, however many starts"
     );
@@ -762,12 +705,12 @@ async fn readyz_reports_a_broker_outage() {
     let body = problem(unready, StatusCode::SERVICE_UNAVAILABLE).await;
     assert!(body["detail"].as_str().unwrap().contains("broker"));
     // Signing up still works while the broker is down: the event waits.
-    let kesha = app.worker("kesha@popug.inc").await;
+    let kesha = app.worker("kesha@popug.inc").await.account;
     app.broker.server().resume().await;
     let created = app.wait_for_events("accounts.created", 2).await;
     assert!(
         created
             .iter()
-            .any(|event| event["data"]["account_id"] == kesha["id"])
+            .any(|event| event["data"]["account_id"] == kesha.id.to_string())
     );
 }

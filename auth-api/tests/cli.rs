@@ -13,7 +13,7 @@ use std::time::Duration;
 use ates_core::testing::{TestBroker, TestDatabase, eventually, free_port};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestApp, jwt_part, problem};
+use support::{TestApp, TokenResponse, jwt_part, problem};
 
 fn auth_api(app: &TestApp, args: &[&str], password: Option<&str>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_auth-api"));
@@ -47,10 +47,10 @@ async fn create_admin_makes_an_admin_who_can_log_in() {
         Some("boss password 1"),
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("created admin boss@popug.inc"));
-    let token = app.tokens("boss@popug.inc", "boss password 1").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = app
+        .tokens("boss@popug.inc", "boss password 1")
+        .await
+        .access_token;
     assert_eq!(jwt_part(&token, 1)["role"], "admin");
     let created = app.wait_for_events("accounts.created", 2).await;
     assert!(created.iter().any(
@@ -159,12 +159,8 @@ async fn serve_prints_a_generated_bootstrap_password_that_must_be_changed() {
         .await
         .unwrap();
     assert_eq!(changed.status(), StatusCode::OK);
-    let tokens: Value = changed.json().await.unwrap();
-    assert_eq!(jwt_part(text(&tokens["access_token"]), 1)["role"], "admin");
-}
-
-fn text(value: &Value) -> &str {
-    value.as_str().unwrap()
+    let tokens: TokenResponse = changed.json().await.unwrap();
+    assert_eq!(jwt_part(&tokens.access_token, 1)["role"], "admin");
 }
 
 #[tokio::test]

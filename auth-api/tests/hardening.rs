@@ -8,9 +8,9 @@ use ates_core::testing::{
     assert_bearer_any_case_and_no_store, assert_json_body_statuses, assert_nosniff_everywhere,
     assert_private_headers,
 };
-use auth_api::testing::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
+use auth_api::testing::{ADMIN_EMAIL, ADMIN_PASSWORD, CreatedAccount, TestApp, TokenResponse};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test]
 async fn login_bodies_get_400_413_415_or_422_by_what_is_wrong() {
@@ -29,10 +29,10 @@ async fn token_temporary_password_and_account_answers_are_never_cached() {
     let login = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(login.status(), StatusCode::OK);
     assert_private_headers(&login);
-    let tokens: Value = login.json().await.unwrap();
-    let admin = tokens["access_token"].as_str().unwrap();
+    let tokens: TokenResponse = login.json().await.unwrap();
+    let admin = tokens.access_token.as_str();
 
-    let refreshed = app.refresh(tokens["refresh_token"].as_str().unwrap()).await;
+    let refreshed = app.refresh(&tokens.refresh_token).await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     assert_private_headers(&refreshed);
 
@@ -45,9 +45,9 @@ async fn token_temporary_password_and_account_answers_are_never_cached() {
         .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     assert_private_headers(&created);
-    let created: Value = created.json().await.unwrap();
-    assert!(created["temporary_password"].is_string());
-    let id = created["id"].as_str().unwrap().to_owned();
+    let created: CreatedAccount = created.json().await.unwrap();
+    assert!(created.temporary_password.is_some());
+    let id = created.account.id.to_string();
 
     let temporary = app.set_temporary_password(admin, &id, None).await;
     assert_eq!(temporary.status(), StatusCode::OK);

@@ -12,7 +12,7 @@ use support::TestApp;
 #[tokio::test]
 async fn a_token_verifies_with_pyjwt_against_the_served_jwks() {
     let app = TestApp::spawn().await;
-    let account = app.worker("kesha@popug.inc").await;
+    let account = app.worker("kesha@popug.inc").await.account;
     let token = app.access_token("kesha@popug.inc").await;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -34,7 +34,7 @@ async fn a_token_verifies_with_pyjwt_against_the_served_jwks() {
     );
     assert!(output.status.success(), "PyJWT refused the token: {stderr}");
     let claims: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(claims["sub"], account["id"]);
+    assert_eq!(claims["sub"], account.id.to_string());
     assert_eq!(claims["role"], "worker");
 
     // And PyJWT refuses a tampered token.

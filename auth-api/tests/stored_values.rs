@@ -7,14 +7,12 @@
 use ates_core::testing::{problem, store_unknown_value};
 use auth_api::testing::{PASSWORD, TestApp};
 use reqwest::StatusCode;
-use uuid::Uuid;
 
 #[tokio::test]
 async fn an_unknown_stored_role_is_an_internal_error_and_never_a_token() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let kesha = app.worker("kesha@popug.inc").await;
-    let kesha_id = Uuid::parse_str(kesha["id"].as_str().unwrap()).unwrap();
+    let kesha_id = app.worker("kesha@popug.inc").await.account.id;
     let db = app.database.connect().await;
     store_unknown_value(&db, "accounts", "role", kesha_id, "superuser").await;
 

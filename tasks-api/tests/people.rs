@@ -4,10 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use ates_core::testing::problem;
-use auth_api::testing::TestApp as AuthApp;
+use auth_api::testing::{CreatedAccount, TestApp as AuthApp};
 use event_schemas::accounts::Role;
 use reqwest::StatusCode;
-use serde_json::Value;
 use tasks_api::routes::people::Person;
 use tasks_api::testing::TasksApp;
 
@@ -15,8 +14,8 @@ use tasks_api::testing::TasksApp;
 async fn sign_up(auth: &AuthApp, email: &str, full_name: &str) -> String {
     let response = auth.sign_up(email, full_name).await;
     assert_eq!(response.status(), StatusCode::CREATED, "{email}");
-    let account: Value = response.json().await.unwrap();
-    account["id"].as_str().unwrap().to_owned()
+    let created: CreatedAccount = response.json().await.unwrap();
+    created.account.id.to_string()
 }
 
 #[tokio::test]
