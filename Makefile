@@ -8,7 +8,7 @@ TEST_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 timed_e2e = began=$$(date +%s); $(2) npm --prefix web run e2e; e2e=$$?; \
 	echo "browser tests ($(1)): $$(( $$(date +%s) - began ))s"; [ $$e2e -eq 0 ]
 
-.PHONY: test-web test-web-postgres screenshots web-deps test-contract test-contract-postgres bench-parts compose-check demo run test test-postgres test-db-clean check deps bench schemas-lock fmt openapi
+.PHONY: test-web test-web-postgres screenshots web-deps test-contract test-contract-postgres bench-parts compose-check demo run test test-postgres test-db-clean check deps bench bench-postgres schemas-lock fmt openapi
 
 ## Run the whole system locally: NATS (JetStream) + every service on SQLite.
 run:
@@ -108,6 +108,13 @@ openapi:
 bench: deps
 	$(CARGO) build --release --bins --quiet
 	$(CARGO) bench -p ates-core --bench system
+
+## The same table with every service on PostgreSQL (one database each).
+bench-postgres: deps
+	scripts/ensure-postgres.sh
+	$(CARGO) build --release --bins --quiet
+	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(CARGO) bench -p ates-core --bench system; \
+	status=$$?; $(MAKE) --no-print-directory test-db-clean; exit $$status
 
 ## The finer benchmarks behind some rows: argon2 and login, the ledger's backlog.
 bench-parts: deps

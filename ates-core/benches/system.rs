@@ -1,7 +1,9 @@
 //! `make bench`: the whole system on this machine, one table.
 //!
 //! 1. The four services run as their release binaries (separate processes,
-//!    SQLite files in a temporary directory) on a private `nats-server`.
+//!    each with its own database: a SQLite file in a temporary directory,
+//!    or with `TEST_DATABASE_URL=postgres://…` a fresh PostgreSQL database
+//!    on that server) on a private `nats-server`.
 //!    A client in this process drives them over HTTP at 50 connections:
 //!    `POST /v1/tasks` (its rate and latency, then the pipeline: how long
 //!    until accounting's ledger holds every created task's fee),
@@ -24,13 +26,14 @@
 //! Build the binaries first (`make bench` does): `cargo build --release
 //! --bins`. `BENCH_SECONDS` (default 15) sets each load phase's length,
 //! `BENCH_EVENTS` (default 20,000) the relay's backlog; with `BENCH_KEEP` set
-//! the services' databases and logs are kept for a look afterwards;
+//! the services' logs are kept for a look afterwards (PostgreSQL databases
+//! stay until `make test-db-clean`);
 //! `DATABASE_MAX_CONNECTIONS` is passed on to the services.
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::message::PublishMessage;
@@ -187,10 +190,22 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
+/// The database the bench runs on, as the table's header names it.
+fn store_name() -> &'static str {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => "PostgreSQL",
+        _ => "SQLite",
+    }
+}
+
 /// The four services as child processes; killed when dropped.
 struct System {
     children: Vec<(&'static str, Child)>,
     ports: HashMap<&'static str, u16>,
+    /// Each service's own database: a SQLite file, or a fresh PostgreSQL
+    /// database on `TEST_DATABASE_URL`'s server.
+    databases: HashMap<&'static str, TestDatabase>,
+    /// The services' logs.
     dir: tempfile::TempDir,
 }
 
@@ -228,6 +243,10 @@ impl System {
             "http://127.0.0.1:{}/.well-known/jwks.json",
             ports["auth-api"]
         );
+        let mut databases = HashMap::new();
+        for service in SERVICES {
+            databases.insert(service, TestDatabase::create().await);
+        }
         let mut children = Vec::new();
         for service in SERVICES {
             let binary = binaries.join(service);
@@ -236,19 +255,15 @@ impl System {
                 "{} is missing: run `make bench` (it builds the release binaries first)",
                 binary.display()
             );
+            let log =
+                std::fs::File::create(dir.path().join(format!("{service}.log"))).expect("log file");
             let child = Command::new(&binary)
                 .env_clear()
                 .env("PATH", std::env::var("PATH").unwrap_or_default())
                 .env("RUST_LOG", "warn")
                 .env("NATS_URL", nats_url)
                 .env("BIND_ADDR", format!("127.0.0.1:{}", ports[service]))
-                .env(
-                    "DATABASE_URL",
-                    format!(
-                        "sqlite://{}/{service}.sqlite?mode=rwc",
-                        dir.path().display()
-                    ),
-                )
+                .env("DATABASE_URL", databases[service].url())
                 .env("AUTH_JWKS_URL", &jwks)
                 // The login storm names its clients in X-Forwarded-For.
                 .env("TRUSTED_PROXIES", "127.0.0.1")
@@ -258,11 +273,8 @@ impl System {
                     std::env::var("DATABASE_MAX_CONNECTIONS")
                         .map(|pool| ("DATABASE_MAX_CONNECTIONS", pool)),
                 )
-                .stdout(Stdio::null())
-                .stderr(
-                    std::fs::File::create(dir.path().join(format!("{service}.log")))
-                        .expect("log file"),
-                )
+                .stdout(log.try_clone().expect("log file"))
+                .stderr(log)
                 .spawn()
                 .unwrap_or_else(|error| panic!("cannot start {service}: {error}"));
             children.push((service, child));
@@ -270,6 +282,7 @@ impl System {
         let system = Self {
             children,
             ports,
+            databases,
             dir,
         };
         let client = reqwest::Client::new();
@@ -296,11 +309,8 @@ impl System {
         format!("http://127.0.0.1:{}{path}", self.ports[service])
     }
 
-    fn database_url(&self, service: &str) -> String {
-        format!(
-            "sqlite://{}/{service}.sqlite?mode=rw",
-            self.dir.path().display()
-        )
+    fn database_url(&self, service: &str) -> &str {
+        self.databases[service].url()
     }
 
     /// Peak resident memory (VmHWM) of each service, MiB.
@@ -706,7 +716,7 @@ async fn main() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let ledger = db::connect(&system.database_url("accounting-api"), 1)
+    let ledger = db::connect(system.database_url("accounting-api"), 1)
         .await
         .expect("accounting's database");
     while fees(&ledger).await < 1 {
@@ -882,8 +892,9 @@ async fn main() {
     }
 
     println!(
-        "| measure ({} cores, SQLite, release build) | value | target |",
-        std::thread::available_parallelism().map_or(0, usize::from)
+        "| measure ({} cores, {}, release build) | value | target |",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        store_name()
     );
     println!("|---|---|---|");
     for row in rows {
