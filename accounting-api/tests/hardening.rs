@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use accounting_api::db::payout_email;
+use accounting_api::db::{billing_cycle, payout_email, task, transaction};
 use accounting_api::mailer::{self, Mailer};
 use accounting_api::testing::{AccountingApp, SmtpSink};
 use ates_core::account_replica::entity as account;
@@ -15,7 +15,7 @@ use ates_core::testing::{
     assert_nosniff_everywhere,
 };
 use auth_api::testing::TestApp as AuthApp;
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 async fn account_with(db: &sea_orm::DatabaseConnection, email: &str, full_name: &str) -> Uuid {
@@ -163,4 +163,65 @@ async fn every_date_parameter_is_bounded_and_a_bad_one_is_named() {
     let body =
         ates_core::testing::problem(bad_end, reqwest::StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(body["errors"][0]["field"], "to", "{body}");
+}
+
+/// More tasks in one day's log than SQLite takes parameters in a statement
+/// (32,766): the log still answers in full, each entry with its task, and
+/// the day's sums count every entry.
+#[tokio::test]
+async fn a_day_with_more_tasks_than_a_statement_takes_parameters_is_logged_whole() {
+    const TASKS: usize = 33_000;
+    let auth = AuthApp::spawn().await;
+    let accounting = AccountingApp::spawn(&auth.broker, &auth.jwks_url()).await;
+    let kesha = auth.account_with_role("kesha@popug.inc", "worker").await;
+    accounting.wait_for_account(&kesha, true).await;
+    let token = auth.access_token("kesha@popug.inc").await;
+    let kesha: Uuid = kesha.parse().unwrap();
+    let cycle = billing_cycle::Entity::find()
+        .filter(billing_cycle::Column::Status.eq("open"))
+        .one(&accounting.db)
+        .await
+        .unwrap()
+        .expect("an open cycle");
+    let now = chrono::Utc::now();
+    let ids: Vec<Uuid> = (0..TASKS).map(|_| Uuid::now_v7()).collect();
+    for chunk in ids.chunks(1_000) {
+        task::Entity::insert_many(chunk.iter().map(|&id| task::ActiveModel {
+            id: Set(id),
+            title: Set(Some(format!("Task {id}"))),
+            jira_id: Set(None),
+            description: Set(None),
+            assignment_fee_cents: Set(10),
+            reward_cents: Set(20),
+            priced_at: Set(now),
+            revision: Set(None),
+        }))
+        .exec_without_returning(&accounting.db)
+        .await
+        .unwrap();
+        transaction::Entity::insert_many(chunk.iter().map(|&id| transaction::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            account_id: Set(kesha),
+            kind: Set("assignment_fee".into()),
+            amount_cents: Set(-10),
+            task_id: Set(Some(id)),
+            billing_cycle_id: Set(cycle.id),
+            created_at: Set(now),
+        }))
+        .exec_without_returning(&accounting.db)
+        .await
+        .unwrap();
+    }
+
+    let log = accounting.my_transactions(&token, None).await;
+    assert_eq!(log.len(), TASKS);
+    assert!(
+        log.iter().all(|entry| entry
+            .task
+            .as_ref()
+            .is_some_and(|task| task.title.as_deref() == Some(&format!("Task {}", task.id)))),
+        "every entry carries its own task"
+    );
+    let me = accounting.me(&token).await;
+    assert_eq!(me.today.fees_cents, -10 * i64::try_from(TASKS).unwrap());
 }

@@ -1,7 +1,7 @@
 //! What accounting shows: balances, a day's audit log, a day's totals, and
 //! management earnings day by day.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use ates_core::account_replica::entity as account;
 use ates_core::validation::DayRange;
@@ -15,6 +15,10 @@ use super::AccountingError;
 use crate::db::{balance, task, transaction};
 use ates_core::calendar::BusinessCalendar;
 use ates_core::money;
+
+/// Most task ids bound in one statement (SQLite allows 32,766 parameters,
+/// PostgreSQL 65,535).
+const TASKS_PER_QUERY: usize = 500;
 
 /// A transaction with its task, for the audit log.
 #[derive(Debug, Clone)]
@@ -64,18 +68,18 @@ pub async fn log_of_day(
         .order_by_asc(transaction::Column::Id)
         .all(db)
         .await?;
-    let task_ids: Vec<Uuid> = transactions.iter().filter_map(|row| row.task_id).collect();
-    let tasks: HashMap<Uuid, task::Model> = if task_ids.is_empty() {
-        HashMap::new()
-    } else {
-        task::Entity::find()
-            .filter(task::Column::Id.is_in(task_ids))
+    let task_ids: BTreeSet<Uuid> = transactions.iter().filter_map(|row| row.task_id).collect();
+    let task_ids: Vec<Uuid> = task_ids.into_iter().collect();
+    let mut tasks: HashMap<Uuid, task::Model> = HashMap::with_capacity(task_ids.len());
+    // A bounded number of ids per statement: a busy day's log names more
+    // tasks than SQLite takes parameters in one statement.
+    for chunk in task_ids.chunks(TASKS_PER_QUERY) {
+        let found = task::Entity::find()
+            .filter(task::Column::Id.is_in(chunk.iter().copied()))
             .all(db)
-            .await?
-            .into_iter()
-            .map(|task| (task.id, task))
-            .collect()
-    };
+            .await?;
+        tasks.extend(found.into_iter().map(|task| (task.id, task)));
+    }
     Ok(transactions
         .into_iter()
         .map(|transaction| LogEntry {
