@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ates_core::config::ServiceSettings;
-use ates_core::testing::{ApiClient, RunningService, TestedService};
+use ates_core::testing::{ApiClient, RunningService, TestedService, answer};
 use reqwest::Response;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -56,8 +56,7 @@ impl AccountingClient {
     /// Closes the day; it must succeed. Returns what the close did.
     pub async fn closed_day(&self, token: &str) -> CloseResult {
         let response = self.close_day(token).await;
-        assert_eq!(response.status(), reqwest::StatusCode::OK, "close the day");
-        response.json().await.unwrap()
+        answer(response, reqwest::StatusCode::OK, "close the day").await
     }
 
     /// `GET /v1/me`.

@@ -6,14 +6,13 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::Router;
+use axum::extract::FromRef;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-
-use axum::Router;
-use axum::extract::FromRef;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::account_replica::ReplicaGate;
@@ -67,7 +66,7 @@ impl Foundation {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// What every aTES service is to the code that starts it: `main` (through
-/// [`main`] or [`ServiceCommand::run`]) and the test harness
+/// [`main`] or [`main_with`]) and the test harness
 /// (`testing::RunningService`) start it the same way: [`Self::prepare`],
 /// then [`Prepared::run`].
 pub trait AtesService: Sized + Send + Sync + 'static {
@@ -202,7 +201,7 @@ impl<S: AtesService> Prepared<S> {
 
 /// A service's `serve` command: listens on `bind_addr`, prepares the
 /// service from `config` and runs it until SIGINT or SIGTERM.
-pub async fn serve<S: AtesService>(bind_addr: &str, config: S::Config) -> anyhow::Result<()> {
+async fn serve<S: AtesService>(bind_addr: &str, config: S::Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(bind_addr)
         .await
         .with_context(|| format!("cannot listen on {bind_addr}"))?;
@@ -210,10 +209,9 @@ pub async fn serve<S: AtesService>(bind_addr: &str, config: S::Config) -> anyhow
     prepared.run(listener, crate::shutdown::on_signal()).await
 }
 
-/// The commands every service has; a service with more flattens these into
-/// its own `Subcommand` enum.
+/// The commands every service has; [`main_with`] adds a service's own.
 #[derive(Debug, Clone, Copy, Default, clap::Subcommand)]
-pub enum ServiceCommand {
+enum ServiceCommand {
     /// Serve HTTP and run the service's background work (the default).
     #[default]
     Serve,
@@ -223,7 +221,7 @@ pub enum ServiceCommand {
 
 impl ServiceCommand {
     /// Runs the command for service `S`.
-    pub async fn run<S: AtesService>(self) -> anyhow::Result<()> {
+    async fn run<S: AtesService>(self) -> anyhow::Result<()> {
         match self {
             ServiceCommand::Serve => {
                 let config = config_from_env::<S>()?;
@@ -255,7 +253,7 @@ enum CliCommand<C: clap::Subcommand> {
 
 /// The commands of a service that has only the common ones.
 #[derive(Debug, Clone, Copy, clap::Subcommand)]
-pub enum NoOwnCommands {}
+enum NoOwnCommands {}
 
 /// The whole `main` of a service with only the common commands: logs, the
 /// command line (`serve` by default, or `openapi`), and the command.

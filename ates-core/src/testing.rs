@@ -491,11 +491,7 @@ impl ApiClient {
     /// A GET that must answer 200 with a JSON body of type `T`.
     pub async fn get_ok<T: serde::de::DeserializeOwned>(&self, path: &str, token: &str) -> T {
         let response = self.get(path, token).await;
-        assert_eq!(response.status(), reqwest::StatusCode::OK, "GET {path}");
-        response
-            .json()
-            .await
-            .expect("a JSON body of the documented shape")
+        answer(response, reqwest::StatusCode::OK, &format!("GET {path}")).await
     }
 
     pub async fn post(
@@ -529,6 +525,19 @@ impl ApiClient {
         }
         request.send().await.expect("the service answers")
     }
+}
+
+/// The body of a successful answer as `T`, after checking that `response`
+/// has the `expected` status; `what` names the request in the failure.
+pub async fn answer<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    expected: reqwest::StatusCode,
+    what: &str,
+) -> T {
+    let status = response.status();
+    let body = response.text().await.expect("a body");
+    assert_eq!(status, expected, "{what}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|error| panic!("{what}: {error}: {body}"))
 }
 
 /// A service running in the test process on `127.0.0.1:0`, over a test

@@ -19,11 +19,10 @@ pub use crate::routes::sessions::TokenResponse;
 use ates_core::bus::EventBus;
 use ates_core::service::AtesService;
 use ates_core::testing::{
-    TestBroker, TestDatabase, eventually, published_events, service_settings,
+    TestBroker, TestDatabase, answer, eventually, published_events, service_settings,
 };
 pub use event_schemas::accounts::Role;
 use reqwest::{Response, StatusCode};
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -453,13 +452,4 @@ impl TestApp {
         })
         .await
     }
-}
-
-/// The body of a successful answer as `T`, after checking that `response`
-/// has the `expected` status; `what` names the request in the failure.
-async fn answer<T: DeserializeOwned>(response: Response, expected: StatusCode, what: &str) -> T {
-    let status = response.status();
-    let body = response.text().await.unwrap();
-    assert_eq!(status, expected, "{what}: {body}");
-    serde_json::from_str(&body).unwrap_or_else(|error| panic!("{what}: {error}: {body}"))
 }

@@ -6,8 +6,8 @@
 
 use ates_core::account_replica::entity as account;
 use ates_core::config::ServiceSettings;
-use ates_core::testing::{ApiClient, RunningService, TestedService};
-use reqwest::Response;
+use ates_core::testing::{ApiClient, RunningService, TestedService, answer};
+use reqwest::{Response, StatusCode};
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::Value;
 
@@ -47,12 +47,7 @@ impl TasksClient {
                 &serde_json::json!({"title": title, "description": "to do"}),
             )
             .await;
-        assert_eq!(
-            response.status(),
-            reqwest::StatusCode::CREATED,
-            "create {title}"
-        );
-        response.json().await.unwrap()
+        answer(response, StatusCode::CREATED, &format!("create {title}")).await
     }
 
     /// `GET /v1/tasks/{id}`; the task must be there.
@@ -90,19 +85,13 @@ impl TasksClient {
     /// Completes a task, which must succeed; returns it done.
     pub async fn completed(&self, token: &str, task_id: &str) -> Task {
         let response = self.complete(token, task_id).await;
-        assert_eq!(
-            response.status(),
-            reqwest::StatusCode::OK,
-            "complete {task_id}"
-        );
-        response.json().await.unwrap()
+        answer(response, StatusCode::OK, &format!("complete {task_id}")).await
     }
 
     /// Shuffles, which must succeed; returns how many tasks moved.
     pub async fn shuffled(&self, token: &str) -> ShuffleResult {
         let response = self.shuffle(token).await;
-        assert_eq!(response.status(), reqwest::StatusCode::OK, "shuffle");
-        response.json().await.unwrap()
+        answer(response, StatusCode::OK, "shuffle").await
     }
 }
 

@@ -367,8 +367,8 @@ impl ApiInfo {
                     .description(Some(self.description))
                     .license(Some(
                         LicenseBuilder::new()
-                            .name("MIT")
-                            .identifier(Some("MIT"))
+                            .name(env!("CARGO_PKG_LICENSE"))
+                            .identifier(Some(env!("CARGO_PKG_LICENSE")))
                             .build(),
                     ))
                     .version("1.0.0"),
