@@ -64,18 +64,19 @@ impl AccountingClient {
         self.0.get_ok("/v1/me", token).await
     }
 
-    /// `GET /v1/me/transactions?date=` (today without a date).
+    /// `GET /v1/me/transactions?date=` (today without a date): the whole
+    /// day, page after page.
     pub async fn my_transactions(&self, token: &str, date: Option<&str>) -> Vec<Transaction> {
         let path = match date {
             Some(date) => format!("/v1/me/transactions?date={date}"),
             None => "/v1/me/transactions".to_owned(),
         };
-        self.0.get_ok(&path, token).await
+        self.0.get_all(&path, token).await
     }
 
-    /// `GET /v1/accounts`: every balance.
+    /// `GET /v1/accounts`: every balance, page after page.
     pub async fn balances(&self, token: &str) -> Vec<AccountBalance> {
-        self.0.get_ok("/v1/accounts", token).await
+        self.0.get_all("/v1/accounts", token).await
     }
 
     /// `GET /v1/stats/management?{query}`.
@@ -85,9 +86,9 @@ impl AccountingClient {
             .await
     }
 
-    /// `GET /v1/billing-cycles`.
+    /// `GET /v1/billing-cycles`: every cycle, page after page.
     pub async fn cycles(&self, token: &str) -> Vec<BillingCycle> {
-        self.0.get_ok("/v1/billing-cycles", token).await
+        self.0.get_all("/v1/billing-cycles", token).await
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use accounting_api::db::billing_cycle::CycleStatus;
 use accounting_api::db::payout_email;
-use accounting_api::routes::accounting::{MyAccount, Transaction};
+use accounting_api::routes::accounting::{MyAccount, Transaction, TransactionPage};
 use accounting_api::testing::{AccountingApp, SmtpSink};
 use ates_core::bus::EventBus;
 use ates_core::testing::{eventually, problem, published_events};
@@ -387,7 +387,9 @@ async fn workers_see_only_their_own_account() {
         )
         .await;
     assert_eq!(log.status(), StatusCode::OK);
-    assert_eq!(log.json::<Vec<Transaction>>().await.unwrap(), []);
+    let log: TransactionPage = log.json().await.unwrap();
+    assert_eq!(log.items, []);
+    assert_eq!(log.next_cursor, None);
 }
 
 /// Every admin- and accountant-only request of accounting-api, with the

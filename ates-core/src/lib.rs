@@ -16,6 +16,10 @@
 //!   state, so a retried request gets the first answer and changes nothing.
 //! - [`money`]: sums of cents that are errors, not wrapped numbers, when
 //!   they overflow.
+//! - [`page`]: keyset pagination (`cursor`, `next_cursor`) and search for
+//!   every list.
+//! - [`quarter_hours`]: management earnings summed by quarter hour in the
+//!   transaction that writes them, so reports over days stay flat.
 //! - [`service`]: what a token-verifying service with an account replica
 //!   opens at start.
 //! - [`unit_of_work`]: how a command writes its changes and outbox events
@@ -38,6 +42,8 @@ pub mod db;
 pub mod http;
 pub mod idempotency;
 pub mod money;
+pub mod page;
+pub mod quarter_hours;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

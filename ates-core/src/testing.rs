@@ -494,6 +494,29 @@ impl ApiClient {
         answer(response, reqwest::StatusCode::OK, &format!("GET {path}")).await
     }
 
+    /// Every item of the list at `path`, following `next_cursor` page by
+    /// page (100 a page); each page must answer 200.
+    pub async fn get_all<T: serde::de::DeserializeOwned>(&self, path: &str, token: &str) -> Vec<T> {
+        let mut next: Option<String> = None;
+        let mut items = Vec::new();
+        loop {
+            let url = page_path(path, next.as_deref());
+            let page: Paged<T> = self.get_ok(&url, token).await;
+            items.extend(page.items);
+            match page.next_cursor {
+                Some(cursor) => {
+                    assert_ne!(
+                        next.as_ref(),
+                        Some(&cursor),
+                        "GET {url}: the cursor did not move on"
+                    );
+                    next = Some(cursor);
+                }
+                None => return items,
+            }
+        }
+    }
+
     pub async fn post(
         &self,
         path: &str,
@@ -538,6 +561,22 @@ pub async fn answer<T: serde::de::DeserializeOwned>(
     let body = response.text().await.expect("a body");
     assert_eq!(status, expected, "{what}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|error| panic!("{what}: {error}: {body}"))
+}
+
+/// One page of any list (see `ates_core::page`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// `path` asking for 100 rows a page, from `cursor` if given.
+pub fn page_path(path: &str, cursor: Option<&str>) -> String {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    match cursor {
+        Some(cursor) => format!("{path}{separator}per_page=100&cursor={cursor}"),
+        None => format!("{path}{separator}per_page=100"),
+    }
 }
 
 /// A service running in the test process on `127.0.0.1:0`, over a test
@@ -641,6 +680,11 @@ impl<S: TestedService> RunningService<S> {
 
     pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
         self.http.get(path, token).await
+    }
+
+    /// A GET that must answer 200 with a JSON body of type `T`.
+    pub async fn get_ok<T: serde::de::DeserializeOwned>(&self, path: &str, token: &str) -> T {
+        self.http.get_ok(path, token).await
     }
 
     pub async fn post(

@@ -19,7 +19,7 @@ pub use crate::routes::sessions::TokenResponse;
 use ates_core::bus::EventBus;
 use ates_core::service::AtesService;
 use ates_core::testing::{
-    TestBroker, TestDatabase, answer, eventually, published_events, service_settings,
+    ApiClient, TestBroker, TestDatabase, answer, eventually, published_events, service_settings,
 };
 pub use event_schemas::accounts::Role;
 use reqwest::{Response, StatusCode};
@@ -317,10 +317,13 @@ impl TestApp {
     }
 
     /// Every account, oldest first, as `token` (an admin's) sees them
-    /// (`GET /v1/accounts`); the request must succeed.
+    /// (`GET /v1/accounts`, page after page); each page must succeed.
     pub async fn accounts(&self, token: &str) -> Vec<Account> {
-        let response = self.get("/v1/accounts", Some(token)).await;
-        answer(response, StatusCode::OK, "GET /v1/accounts").await
+        let api = ApiClient {
+            address: self.address.clone(),
+            client: self.client.clone(),
+        };
+        api.get_all("/v1/accounts", token).await
     }
 
     /// One account as `token` sees it (`GET /v1/accounts/{id}`); the

@@ -60,6 +60,19 @@ impl TasksClient {
         self.0.get_ok(&format!("/v1/tasks?{query}"), token).await
     }
 
+    /// `GET /v1/tasks?{query}`: every matching task, page after page.
+    pub async fn all(&self, token: &str, query: &str) -> Vec<Task> {
+        self.0.get_all(&format!("/v1/tasks?{query}"), token).await
+    }
+
+    /// `GET /v1/tasks/mine?{query}`: all the caller's matching tasks, page
+    /// after page.
+    pub async fn all_mine(&self, token: &str, query: &str) -> Vec<Task> {
+        self.0
+            .get_all(&format!("/v1/tasks/mine?{query}"), token)
+            .await
+    }
+
     /// `GET /v1/tasks/mine?{query}`: a page of the caller's tasks.
     pub async fn mine(&self, token: &str, query: &str) -> TaskPage {
         self.0
@@ -67,9 +80,9 @@ impl TasksClient {
             .await
     }
 
-    /// `GET /v1/people`.
+    /// `GET /v1/people`: everyone, page after page.
     pub async fn people(&self, token: &str) -> Vec<Person> {
-        self.0.get_ok("/v1/people", token).await
+        self.0.get_all("/v1/people", token).await
     }
 
     pub async fn complete(&self, token: &str, task_id: &str) -> Response {

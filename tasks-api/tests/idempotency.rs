@@ -59,8 +59,8 @@ impl Retries {
             .await
     }
 
-    async fn total_tasks(&self) -> u64 {
-        self.tasks.list(&self.admin, "").await.total
+    async fn total_tasks(&self) -> usize {
+        self.tasks.all(&self.admin, "").await.len()
     }
 
     /// Waits for the event `name` of `task_id` (a positive marker: every

@@ -83,8 +83,12 @@ test.describe("every screen of every role", () => {
   const myTasks: Screen = {
     name: "my tasks",
     path: "/my-tasks",
-    // Both lists loaded (a manager's may be empty).
-    ready: (p) => p.getByRole("heading", { level: 2, name: /^(Open|Done) \(\d+\)$/ }).nth(1),
+    // Both lists loaded (a manager's may be empty): two tables or "none" lines.
+    ready: (p) =>
+      p
+        .getByRole("table", { name: /^My (open|done) tasks$/ })
+        .or(p.getByText(/^My (open|done) tasks: /))
+        .nth(1),
   };
   const tasks: Screen = { name: "tasks", path: "/tasks", ready: (p) => p.getByRole("table", { name: "Tasks, newest first" }) };
   const myMoney: Screen = { name: "my money", path: "/my-money", ready: (p) => p.getByText("Balance now", { exact: true }) };

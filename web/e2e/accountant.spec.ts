@@ -1,4 +1,4 @@
-import { dollars, expect, goTo, logIn, person, row, shownDay, test, today, unique } from "./support";
+import { dollars, expect, goTo, logIn, person, row, showAuditLogOf, shownDay, test, today, unique } from "./support";
 
 // An accountant reads every balance, an account's audit log and the management earnings chart.
 
@@ -21,11 +21,19 @@ test("an accountant reads the balances, an audit log and the earnings chart", as
 
   await logIn(page, accountant);
   await goTo(page, "Accounting");
-  await expect(row(page, "Every account's balance", [worker.fullName, worker.email, "worker", dollars(balance.balance_cents)])).toHaveCount(1);
-  await expect(row(page, "Every account's balance", [accountant.fullName, accountant.email, "accountant", "$0.00"])).toHaveCount(1);
+  await expect(page.getByRole("table", { name: "Every account's balance" })).toBeVisible();
+  // Balances page in the order the accounts were made: the search (names and emails) finds the
+  // newest ones, whatever page they are on.
+  const search = page.getByRole("searchbox", { name: "Search balances by name or email" });
+  await search.fill(worker.email);
+  const found = `Balances of accounts matching “${worker.email}”`;
+  await expect(page.getByRole("table", { name: found }).getByRole("row")).toHaveCount(2);
+  await expect(row(page, found, [worker.fullName, worker.email, "worker", dollars(balance.balance_cents)])).toHaveCount(1);
+  await search.fill(accountant.fullName);
+  await expect(row(page, /^Balances of accounts matching /, [accountant.fullName, accountant.email, "accountant", "$0.00"])).toHaveCount(1);
 
   // The audit log of the worker's day.
-  await page.getByLabel("Account").selectOption({ label: worker.fullName });
+  await showAuditLogOf(page, worker.fullName);
   const day = await shownDay(page, today());
   await expect(row(page, `${worker.fullName} on ${day}`, [undefined, "Task reward", `POPUG-303 ${title}`, dollars(reward.amount_cents)])).toHaveCount(1);
   await expect(page.getByRole("table", { name: `${worker.fullName} on ${day}` }).getByRole("row")).toHaveCount(3);

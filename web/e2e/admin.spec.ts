@@ -1,4 +1,4 @@
-import { dollars, expect, goTo, logIn, person, row, shownDay, stack, test, today, unique } from "./support";
+import { dollars, expect, goTo, logIn, person, row, showAuditLogOf, shownDay, stack, test, today, unique } from "./support";
 
 // An admin changes a role (and is told plainly that the last admin stays one), closes the day,
 // sees the payout in the audit log and reads the analytics.
@@ -25,12 +25,23 @@ test("an admin changes a role, is refused demoting the last admin, closes the da
   await logIn(page, { email: stack.adminEmail, password: stack.adminPassword });
   await goTo(page, "People");
 
+  // The list pages oldest first: the search (names and emails, as one types) finds the newcomer.
+  const search = page.getByRole("searchbox", { name: "Search by name or email" });
+  await search.fill(promoted.fullName);
+  const found = page.getByRole("table", { name: `Accounts matching “${promoted.fullName}”` });
+  await expect(found.getByRole("row")).toHaveCount(2);
+  await expect(found.getByRole("cell", { name: promoted.email, exact: true })).toBeVisible();
+
   // A role change.
   await page.getByLabel(`Role of ${promoted.fullName}`).selectOption("manager");
   await page.getByRole("button", { name: `Change role of ${promoted.fullName}` }).click();
   await expect(page.getByLabel(`Role of ${promoted.fullName}`)).toHaveValue("manager");
   await expect(page.getByRole("button", { name: `Change role of ${promoted.fullName}` })).toBeDisabled();
   await expect.poll(async () => (await api.accounts(admin)).find((a) => a.id === promoted.id)?.role).toBe("manager");
+
+  // Back to every account, the bootstrap admin (the oldest) first.
+  await search.fill("");
+  await expect(page.getByRole("table", { name: "Every account", exact: true })).toBeVisible();
 
   // The only admin cannot demote themselves: the refusal is said in words, and nothing changed.
   await page.getByLabel(`Role of ${me.full_name}`).selectOption("worker");
@@ -44,8 +55,7 @@ test("an admin changes a role, is refused demoting the last admin, closes the da
   const positive = balances.filter((b) => b.balance_cents > 0);
   const negative = balances.filter((b) => b.balance_cents < 0).length;
   const paid = positive.reduce((sum, b) => sum + b.balance_cents, 0);
-  const cycles = await api.get<{ business_date: string; status: string }[]>("/api/accounting/v1/billing-cycles", admin);
-  const openCycle = cycles.find((c) => c.status === "open");
+  const openCycle = (await api.billingCycles(admin)).find((c) => c.status === "open");
   if (!openCycle) throw new Error("no open billing cycle");
   await page.getByRole("button", { name: "Close the day…" }).click();
   const dialog = page.getByRole("dialog", { name: "Close the day now?" });
@@ -58,8 +68,9 @@ test("an admin changes a role, is refused demoting the last admin, closes the da
   await expect(dialog).toBeHidden();
 
   // Petya was paid: the balance is back to zero and the payout is in Petya's audit log.
-  await expect(row(page, "Every account's balance", [worker.fullName, worker.email, "worker", "$0.00"])).toHaveCount(1);
-  await page.getByLabel("Account").selectOption({ label: worker.fullName });
+  await page.getByRole("searchbox", { name: "Search balances by name or email" }).fill(worker.fullName);
+  await expect(row(page, /^Balances of accounts matching /, [worker.fullName, worker.email, "worker", "$0.00"])).toHaveCount(1);
+  await showAuditLogOf(page, worker.fullName);
   const day = await shownDay(page, today());
   await expect(row(page, `${worker.fullName} on ${day}`, [undefined, "Payout", "—", `${dollars(-owed)} (debit)`])).toHaveCount(1);
 

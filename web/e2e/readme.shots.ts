@@ -81,7 +81,7 @@ test("screenshots of the main screens", async ({ page, api }) => {
   // The accountant's balances, an audit log and the earnings chart.
   await logIn(page, lora);
   await goTo(page, "Accounting");
-  await page.getByLabel("Account").selectOption({ label: "Kesha Popugaev" });
+  await page.getByLabel("Account", { exact: true }).selectOption({ label: "Kesha Popugaev" });
   await expect(page.getByRole("table", { name: /^Kesha Popugaev on / })).toBeVisible();
   await expect(page.getByRole("img", { name: /^Management earnings per day, / })).toBeVisible();
   await shoot(page, "accounting");

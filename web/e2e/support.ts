@@ -13,8 +13,8 @@ export type Role = Auth["schemas"]["Role"];
 export type Account = Auth["schemas"]["Account"];
 export type Person = Tasks["schemas"]["Person"];
 export type Task = Tasks["schemas"]["Task"];
-export type TaskPage = Tasks["schemas"]["TaskPage"];
 export type AccountBalance = Accounting["schemas"]["AccountBalance"];
+export type BillingCycle = Accounting["schemas"]["BillingCycle"];
 export type Transaction = Accounting["schemas"]["Transaction"];
 export type MyAccount = Accounting["schemas"]["MyAccount"];
 export type DailyEarnings = Accounting["schemas"]["DailyEarnings"];
@@ -119,6 +119,19 @@ export class Api {
     return this.call<T>("POST", path, token, data, expected);
   }
 
+  // Every item of a list the services page by cursor: follows `next_cursor`, 100 at a time.
+  async all<T>(path: string, token: string): Promise<T[]> {
+    const items: T[] = [];
+    let cursor: string | null | undefined;
+    do {
+      const query = new URLSearchParams({ per_page: "100", ...(cursor ? { cursor } : {}) });
+      const page = await this.get<{ items: T[]; next_cursor?: string | null }>(`${path}${path.includes("?") ? "&" : "?"}${query}`, token);
+      items.push(...page.items);
+      cursor = page.next_cursor;
+    } while (cursor);
+    return items;
+  }
+
   async logIn(email: string, password: string): Promise<string> {
     const tokens = await this.post<{ access_token: string }>("/api/auth/v1/auth/login", null, { email, password });
     return tokens.access_token;
@@ -138,7 +151,7 @@ export class Api {
   }
 
   accounts(admin: string): Promise<Account[]> {
-    return this.get<Account[]>("/api/auth/v1/accounts", admin);
+    return this.all<Account>("/api/auth/v1/accounts", admin);
   }
 
   async setActive(admin: string, id: string, active: boolean): Promise<void> {
@@ -146,7 +159,7 @@ export class Api {
   }
 
   people(token: string): Promise<Person[]> {
-    return this.get<Person[]>("/api/tasks/v1/people", token);
+    return this.all<Person>("/api/tasks/v1/people", token);
   }
 
   // Tasks go to a random active worker or accountant: deactivates every other one (and
@@ -178,12 +191,17 @@ export class Api {
     return this.post<Task>(`/api/tasks/v1/tasks/${taskId}/complete`, token);
   }
 
-  openTasks(token: string): Promise<TaskPage> {
-    return this.get<TaskPage>("/api/tasks/v1/tasks?status=open&per_page=1", token);
+  // No list gives a total any more: counted page by page.
+  async openTaskCount(token: string): Promise<number> {
+    return (await this.all<Task>("/api/tasks/v1/tasks?status=open", token)).length;
   }
 
   balances(token: string): Promise<AccountBalance[]> {
-    return this.get<AccountBalance[]>("/api/accounting/v1/accounts", token);
+    return this.all<AccountBalance>("/api/accounting/v1/accounts", token);
+  }
+
+  billingCycles(token: string): Promise<BillingCycle[]> {
+    return this.all<BillingCycle>("/api/accounting/v1/billing-cycles", token);
   }
 
   me(token: string): Promise<MyAccount> {
@@ -191,11 +209,11 @@ export class Api {
   }
 
   myTransactions(token: string, day = today()): Promise<Transaction[]> {
-    return this.get<Transaction[]>(`/api/accounting/v1/me/transactions?date=${day}`, token);
+    return this.all<Transaction>(`/api/accounting/v1/me/transactions?date=${day}`, token);
   }
 
   transactionsOf(token: string, accountId: string, day = today()): Promise<Transaction[]> {
-    return this.get<Transaction[]>(`/api/accounting/v1/accounts/${accountId}/transactions?date=${day}`, token);
+    return this.all<Transaction>(`/api/accounting/v1/accounts/${accountId}/transactions?date=${day}`, token);
   }
 
   managementEarnings(token: string, from: string, to: string): Promise<DailyEarnings[]> {
@@ -261,6 +279,12 @@ export function nav(page: Page) {
 export async function goTo(page: Page, screen: string): Promise<void> {
   await nav(page).getByRole("link", { name: screen, exact: true }).click();
   await expect(page.getByRole("heading", { level: 1, name: screen })).toBeVisible();
+}
+
+// On the accounting screen: finds the account by name in the audit log's picker and shows its day.
+export async function showAuditLogOf(page: Page, fullName: string): Promise<void> {
+  await page.getByRole("searchbox", { name: "Find an account" }).fill(fullName);
+  await page.getByLabel("Account", { exact: true }).selectOption({ label: fullName });
 }
 
 // The rows of a table (by caption) whose cells read exactly `cells` (undefined: any text).

@@ -15,6 +15,8 @@ impl MigratorTrait for Migrator {
         migrations.push(Box::new(CreateAccountingTables));
         migrations.push(Box::new(AddPricedTaskRevision));
         migrations.extend(ates_core::idempotency::migrations());
+        migrations.push(Box::new(AddAuditLogPageIndex));
+        migrations.push(Box::new(AddEarningsByQuarterHour));
         migrations
     }
 }
@@ -394,5 +396,62 @@ impl MigrationTrait for AddPricedTaskRevision {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// The audit log pages by (time, id) within an account: an index in that
+/// order walks straight to a cursor, also among rows of the same time.
+struct AddAuditLogPageIndex;
+
+impl MigrationName for AddAuditLogPageIndex {
+    fn name(&self) -> &str {
+        "m20261205_300001_add_audit_log_page_index"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for AddAuditLogPageIndex {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        index(
+            manager,
+            "idx_transactions_account_time_id",
+            Transactions::Table,
+            vec![
+                Transactions::AccountId.into_iden(),
+                Transactions::CreatedAt.into_iden(),
+                Transactions::Id.into_iden(),
+            ],
+            false,
+        )
+        .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_transactions_account_time")
+                    .table(Transactions::Table)
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Management earnings by quarter hour, filled from the transactions
+/// already written; from then on the ledger adds to it as it posts.
+struct AddEarningsByQuarterHour;
+
+impl MigrationName for AddEarningsByQuarterHour {
+    fn name(&self) -> &str {
+        "m20261205_300002_add_earnings_by_quarter_hour"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for AddEarningsByQuarterHour {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        ates_core::quarter_hours::create_earnings_table(manager).await?;
+        let mut fill =
+            ates_core::quarter_hours::EarningsFill::new(manager.get_connection(), "transactions");
+        while fill.next().await?.is_some() {}
+        Ok(())
     }
 }

@@ -17,13 +17,14 @@
 use ates_core::bus::Outbox;
 use ates_core::db;
 use ates_core::money;
+use ates_core::page::{Keyset, Page, PageRequest, Position};
 use ates_core::unit_of_work::UnitOfWork;
 use chrono::{DateTime, Utc};
 use event_schemas::accounting::{BillingCycleClosedV1, PaymentMadeV1, TransactionKind};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
-    IntoActiveModel, QueryFilter, QueryOrder, Statement,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -367,10 +368,34 @@ pub async fn close_if_day_over(
     }
 }
 
-/// All cycles, newest first.
-pub async fn list(db: &DatabaseConnection) -> Result<Vec<billing_cycle::Model>, AccountingError> {
-    Ok(billing_cycle::Entity::find()
+/// Billing cycles page newest first, by their sequence number.
+#[derive(Debug)]
+pub enum CycleOrder {}
+
+impl Keyset for CycleOrder {
+    const LIST: &'static str = "billing-cycles";
+    type Key = i64;
+}
+
+/// A page of cycles, newest first.
+pub async fn list(
+    db: &DatabaseConnection,
+    request: &PageRequest<CycleOrder>,
+) -> Result<Page<billing_cycle::Model>, AccountingError> {
+    let mut query = billing_cycle::Entity::find();
+    if let Some(after) = &request.after {
+        query = query.filter(
+            after.before_in_descending(billing_cycle::Column::Seq, billing_cycle::Column::Id),
+        );
+    }
+    let rows = query
         .order_by_desc(billing_cycle::Column::Seq)
+        .order_by_desc(billing_cycle::Column::Id)
+        .limit(request.limit())
         .all(db)
-        .await?)
+        .await?;
+    Ok(request.finish(rows, |cycle| Position {
+        key: cycle.seq,
+        id: cycle.id,
+    }))
 }

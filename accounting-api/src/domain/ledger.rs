@@ -301,8 +301,9 @@ pub async fn post(
 }
 
 /// Appends transactions in order (to `cycle`, else the open cycle), moves
-/// each account's balance by their sum, and publishes one
-/// `accounting.transaction_applied` per transaction: three inserts and one
+/// each account's balance by their sum, adds fees and rewards to the
+/// management earnings of their quarter hour, and publishes one
+/// `accounting.transaction_applied` per transaction: four inserts and one
 /// read of the open cycle, however many entries.
 pub async fn post_all(
     work: &UnitOfWork,
@@ -354,6 +355,13 @@ pub async fn post_all(
         .await?;
     }
     ates_core::balances::add(work, moves).await?;
+    ates_core::quarter_hours::add_earnings(
+        work,
+        rows.iter()
+            .filter(|row| row.kind != TransactionKind::Payout.as_str())
+            .map(|row| (row.created_at, -row.amount_cents)),
+    )
+    .await?;
     work.add_staged(staged).await?;
     Ok(rows)
 }

@@ -4,21 +4,23 @@
 use std::collections::{BTreeSet, HashMap};
 
 use ates_core::account_replica::entity as account;
+use ates_core::db::parse_stored;
+use ates_core::page::{self, Keyset, Page, PageRequest, Position};
 use ates_core::validation::DayRange;
 use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
 use event_schemas::accounting::TransactionKind;
 use event_schemas::accounts::Role;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use uuid::Uuid;
 
 use super::AccountingError;
 use crate::db::{balance, task, transaction};
 use ates_core::calendar::BusinessCalendar;
-use ates_core::money;
-
-/// Most task ids bound in one statement (SQLite allows 32,766 parameters,
-/// PostgreSQL 65,535).
-const TASKS_PER_QUERY: usize = 500;
+use ates_core::{money, quarter_hours};
 
 /// A transaction with its task, for the audit log.
 #[derive(Debug, Clone)]
@@ -52,105 +54,226 @@ pub async fn balance_of(db: &DatabaseConnection, account_id: Uuid) -> Result<i64
         .map_or(0, |balance| balance.balance_cents))
 }
 
-/// An account's transactions on one business day, oldest first.
-pub async fn log_of_day(
+/// A day's audit log pages oldest first: by time, then id.
+#[derive(Debug)]
+pub enum TransactionOrder {}
+
+impl Keyset for TransactionOrder {
+    const LIST: &'static str = "transactions";
+    type Key = DateTime<Utc>;
+}
+
+/// Balances page by account id: the order accounts were made in.
+#[derive(Debug)]
+pub enum AccountOrder {}
+
+impl Keyset for AccountOrder {
+    const LIST: &'static str = "accounts";
+    type Key = ();
+}
+
+/// A page of an account's transactions on one business day, oldest first,
+/// each with its task: one range scan of `idx_transactions_account_time_id`
+/// and one lookup of at most a page of task ids.
+pub async fn log_page(
     db: &DatabaseConnection,
     calendar: &BusinessCalendar,
     account_id: Uuid,
     date: NaiveDate,
-) -> Result<Vec<LogEntry>, AccountingError> {
+    request: &PageRequest<TransactionOrder>,
+) -> Result<Page<LogEntry>, AccountingError> {
     let (start, end) = calendar.bounds(date);
-    let transactions = transaction::Entity::find()
-        .filter(transaction::Column::AccountId.eq(account_id))
-        .filter(transaction::Column::CreatedAt.gte(start))
-        .filter(transaction::Column::CreatedAt.lt(end))
+    let mut condition = Condition::all()
+        .add(transaction::Column::AccountId.eq(account_id))
+        .add(transaction::Column::CreatedAt.gte(start))
+        .add(transaction::Column::CreatedAt.lt(end));
+    if let Some(after) = &request.after {
+        condition = condition
+            .add(after.after_in_ascending(transaction::Column::CreatedAt, transaction::Column::Id));
+    }
+    let rows = transaction::Entity::find()
+        .filter(condition)
         .order_by_asc(transaction::Column::CreatedAt)
         .order_by_asc(transaction::Column::Id)
+        .limit(request.limit())
         .all(db)
         .await?;
-    let task_ids: BTreeSet<Uuid> = transactions.iter().filter_map(|row| row.task_id).collect();
-    let task_ids: Vec<Uuid> = task_ids.into_iter().collect();
-    let mut tasks: HashMap<Uuid, task::Model> = HashMap::with_capacity(task_ids.len());
-    // A bounded number of ids per statement: a busy day's log names more
-    // tasks than SQLite takes parameters in one statement.
-    for chunk in task_ids.chunks(TASKS_PER_QUERY) {
-        let found = task::Entity::find()
-            .filter(task::Column::Id.is_in(chunk.iter().copied()))
+    let page = request.finish(rows, |row| Position {
+        key: row.created_at,
+        id: row.id,
+    });
+    let task_ids: BTreeSet<Uuid> = page.items.iter().filter_map(|row| row.task_id).collect();
+    let tasks: HashMap<Uuid, task::Model> = if task_ids.is_empty() {
+        HashMap::new()
+    } else {
+        task::Entity::find()
+            .filter(task::Column::Id.is_in(task_ids))
             .all(db)
-            .await?;
-        tasks.extend(found.into_iter().map(|task| (task.id, task)));
-    }
-    Ok(transactions
-        .into_iter()
-        .map(|transaction| LogEntry {
+            .await?
+            .into_iter()
+            .map(|task| (task.id, task))
+            .collect()
+    };
+    page.try_map(|transaction| {
+        Ok(LogEntry {
             task: transaction.task_id.and_then(|id| tasks.get(&id).cloned()),
             transaction,
         })
-        .collect())
+    })
 }
 
-/// Sums a day's entries by kind; a kind it does not know or a sum that
-/// overflows is an error.
-pub fn totals(entries: &[LogEntry]) -> Result<DayTotals, AccountingError> {
+/// An account's sums by kind on one business day, summed by the database.
+pub async fn day_totals(
+    db: &DatabaseConnection,
+    calendar: &BusinessCalendar,
+    account_id: Uuid,
+    date: NaiveDate,
+) -> Result<DayTotals, AccountingError> {
+    let (start, end) = calendar.bounds(date);
+    let sums: Vec<(String, i64)> = transaction::Entity::find()
+        .select_only()
+        .column(transaction::Column::Kind)
+        .column_as(
+            Expr::col(transaction::Column::AmountCents)
+                .sum()
+                .cast_as("BIGINT"),
+            "total",
+        )
+        .filter(transaction::Column::AccountId.eq(account_id))
+        .filter(transaction::Column::CreatedAt.gte(start))
+        .filter(transaction::Column::CreatedAt.lt(end))
+        .group_by(transaction::Column::Kind)
+        .into_tuple()
+        .all(db)
+        .await?;
     let mut totals = DayTotals::default();
-    for entry in entries {
-        let sum = match entry.transaction.kind()? {
+    for (kind, sum) in sums {
+        let kind: TransactionKind = parse_stored(
+            "transactions",
+            format!("{account_id} on {date}"),
+            "kind",
+            &kind,
+        )?;
+        *match kind {
             TransactionKind::TaskReward => &mut totals.rewards_cents,
             TransactionKind::AssignmentFee => &mut totals.fees_cents,
             TransactionKind::Payout => &mut totals.payouts_cents,
-        };
-        *sum = money::add(*sum, entry.transaction.amount_cents)?;
+        } = sum;
     }
     Ok(totals)
 }
 
-/// Every account with a balance or in the replica, by email.
-pub async fn all_balances(db: &DatabaseConnection) -> Result<Vec<AccountBalance>, AccountingError> {
-    let mut balances: HashMap<Uuid, i64> = balance::Entity::find()
+/// A page of balances, by account id: every account in the replica (a
+/// balance of 0 when it has none yet) and every balance whose account's
+/// events have not arrived. With `search`, only replica accounts whose
+/// email or full name contains it. Two bounded index walks (replica and
+/// balances from the cursor on) and one lookup of a page of balances.
+pub async fn balances_page(
+    db: &DatabaseConnection,
+    search: Option<&str>,
+    request: &PageRequest<AccountOrder>,
+) -> Result<Page<AccountBalance>, AccountingError> {
+    let mut known = Condition::all();
+    let mut orphans = Condition::all();
+    if let Some(after) = &request.after {
+        known = known.add(after.after_id(account::Column::Id));
+        orphans = orphans.add(after.after_id(balance::Column::AccountId));
+    }
+    if let Some(text) = search {
+        known = known.add(page::contains(
+            &[account::Column::Email, account::Column::FullName],
+            text,
+        ));
+    }
+    let accounts: HashMap<Uuid, account::Model> = account::Entity::find()
+        .filter(known)
+        .order_by_asc(account::Column::Id)
+        .limit(request.limit())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|account| (account.id, account))
+        .collect();
+    let mut ids: BTreeSet<Uuid> = accounts.keys().copied().collect();
+    if search.is_none() {
+        ids.extend(
+            balance::Entity::find()
+                .filter(orphans)
+                .order_by_asc(balance::Column::AccountId)
+                .limit(request.limit())
+                .select_only()
+                .column(balance::Column::AccountId)
+                .into_tuple::<Uuid>()
+                .all(db)
+                .await?,
+        );
+    }
+    let wanted = usize::try_from(request.limit()).unwrap_or(usize::MAX);
+    let ids: Vec<Uuid> = ids.into_iter().take(wanted).collect();
+    let balances: HashMap<Uuid, i64> = balance::Entity::find()
+        .filter(balance::Column::AccountId.is_in(ids.iter().copied()))
         .all(db)
         .await?
         .into_iter()
         .map(|row| (row.account_id, row.balance_cents))
         .collect();
-    let mut result: Vec<AccountBalance> = account::Entity::find()
-        .all(db)
-        .await?
+    let mut accounts = accounts;
+    let rows = ids
         .into_iter()
-        .map(|account| {
-            Ok(AccountBalance {
-                balance_cents: balances.remove(&account.id).unwrap_or(0),
-                role: Some(account.role()?),
-                account_id: account.id,
-                email: (!account.email.is_empty()).then_some(account.email),
-                full_name: (!account.full_name.is_empty()).then_some(account.full_name),
+        .map(|id| {
+            let balance_cents = balances.get(&id).copied().unwrap_or(0);
+            Ok(match accounts.remove(&id) {
+                Some(account) => AccountBalance {
+                    role: Some(account.role()?),
+                    account_id: id,
+                    email: (!account.email.is_empty()).then_some(account.email),
+                    full_name: (!account.full_name.is_empty()).then_some(account.full_name),
+                    balance_cents,
+                },
+                None => AccountBalance {
+                    account_id: id,
+                    email: None,
+                    full_name: None,
+                    role: None,
+                    balance_cents,
+                },
             })
         })
-        .collect::<Result<_, AccountingError>>()?;
-    result.extend(
-        balances
-            .into_iter()
-            .map(|(account_id, balance_cents)| AccountBalance {
-                account_id,
-                email: None,
-                full_name: None,
-                role: None,
-                balance_cents,
-            }),
-    );
-    result.sort_by(|a, b| a.email.cmp(&b.email).then(a.account_id.cmp(&b.account_id)));
-    Ok(result)
+        .collect::<Result<Vec<_>, AccountingError>>()?;
+    Ok(request.finish(rows, |row| Position {
+        key: (),
+        id: row.account_id,
+    }))
 }
 
 /// Management earnings of each day from `from` to `to`: the fees taken
 /// minus the rewards paid, i.e. `-(sum of fees and rewards)` with fees
-/// negative. Payouts do not count.
+/// negative. Payouts do not count. Read from the sums by quarter hour
+/// (at most 96 rows a day); a day whose bounds are not on quarter hours
+/// is summed from its transactions.
 pub async fn management_earnings(
     db: &DatabaseConnection,
     calendar: &BusinessCalendar,
     days: DayRange,
 ) -> Result<Vec<(NaiveDate, i64)>, AccountingError> {
-    let (start, _) = calendar.bounds(days.from());
-    let (_, end) = calendar.bounds(days.to());
+    let aligned = quarter_hours::Aligned::of(calendar, days);
+    let mut by_day = quarter_hours::earnings_by_day(db, &aligned).await?;
+    for day in aligned.others {
+        by_day.insert(day, earnings_of_day(db, calendar, day).await?);
+    }
+    Ok(days
+        .days()
+        .map(|day| (day, by_day.get(&day).copied().unwrap_or(0)))
+        .collect())
+}
+
+/// A day's earnings summed from its transactions.
+async fn earnings_of_day(
+    db: &DatabaseConnection,
+    calendar: &BusinessCalendar,
+    day: NaiveDate,
+) -> Result<i64, AccountingError> {
+    let (start, end) = calendar.bounds(day);
     let rows = transaction::Entity::find()
         .filter(transaction::Column::CreatedAt.gte(start))
         .filter(transaction::Column::CreatedAt.lt(end))
@@ -160,12 +283,6 @@ pub async fn management_earnings(
         ]))
         .all(db)
         .await?;
-    let mut by_day: HashMap<NaiveDate, i64> = HashMap::new();
-    for row in rows {
-        *by_day.entry(calendar.date_of(row.created_at)).or_default() -= row.amount_cents;
-    }
-    Ok(days
-        .days()
-        .map(|day| (day, by_day.get(&day).copied().unwrap_or(0)))
-        .collect())
+    let sum = money::sum(rows.iter().map(|row| row.amount_cents))?;
+    Ok(money::negate(sum)?)
 }

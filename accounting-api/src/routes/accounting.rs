@@ -4,20 +4,23 @@
 
 use ates_core::auth::AuthUser;
 use ates_core::db::UnreadableRow;
-use ates_core::http::{ApiError, DayQuery, PathParam, Problem, RangeQuery, ValidatedQuery};
+use ates_core::http::{ApiError, PathParam, Problem, RangeQuery, ValidatedQuery};
+use ates_core::page::{Cursor, CursorText, PageQuery, PageRequest, SearchQuery};
+use ates_core::validation::BoundedDate;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use event_schemas::accounting::TransactionKind;
 use event_schemas::accounts::Role;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::AppState;
 use crate::db::billing_cycle::{self, CycleStatus};
-use crate::domain::billing::{self, CloseSummary};
-use crate::domain::reports::{self, LogEntry};
+use crate::domain::billing::{self, CloseSummary, CycleOrder};
+use crate::domain::reports::{self, AccountOrder, LogEntry, TransactionOrder};
 
 const MANAGEMENT: [Role; 2] = [Role::Admin, Role::Accountant];
 
@@ -154,18 +157,65 @@ impl TryFrom<CloseSummary> for CloseResult {
     }
 }
 
+/// `?date=&cursor=&per_page=`: a page of one day's audit log.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// A business day (default today).
+    #[param(inline)]
+    pub date: Option<BoundedDate>,
+    #[param(value_type = Option<CursorText>, inline)]
+    pub cursor: Option<Cursor<TransactionOrder>>,
+    /// 1 to 100 (default 20).
+    #[validate(range(min = 1, max = 100, message = "must be 1 to 100"))]
+    #[param(minimum = 1, maximum = 100)]
+    pub per_page: Option<u64>,
+}
+
+/// A page of a day's audit log, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TransactionPage {
+    pub items: Vec<Transaction>,
+    /// Pass it back as `cursor` (with the same `date`) for the next page;
+    /// null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of balances, in the order the accounts were made.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BalancePage {
+    pub items: Vec<AccountBalance>,
+    /// Pass it back as `cursor` (with the same `q`) for the next page; null
+    /// on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of billing cycles, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CyclePage {
+    pub items: Vec<BillingCycle>,
+    /// Pass it back as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
 async fn log_of(
     state: &AppState,
     account_id: Uuid,
-    query: &DayQuery,
-) -> Result<Json<Vec<Transaction>>, ApiError> {
-    let date = query.day_or(state.calendar.date_of(ates_core::db::now()));
-    let entries = reports::log_of_day(&state.db, &state.calendar, account_id, date).await?;
-    let log = entries
-        .into_iter()
-        .map(Transaction::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok(Json(log))
+    query: LogQuery,
+) -> Result<Json<TransactionPage>, ApiError> {
+    let date = query.date.map_or_else(
+        || state.calendar.date_of(ates_core::db::now()),
+        BoundedDate::date,
+    );
+    let request = PageRequest::new(query.cursor, query.per_page);
+    let page = reports::log_page(&state.db, &state.calendar, account_id, date, &request)
+        .await?
+        .try_map(Transaction::try_from)?;
+    Ok(Json(TransactionPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Your balance and today's sums.
@@ -179,8 +229,7 @@ pub async fn me(
 ) -> Result<Json<MyAccount>, ApiError> {
     let today = state.calendar.date_of(ates_core::db::now());
     let balance_cents = reports::balance_of(&state.db, user.account_id).await?;
-    let entries = reports::log_of_day(&state.db, &state.calendar, user.account_id, today).await?;
-    let totals = reports::totals(&entries)?;
+    let totals = reports::day_totals(&state.db, &state.calendar, user.account_id, today).await?;
     Ok(Json(MyAccount {
         account_id: user.account_id,
         balance_cents,
@@ -193,35 +242,41 @@ pub async fn me(
     }))
 }
 
-/// Your audit log for one day.
+/// Your audit log for one day, oldest first, a page at a time.
 #[utoipa::path(get, path = "/v1/me/transactions", tag = "accounting", security(("bearer" = [])),
-    params(DayQuery),
+    params(LogQuery),
     responses(
-        (status = 200, description = "that day's transactions, oldest first", body = [Transaction]),
+        (status = 200, description = "a page of that day's transactions, oldest first", body = TransactionPage),
         (status = 401, description = "no or bad token", body = Problem),
-        (status = 422, description = "invalid date", body = Problem)))]
+        (status = 422, description = "invalid date, cursor or page size, or an unknown parameter", body = Problem)))]
 pub async fn my_transactions(
     State(state): State<AppState>,
     user: AuthUser,
-    ValidatedQuery(query): ValidatedQuery<DayQuery>,
-) -> Result<Json<Vec<Transaction>>, ApiError> {
-    log_of(&state, user.account_id, &query).await
+    ValidatedQuery(query): ValidatedQuery<LogQuery>,
+) -> Result<Json<TransactionPage>, ApiError> {
+    log_of(&state, user.account_id, query).await
 }
 
-/// Every account's balance (admins and accountants).
+/// Every account's balance (admins and accountants), a page at a time in
+/// the order the accounts were made; `q` searches emails and names.
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounting", security(("bearer" = [])),
+    params(SearchQuery<AccountOrder>),
     responses(
-        (status = 200, description = "all balances", body = [AccountBalance]),
+        (status = 200, description = "a page of balances", body = BalancePage),
         (status = 401, description = "no or bad token", body = Problem),
-        (status = 403, description = "neither admin nor accountant", body = Problem)))]
+        (status = 403, description = "neither admin nor accountant", body = Problem),
+        (status = 422, description = "invalid search, cursor or page size, or an unknown parameter", body = Problem)))]
 pub async fn accounts(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<Vec<AccountBalance>>, ApiError> {
+    ValidatedQuery(query): ValidatedQuery<SearchQuery<AccountOrder>>,
+) -> Result<Json<BalancePage>, ApiError> {
     user.require_role(&MANAGEMENT)?;
-    let balances = reports::all_balances(&state.db).await?;
-    Ok(Json(
-        balances
+    let (search, request) = query.request();
+    let page = reports::balances_page(&state.db, search.as_deref(), &request).await?;
+    Ok(Json(BalancePage {
+        items: page
+            .items
             .into_iter()
             .map(|balance| AccountBalance {
                 account_id: balance.account_id,
@@ -231,26 +286,28 @@ pub async fn accounts(
                 balance_cents: balance.balance_cents,
             })
             .collect(),
-    ))
+        next_cursor: page.next_cursor,
+    }))
 }
 
-/// One account's audit log for one day (admins and accountants).
+/// One account's audit log for one day (admins and accountants), oldest
+/// first, a page at a time.
 #[utoipa::path(get, path = "/v1/accounts/{id}/transactions", tag = "accounting", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "the account"), DayQuery),
+    params(("id" = Uuid, Path, description = "the account"), LogQuery),
     responses(
-        (status = 200, description = "that day's transactions, oldest first", body = [Transaction]),
+        (status = 200, description = "a page of that day's transactions, oldest first", body = TransactionPage),
         (status = 400, description = "malformed id", body = Problem),
         (status = 401, description = "no or bad token", body = Problem),
         (status = 403, description = "neither admin nor accountant", body = Problem),
-        (status = 422, description = "invalid date", body = Problem)))]
+        (status = 422, description = "invalid date, cursor or page size, or an unknown parameter", body = Problem)))]
 pub async fn account_transactions(
     State(state): State<AppState>,
     user: AuthUser,
     PathParam(id): PathParam<Uuid>,
-    ValidatedQuery(query): ValidatedQuery<DayQuery>,
-) -> Result<Json<Vec<Transaction>>, ApiError> {
+    ValidatedQuery(query): ValidatedQuery<LogQuery>,
+) -> Result<Json<TransactionPage>, ApiError> {
     user.require_role(&MANAGEMENT)?;
-    log_of(&state, id, &query).await
+    log_of(&state, id, query).await
 }
 
 /// Management earnings day by day (admins and accountants).
@@ -303,21 +360,26 @@ pub async fn close(
     Ok(Json(summary.try_into()?))
 }
 
-/// Billing cycles, newest first (admins and accountants).
+/// Billing cycles, newest first (admins and accountants), a page at a
+/// time.
 #[utoipa::path(get, path = "/v1/billing-cycles", tag = "billing", security(("bearer" = [])),
+    params(PageQuery<CycleOrder>),
     responses(
-        (status = 200, description = "cycles with their totals", body = [BillingCycle]),
+        (status = 200, description = "a page of cycles with their totals", body = CyclePage),
         (status = 401, description = "no or bad token", body = Problem),
-        (status = 403, description = "neither admin nor accountant", body = Problem)))]
+        (status = 403, description = "neither admin nor accountant", body = Problem),
+        (status = 422, description = "invalid cursor or page size, or an unknown parameter", body = Problem)))]
 pub async fn cycles(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<Vec<BillingCycle>>, ApiError> {
+    ValidatedQuery(query): ValidatedQuery<PageQuery<CycleOrder>>,
+) -> Result<Json<CyclePage>, ApiError> {
     user.require_role(&MANAGEMENT)?;
-    let cycles = billing::list(&state.db)
+    let page = billing::list(&state.db, &query.request())
         .await?
-        .into_iter()
-        .map(BillingCycle::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok(Json(cycles))
+        .try_map(BillingCycle::try_from)?;
+    Ok(Json(CyclePage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }

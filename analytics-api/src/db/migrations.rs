@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
         migrations.extend(ates_core::account_replica::migrations());
         migrations.push(Box::new(CreateReadModels));
         migrations.push(Box::new(AddTaskRevision));
+        migrations.push(Box::new(AddQuarterHourSums));
         migrations
     }
 }
@@ -146,5 +147,86 @@ impl MigrationTrait for AddTaskRevision {
                     .to_owned(),
             )
             .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum BestCompletionByQuarterHour {
+    Table,
+    Quarter,
+    TaskId,
+    RewardCents,
+    CompletedAt,
+}
+
+/// Earnings and the best completion by quarter hour, filled from the
+/// ledger entries already recorded; from then on each entry adds to them
+/// as it is recorded. Negative balances get an index: the dashboard counts
+/// them.
+struct AddQuarterHourSums;
+
+impl MigrationName for AddQuarterHourSums {
+    fn name(&self) -> &str {
+        "m20261205_400001_add_quarter_hour_sums"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for AddQuarterHourSums {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        ates_core::quarter_hours::create_earnings_table(manager).await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(BestCompletionByQuarterHour::Table)
+                    .col(
+                        ColumnDef::new(BestCompletionByQuarterHour::Quarter)
+                            .big_integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(BestCompletionByQuarterHour::TaskId)
+                            .uuid()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(BestCompletionByQuarterHour::RewardCents)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(BestCompletionByQuarterHour::CompletedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_balances_balance")
+                    .table(Balances::Table)
+                    .col(Balances::BalanceCents)
+                    .to_owned(),
+            )
+            .await?;
+        let conn = manager.get_connection();
+        let mut fill = ates_core::quarter_hours::EarningsFill::new(conn, "ledger_entries");
+        while let Some(page) = fill.next().await? {
+            for entry in page {
+                if let (Some(task_id), "task_reward") = (entry.task_id, entry.kind.as_str()) {
+                    crate::domain::read_models::record_completion(
+                        conn,
+                        task_id,
+                        entry.amount_cents,
+                        entry.created_at,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
     }
 }

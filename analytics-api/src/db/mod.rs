@@ -1,5 +1,6 @@
 //! analytics-api's read models, all built from events: task titles, the
-//! ledger entries accounting published, balances; plus the bus tables and
+//! ledger entries accounting published, balances, earnings and the best
+//! completion by quarter hour; plus the bus tables and
 //! the account replica from ates-core.
 
 pub mod migrations;
@@ -44,4 +45,26 @@ pub mod ledger_entry {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// The most expensive completion of each quarter hour (highest reward,
+/// then the earlier completion, then the smaller task id), kept as
+/// `accounting.transaction_applied` rewards arrive: a period's most
+/// expensive task reads at most 96 rows a day.
+pub mod best_completion {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "best_completion_by_quarter_hour")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub quarter: i64,
+        pub task_id: Uuid,
+        pub reward_cents: i64,
+        pub completed_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub use ates_core::balances::entity as balance;
+pub use ates_core::quarter_hours::earnings;

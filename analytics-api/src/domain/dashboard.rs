@@ -7,10 +7,11 @@
 //! completed first, then to the smaller task id. Weeks run Monday to
 //! Sunday; months are calendar months; days are business days.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use ates_core::calendar::BusinessCalendar;
 use ates_core::money;
+use ates_core::quarter_hours::{self, Aligned};
 use ates_core::validation::{BoundedDate, DayRange};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use event_schemas::accounting::TransactionKind;
@@ -18,7 +19,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Quer
 use uuid::Uuid;
 
 use super::AnalyticsError;
-use crate::db::{balance, ledger_entry, task};
+use crate::db::{balance, best_completion, ledger_entry, task};
 
 /// A period to look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,69 +81,132 @@ pub async fn today(
     now: DateTime<Utc>,
 ) -> Result<Today, AnalyticsError> {
     let date = calendar.date_of(now);
-    let (start, end) = calendar.bounds(date);
-    let entries = ledger_entry::Entity::find()
-        .filter(ledger_entry::Column::CreatedAt.gte(start))
-        .filter(ledger_entry::Column::CreatedAt.lt(end))
-        .filter(ledger_entry::Column::Kind.is_in([
-            TransactionKind::AssignmentFee.as_str(),
-            TransactionKind::TaskReward.as_str(),
-        ]))
-        .all(db)
-        .await?;
+    let earnings = earnings_by_day(db, calendar, DayRange::spanning(date, date)).await?;
+    // Counted on `idx_balances_balance`: as many rows as negative balances.
     let negative = balance::Entity::find()
         .filter(balance::Column::BalanceCents.lt(0))
         .count(db)
         .await?;
     Ok(Today {
         date,
-        management_earnings_cents: money::negate(money::sum(
-            entries.iter().map(|entry| entry.amount_cents),
-        )?)?,
+        management_earnings_cents: earnings.get(&date).copied().unwrap_or(0),
         negative_balance_accounts: negative,
     })
 }
 
-/// Every task completed from `from` to `to` (business days, inclusive).
-async fn completions(
+/// Management earnings of each day: from the sums by quarter hour, or, for
+/// a day whose bounds are not on quarter hours, from its ledger entries.
+async fn earnings_by_day(
     db: &DatabaseConnection,
     calendar: &BusinessCalendar,
     days: DayRange,
+) -> Result<BTreeMap<NaiveDate, i64>, AnalyticsError> {
+    let aligned = Aligned::of(calendar, days);
+    let mut by_day = quarter_hours::earnings_by_day(db, &aligned).await?;
+    for day in aligned.others {
+        let (start, end) = calendar.bounds(day);
+        let entries = ledger_entry::Entity::find()
+            .filter(ledger_entry::Column::CreatedAt.gte(start))
+            .filter(ledger_entry::Column::CreatedAt.lt(end))
+            .filter(ledger_entry::Column::Kind.is_in([
+                TransactionKind::AssignmentFee.as_str(),
+                TransactionKind::TaskReward.as_str(),
+            ]))
+            .all(db)
+            .await?;
+        let sum = money::sum(entries.iter().map(|entry| entry.amount_cents))?;
+        by_day.insert(day, money::negate(sum)?);
+    }
+    Ok(by_day)
+}
+
+/// Every task completed in `[start, end)`, without titles.
+async fn completions_between(
+    db: &DatabaseConnection,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
 ) -> Result<Vec<PricedCompletion>, AnalyticsError> {
-    let (start, _) = calendar.bounds(days.from());
-    let (_, end) = calendar.bounds(days.to());
     let rewards = ledger_entry::Entity::find()
         .filter(ledger_entry::Column::Kind.eq(TransactionKind::TaskReward.as_str()))
         .filter(ledger_entry::Column::CreatedAt.gte(start))
         .filter(ledger_entry::Column::CreatedAt.lt(end))
         .all(db)
         .await?;
-    let ids: Vec<Uuid> = rewards.iter().filter_map(|entry| entry.task_id).collect();
-    let titles: HashMap<Uuid, task::Model> = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        task::Entity::find()
-            .filter(task::Column::Id.is_in(ids))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|task| (task.id, task))
-            .collect()
-    };
     Ok(rewards
         .into_iter()
         .filter_map(|entry| {
-            let task_id = entry.task_id?;
-            let known = titles.get(&task_id);
             Some(PricedCompletion {
-                task_id,
-                title: known.map(|task| task.title.clone()),
-                jira_id: known.and_then(|task| task.jira_id.clone()),
+                task_id: entry.task_id?,
+                title: None,
+                jira_id: None,
                 reward_cents: entry.amount_cents,
                 completed_at: entry.created_at,
             })
         })
         .collect())
+}
+
+/// The most expensive completion of each day that has one: the best of
+/// the day's quarter hours (at most 96 rows a day), or, for a day whose
+/// bounds are not on quarter hours, of its completions; with titles.
+async fn best_by_day(
+    db: &DatabaseConnection,
+    calendar: &BusinessCalendar,
+    days: DayRange,
+) -> Result<BTreeMap<NaiveDate, PricedCompletion>, AnalyticsError> {
+    let aligned = Aligned::of(calendar, days);
+    let mut best: BTreeMap<NaiveDate, PricedCompletion> = BTreeMap::new();
+    let mut keep = |day: NaiveDate, completion: PricedCompletion| match best.get(&day) {
+        Some(kept) if !better(&completion, kept) => {}
+        _ => {
+            best.insert(day, completion);
+        }
+    };
+    if let Some(span) = aligned.span() {
+        let rows = best_completion::Entity::find()
+            .filter(best_completion::Column::Quarter.gte(span.start))
+            .filter(best_completion::Column::Quarter.lt(span.end))
+            .all(db)
+            .await?;
+        for row in rows {
+            if let Some(day) = aligned.day_of(row.quarter) {
+                keep(
+                    day,
+                    PricedCompletion {
+                        task_id: row.task_id,
+                        title: None,
+                        jira_id: None,
+                        reward_cents: row.reward_cents,
+                        completed_at: row.completed_at,
+                    },
+                );
+            }
+        }
+    }
+    for day in aligned.others {
+        let (start, end) = calendar.bounds(day);
+        for completion in completions_between(db, start, end).await? {
+            keep(day, completion);
+        }
+    }
+    // At most one task a day of the report (366): one bounded lookup.
+    let ids: Vec<Uuid> = best.values().map(|completion| completion.task_id).collect();
+    if !ids.is_empty() {
+        let titles: HashMap<Uuid, task::Model> = task::Entity::find()
+            .filter(task::Column::Id.is_in(ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|task| (task.id, task))
+            .collect();
+        for completion in best.values_mut() {
+            if let Some(task) = titles.get(&completion.task_id) {
+                completion.title = Some(task.title.clone());
+                completion.jira_id = task.jira_id.clone();
+            }
+        }
+    }
+    Ok(best)
 }
 
 /// Highest reward first; then the earlier completion; then the smaller id.
@@ -173,7 +237,9 @@ pub async fn most_expensive_between(
     calendar: &BusinessCalendar,
     days: DayRange,
 ) -> Result<Option<PricedCompletion>, AnalyticsError> {
-    Ok(most_expensive(completions(db, calendar, days).await?))
+    Ok(most_expensive(
+        best_by_day(db, calendar, days).await?.into_values(),
+    ))
 }
 
 /// The most expensive task of each day from `from` to `to`.
@@ -182,17 +248,8 @@ pub async fn most_expensive_daily(
     calendar: &BusinessCalendar,
     days: DayRange,
 ) -> Result<Vec<(NaiveDate, Option<PricedCompletion>)>, AnalyticsError> {
-    let mut by_day: HashMap<NaiveDate, Vec<PricedCompletion>> = HashMap::new();
-    for completion in completions(db, calendar, days).await? {
-        by_day
-            .entry(calendar.date_of(completion.completed_at))
-            .or_default()
-            .push(completion);
-    }
-    Ok(days
-        .days()
-        .map(|day| (day, most_expensive(by_day.remove(&day).unwrap_or_default())))
-        .collect())
+    let mut best = best_by_day(db, calendar, days).await?;
+    Ok(days.days().map(|day| (day, best.remove(&day))).collect())
 }
 
 #[cfg(test)]

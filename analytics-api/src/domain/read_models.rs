@@ -5,13 +5,15 @@
 
 use ates_core::account_replica;
 use ates_core::bus::{HandlerError, IncomingEvent};
+use chrono::{DateTime, Utc};
 use event_schemas::EventPayload;
-use event_schemas::accounting::TransactionAppliedV1;
+use event_schemas::accounting::{TransactionAppliedV1, TransactionKind};
 use event_schemas::tasks::{TaskCreatedV1, TaskCreatedV2, TaskCreatedV3};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel};
+use uuid::Uuid;
 
-use crate::db::{balance, ledger_entry, task};
+use crate::db::{balance, best_completion, earnings, ledger_entry, task};
 
 /// Everything analytics reads.
 pub fn subscriptions() -> Vec<(&'static str, u32)> {
@@ -119,7 +121,56 @@ async fn record_entry(
         Err(error) => return Err(error.into()),
     }
     ates_core::balances::add(conn, [(applied.account_id, applied.amount_cents)]).await?;
+    if applied.kind != TransactionKind::Payout {
+        ates_core::quarter_hours::add_earnings(conn, [(applied.created_at, -applied.amount_cents)])
+            .await?;
+    }
+    if let (TransactionKind::TaskReward, Some(task_id)) = (applied.kind, applied.task_id) {
+        record_completion(conn, task_id, applied.amount_cents, applied.created_at).await?;
+    }
     Ok(())
+}
+
+/// Keeps a completion as its quarter hour's best if it is better than the
+/// one there: a higher reward, then an earlier completion, then a smaller
+/// task id (the dashboard's order, compared as one row value).
+pub async fn record_completion(
+    conn: &impl ConnectionTrait,
+    task_id: Uuid,
+    reward_cents: i64,
+    completed_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let kept = best_completion::Entity::insert(
+        best_completion::Model {
+            quarter: ates_core::quarter_hours::of(completed_at),
+            task_id,
+            reward_cents,
+            completed_at,
+        }
+        .into_active_model(),
+    )
+    .on_conflict(
+        OnConflict::column(best_completion::Column::Quarter)
+            .update_columns([
+                best_completion::Column::TaskId,
+                best_completion::Column::RewardCents,
+                best_completion::Column::CompletedAt,
+            ])
+            .action_and_where(Expr::cust(
+                "(excluded.reward_cents, best_completion_by_quarter_hour.completed_at, \
+                  best_completion_by_quarter_hour.task_id) \
+                 > (best_completion_by_quarter_hour.reward_cents, excluded.completed_at, \
+                  excluded.task_id)",
+            ))
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await;
+    match kept {
+        // Not better than the best already kept.
+        Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 /// Empties every read model, the account replica and `consumer`'s record of
@@ -128,6 +179,8 @@ pub async fn forget_everything(db: &DatabaseConnection, consumer: &str) -> Resul
     let txn = ates_core::db::begin_write(db).await?;
     ledger_entry::Entity::delete_many().exec(&txn).await?;
     balance::Entity::delete_many().exec(&txn).await?;
+    earnings::Entity::delete_many().exec(&txn).await?;
+    best_completion::Entity::delete_many().exec(&txn).await?;
     task::Entity::delete_many().exec(&txn).await?;
     account_replica::entity::Entity::delete_many()
         .exec(&txn)

@@ -81,6 +81,7 @@ pub struct DailyMostExpensive {
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct PeriodQuery {
     /// `day`, `week` (Monday to Sunday) or `month`; default `day`.
     pub period: Option<PeriodName>,

@@ -12,7 +12,7 @@ mod server;
 
 pub use extract::{BoundedBody, PathParam, ValidatedJson, ValidatedQuery};
 pub use problem::{ApiError, FieldError, Problem};
-pub use query::{DayQuery, RangeQuery};
+pub use query::RangeQuery;
 pub use server::{
     ApiInfo, HttpSettings, apply_conventions, apply_layers, document, openapi_of, serve,
     serve_with_background, service_api, service_app,

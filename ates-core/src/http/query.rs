@@ -1,5 +1,5 @@
-//! The date query parameters the reports share: one day (`date`) or a
-//! range of days (`from`, `to`). Each is a [`BoundedDate`], so a date
+//! The date query parameters the reports share: a range of days (`from`,
+//! `to`). Each is a [`BoundedDate`], so a date
 //! outside 1970-01-01..=9998-12-31 (or not `YYYY-MM-DD`) is a 422 naming
 //! the parameter before a handler runs; a range is also checked for order
 //! and length, with the end that is wrong named.
@@ -12,25 +12,10 @@ use validator::Validate;
 use super::ApiError;
 use crate::validation::{BoundedDate, DayRange};
 
-/// `?date=`: one business day, today when absent.
-#[derive(Debug, Clone, Deserialize, Validate, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DayQuery {
-    /// A business day (default today).
-    #[param(inline)]
-    pub date: Option<BoundedDate>,
-}
-
-impl DayQuery {
-    /// The day asked for, or `today`.
-    pub fn day_or(&self, today: NaiveDate) -> NaiveDate {
-        self.date.map_or(today, BoundedDate::date)
-    }
-}
-
 /// `?from=&to=`: business days `from` to `to`, both included.
 #[derive(Debug, Clone, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct RangeQuery {
     /// First day (default today).
     #[param(inline)]

@@ -7,6 +7,7 @@ use ates_core::auth::{AccountGate, BoxFuture, Standing};
 use ates_core::bus::Outbox;
 use ates_core::db::{self, is_unique_violation};
 use ates_core::http::ApiError;
+use ates_core::page::{self, Keyset, Page, PageRequest, Position};
 use ates_core::unit_of_work::UnitOfWork;
 use chrono::{DateTime, Utc};
 use event_schemas::accounts::{
@@ -14,8 +15,8 @@ use event_schemas::accounts::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -395,12 +396,42 @@ pub async fn find(db: &DatabaseConnection, account_id: Uuid) -> Result<account::
         .ok_or(AuthError::AccountNotFound)
 }
 
-pub async fn list(db: &DatabaseConnection) -> Result<Vec<account::Model>, AuthError> {
-    Ok(account::Entity::find()
-        .order_by_asc(account::Column::CreatedAt)
+/// Accounts page by id: the order they were made in (ids are UUIDv7).
+#[derive(Debug)]
+pub enum AccountOrder {}
+
+impl Keyset for AccountOrder {
+    const LIST: &'static str = "accounts";
+    type Key = ();
+}
+
+/// A page of accounts, oldest first; with `search`, only those whose email
+/// or full name contains it.
+pub async fn list(
+    db: &DatabaseConnection,
+    search: Option<&str>,
+    request: &PageRequest<AccountOrder>,
+) -> Result<Page<account::Model>, AuthError> {
+    let mut condition = Condition::all();
+    if let Some(text) = search {
+        condition = condition.add(page::contains(
+            &[account::Column::Email, account::Column::FullName],
+            text,
+        ));
+    }
+    if let Some(after) = &request.after {
+        condition = condition.add(after.after_id(account::Column::Id));
+    }
+    let rows = account::Entity::find()
+        .filter(condition)
         .order_by_asc(account::Column::Id)
+        .limit(request.limit())
         .all(db)
-        .await?)
+        .await?;
+    Ok(request.finish(rows, |account| Position {
+        key: (),
+        id: account.id,
+    }))
 }
 
 /// What [`ensure_admin`] did.

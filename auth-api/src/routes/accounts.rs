@@ -2,7 +2,8 @@
 //! admin's account management, temporary passwords included.
 
 use ates_core::auth::AuthUser;
-use ates_core::http::{ApiError, PathParam, Problem, ValidatedJson};
+use ates_core::http::{ApiError, PathParam, Problem, ValidatedJson, ValidatedQuery};
+use ates_core::page::SearchQuery;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,7 +19,9 @@ use ates_core::db::UnreadableRow;
 
 use crate::AppState;
 use crate::db::account;
-use crate::domain::accounts::{self, AccountChange, AdminNewAccount, SignUp, WithAdminPassword};
+use crate::domain::accounts::{
+    self, AccountChange, AccountOrder, AdminNewAccount, SignUp, WithAdminPassword,
+};
 use crate::domain::passwords::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 use crate::domain::throttle;
 
@@ -234,23 +237,38 @@ pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Ac
     ))
 }
 
-/// Every account (admin only).
+/// A page of accounts, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccountPage {
+    pub items: Vec<Account>,
+    /// Pass it back as `cursor` (with the same `q`) for the next page; null
+    /// on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Every account (admin only), oldest first, a page at a time; `q`
+/// searches emails and names.
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts", security(("bearer" = [])),
+    params(SearchQuery<AccountOrder>),
     responses(
-        (status = 200, description = "all accounts, oldest first", body = [Account]),
+        (status = 200, description = "a page of accounts, oldest first", body = AccountPage),
         (status = 401, description = "no or bad token", body = Problem),
-        (status = 403, description = "not an admin", body = Problem)))]
+        (status = 403, description = "not an admin", body = Problem),
+        (status = 422, description = "invalid search, cursor or page size, or an unknown parameter", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<Vec<Account>>, ApiError> {
+    ValidatedQuery(query): ValidatedQuery<SearchQuery<AccountOrder>>,
+) -> Result<Json<AccountPage>, ApiError> {
     user.require_role(&[Role::Admin])?;
-    let all = accounts::list(&state.db).await?;
-    let all = all
-        .into_iter()
-        .map(Account::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok(Json(all))
+    let (search, request) = query.request();
+    let page = accounts::list(&state.db, search.as_deref(), &request)
+        .await?
+        .try_map(Account::try_from)?;
+    Ok(Json(AccountPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One account: an admin's, or your own.

@@ -2,15 +2,46 @@
 //! a task's assignee is by name.
 
 use ates_core::account_replica::{ReplicatedAccount, entity as account};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use ates_core::page::{self, Keyset, Page, PageRequest, Position};
+use sea_orm::{Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::TaskError;
 
-/// Every account the replica knows (active or not, of every role), sorted
-/// by full name, then by id. Names compare by code point, so the order is
+/// People page by id: the order accounts were made in (ids are UUIDv7),
 /// the same on SQLite and PostgreSQL whatever the database's collation.
-pub async fn everyone(db: &DatabaseConnection) -> Result<Vec<ReplicatedAccount>, TaskError> {
-    let mut people = account::Entity::find().all(db).await?;
-    people.sort_by(|a, b| a.full_name.cmp(&b.full_name).then(a.id.cmp(&b.id)));
-    Ok(people)
+#[derive(Debug)]
+pub enum PeopleOrder {}
+
+impl Keyset for PeopleOrder {
+    const LIST: &'static str = "people";
+    type Key = ();
+}
+
+/// A page of the accounts the replica knows (active or not, of every
+/// role), those whose email or full name contains `search` if given.
+pub async fn page(
+    db: &DatabaseConnection,
+    search: Option<&str>,
+    request: &PageRequest<PeopleOrder>,
+) -> Result<Page<ReplicatedAccount>, TaskError> {
+    let mut condition = Condition::all();
+    if let Some(text) = search {
+        condition = condition.add(page::contains(
+            &[account::Column::Email, account::Column::FullName],
+            text,
+        ));
+    }
+    if let Some(after) = &request.after {
+        condition = condition.add(after.after_id(account::Column::Id));
+    }
+    let rows = account::Entity::find()
+        .filter(condition)
+        .order_by_asc(account::Column::Id)
+        .limit(request.limit())
+        .all(db)
+        .await?;
+    Ok(request.finish(rows, |person| Position {
+        key: (),
+        id: person.id,
+    }))
 }

@@ -13,6 +13,7 @@
 
 use ates_core::account_replica::entity as account;
 use ates_core::bus::Outbox;
+use ates_core::page::{Keyset, Page, PageRequest, Position};
 use ates_core::unit_of_work::UnitOfWork;
 use chrono::{DateTime, Utc};
 use event_schemas::accounts::Role;
@@ -22,7 +23,7 @@ use rand::seq::IndexedRandom;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -44,11 +45,13 @@ pub struct TaskFilter {
     pub assignee_id: Option<Uuid>,
 }
 
-/// One page of tasks.
-#[derive(Debug, Clone)]
-pub struct TaskPage {
-    pub items: Vec<task::Model>,
-    pub total: u64,
+/// Task lists (all, mine) page newest first: by creation time, then id.
+#[derive(Debug)]
+pub enum TaskOrder {}
+
+impl Keyset for TaskOrder {
+    const LIST: &'static str = "tasks";
+    type Key = DateTime<Utc>;
 }
 
 /// Every account that may be given a task now.
@@ -245,13 +248,13 @@ pub async fn find(db: &DatabaseConnection, task_id: Uuid) -> Result<task::Model,
         .ok_or(TaskError::NotFound)
 }
 
-/// A page of tasks, newest first. `page` counts from 1.
+/// A page of tasks, newest first. Each filter has an index in this order
+/// (see the migrations), so a page is one index range scan.
 pub async fn list(
     db: &DatabaseConnection,
     filter: TaskFilter,
-    page: u64,
-    per_page: u64,
-) -> Result<TaskPage, TaskError> {
+    request: &PageRequest<TaskOrder>,
+) -> Result<Page<task::Model>, TaskError> {
     let mut condition = Condition::all();
     if let Some(status) = filter.status {
         condition = condition.add(Column::Status.eq(status.as_str()));
@@ -259,17 +262,18 @@ pub async fn list(
     if let Some(assignee) = filter.assignee_id {
         condition = condition.add(Column::AssigneeId.eq(assignee));
     }
-    let total = task::Entity::find()
-        .filter(condition.clone())
-        .count(db)
-        .await?;
-    let items = task::Entity::find()
+    if let Some(after) = &request.after {
+        condition = condition.add(after.before_in_descending(Column::CreatedAt, Column::Id));
+    }
+    let rows = task::Entity::find()
         .filter(condition)
         .order_by_desc(Column::CreatedAt)
         .order_by_desc(Column::Id)
-        .offset(page.saturating_sub(1).saturating_mul(per_page))
-        .limit(per_page)
+        .limit(request.limit())
         .all(db)
         .await?;
-    Ok(TaskPage { items, total })
+    Ok(request.finish(rows, |task| Position {
+        key: task.created_at,
+        id: task.id,
+    }))
 }

@@ -3,7 +3,8 @@
 use ates_core::account_replica::ReplicatedAccount;
 use ates_core::auth::AuthUser;
 use ates_core::db::UnreadableRow;
-use ates_core::http::{ApiError, Problem};
+use ates_core::http::{ApiError, Problem, ValidatedQuery};
+use ates_core::page::SearchQuery;
 use axum::Json;
 use axum::extract::State;
 use event_schemas::accounts::Role;
@@ -12,7 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::domain::people;
+use crate::domain::people::{self, PeopleOrder};
 
 /// An account as tasks-api knows it from auth-api's account events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -44,20 +45,34 @@ impl TryFrom<ReplicatedAccount> for Person {
     }
 }
 
-/// Everyone tasks-api knows (any role), active or not, sorted by full name
-/// (by code point), then by id.
+/// A page of people, in the order their accounts were made.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PeoplePage {
+    pub items: Vec<Person>,
+    /// Pass it back as `cursor` (with the same `q`) for the next page;
+    /// null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Everyone tasks-api knows (any role), active or not, a page at a time in
+/// the order the accounts were made; `q` searches emails and names.
 #[utoipa::path(get, path = "/v1/people", tag = "people", security(("bearer" = [])),
+    params(SearchQuery<PeopleOrder>),
     responses(
-        (status = 200, description = "every account, by full name", body = Vec<Person>),
-        (status = 401, description = "no or bad token", body = Problem)))]
+        (status = 200, description = "a page of people", body = PeoplePage),
+        (status = 401, description = "no or bad token", body = Problem),
+        (status = 422, description = "invalid search, cursor or page size, or an unknown parameter", body = Problem)))]
 pub async fn list_people(
     State(state): State<AppState>,
     _user: AuthUser,
-) -> Result<Json<Vec<Person>>, ApiError> {
-    let everyone = people::everyone(&state.db).await?;
-    let people = everyone
-        .into_iter()
-        .map(Person::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok(Json(people))
+    ValidatedQuery(query): ValidatedQuery<SearchQuery<PeopleOrder>>,
+) -> Result<Json<PeoplePage>, ApiError> {
+    let (search, request) = query.request();
+    let found = people::page(&state.db, search.as_deref(), &request)
+        .await?
+        .try_map(Person::try_from)?;
+    Ok(Json(PeoplePage {
+        items: found.items,
+        next_cursor: found.next_cursor,
+    }))
 }

@@ -16,10 +16,11 @@ use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
 use ates_core::db::UnreadableRow;
+use ates_core::page::{Cursor, CursorText, PageRequest};
 
 use crate::AppState;
 use crate::db::task;
-use crate::domain::tasks::{self, NewTask, TaskFilter};
+use crate::domain::tasks::{self, NewTask, TaskFilter, TaskOrder};
 
 /// A task as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -120,40 +121,41 @@ pub struct CreateTaskRequest {
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// `open` or `done`.
     pub status: Option<TaskStatus>,
     /// Only tasks of this assignee.
     pub assignee_id: Option<Uuid>,
-    /// From 1 (default 1).
-    #[validate(range(min = 1, max = 1000000, message = "must be 1 or more"))]
-    pub page: Option<u64>,
+    #[param(value_type = Option<CursorText>, inline)]
+    pub cursor: Option<Cursor<TaskOrder>>,
     /// 1 to 100 (default 20).
     #[validate(range(min = 1, max = 100, message = "must be 1 to 100"))]
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct MineQuery {
     /// `open` or `done`.
     pub status: Option<TaskStatus>,
-    /// From 1 (default 1).
-    #[validate(range(min = 1, max = 1000000, message = "must be 1 or more"))]
-    pub page: Option<u64>,
+    #[param(value_type = Option<CursorText>, inline)]
+    pub cursor: Option<Cursor<TaskOrder>>,
     /// 1 to 100 (default 20).
     #[validate(range(min = 1, max = 100, message = "must be 1 to 100"))]
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u64>,
 }
 
 /// A page of tasks, newest first.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TaskPage {
     pub items: Vec<Task>,
-    pub page: u64,
-    pub per_page: u64,
-    /// How many tasks match, over all pages.
-    pub total: u64,
+    /// Pass it back as `cursor` (with the same filters) for the next page;
+    /// null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -162,26 +164,17 @@ pub struct ShuffleResult {
     pub reassigned: u64,
 }
 
-const DEFAULT_PER_PAGE: u64 = 20;
-
 async fn page(
     state: &AppState,
     filter: TaskFilter,
-    page: Option<u64>,
-    per_page: Option<u64>,
+    request: PageRequest<TaskOrder>,
 ) -> Result<Json<TaskPage>, ApiError> {
-    let page = page.unwrap_or(1);
-    let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
-    let found = tasks::list(&state.db, filter, page, per_page).await?;
+    let found = tasks::list(&state.db, filter, &request)
+        .await?
+        .try_map(Task::try_from)?;
     Ok(Json(TaskPage {
-        items: found
-            .items
-            .into_iter()
-            .map(Task::try_from)
-            .collect::<Result<_, _>>()?,
-        page,
-        per_page,
-        total: found.total,
+        items: found.items,
+        next_cursor: found.next_cursor,
     }))
 }
 
@@ -213,13 +206,14 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(Task::try_from(task)?)))
 }
 
-/// All tasks (any role), newest first, filtered and paginated.
+/// All tasks (any role), newest first, filtered, a page at a time: follow
+/// `next_cursor` for the next page.
 #[utoipa::path(get, path = "/v1/tasks", tag = "tasks", security(("bearer" = [])),
     params(ListQuery),
     responses(
         (status = 200, description = "a page of tasks", body = TaskPage),
         (status = 401, description = "no or bad token", body = Problem),
-        (status = 422, description = "invalid filter or page", body = Problem)))]
+        (status = 422, description = "invalid filter, cursor or page size, or an unknown parameter", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -229,16 +223,21 @@ pub async fn list(
         status: query.status,
         assignee_id: query.assignee_id,
     };
-    page(&state, filter, query.page, query.per_page).await
+    page(
+        &state,
+        filter,
+        PageRequest::new(query.cursor, query.per_page),
+    )
+    .await
 }
 
-/// The caller's tasks.
+/// The caller's tasks, newest first, a page at a time.
 #[utoipa::path(get, path = "/v1/tasks/mine", tag = "tasks", security(("bearer" = [])),
     params(MineQuery),
     responses(
         (status = 200, description = "a page of your tasks", body = TaskPage),
         (status = 401, description = "no or bad token", body = Problem),
-        (status = 422, description = "invalid filter or page", body = Problem)))]
+        (status = 422, description = "invalid filter, cursor or page size, or an unknown parameter", body = Problem)))]
 pub async fn mine(
     State(state): State<AppState>,
     user: AuthUser,
@@ -248,7 +247,12 @@ pub async fn mine(
         status: query.status,
         assignee_id: Some(user.account_id),
     };
-    page(&state, filter, query.page, query.per_page).await
+    page(
+        &state,
+        filter,
+        PageRequest::new(query.cursor, query.per_page),
+    )
+    .await
 }
 
 /// One task.

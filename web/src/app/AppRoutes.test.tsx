@@ -18,7 +18,7 @@ describe("routing and navigation", () => {
     renderApp(<AppRoutes />, {
       role: "admin",
       path: "/people",
-      routes: { "GET /api/auth/v1/accounts": () => json([]) },
+      routes: { "GET /api/auth/v1/accounts": () => json({ items: [], next_cursor: null }) },
     });
     expect(await screen.findByRole("heading", { name: "People" })).toBeInTheDocument();
     const nav = screen.getByRole("navigation", { name: "Main" });

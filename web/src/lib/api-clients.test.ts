@@ -4,7 +4,7 @@ import { fakeServer, fakeSessionEndpoints, grantFor, json, testConfig } from "..
 import { createApiClients } from "./api-clients";
 import { SESSION_ENDED, Session } from "./session";
 
-const page = { items: [], page: 1, per_page: 20, total: 0 };
+const page = { items: [], next_cursor: null };
 
 describe("API clients", () => {
   it("use the configured base URL and send the bearer token", async () => {

@@ -50,6 +50,34 @@ export function fakeServer(routes: Record<string, Handler>) {
   return { send, calls };
 }
 
+// One page of a list paged by cursor, as the services answer it.
+export function cursorPage<Item>(items: readonly Item[], nextCursor: string | null = null) {
+  return { items, next_cursor: nextCursor };
+}
+
+// A list served a page at a time: no `cursor` gives pages[0], and page i's `next_cursor`
+// ("page-<i+1>", null on the last page) gives the next one. Other parameters are not looked at.
+export function pagedList(pages: readonly (readonly unknown[])[]): Handler {
+  return (request) => {
+    const cursor = new URL(request.url).searchParams.get("cursor");
+    const index = cursor === null ? 0 : Number(cursor.replace(/^page-/, ""));
+    const items = pages[index];
+    if (items === undefined) {
+      return json({ type: "about:blank", title: "Unprocessable Entity", status: 422, detail: `no page ${cursor}` }, 422);
+    }
+    return json(cursorPage(items, index + 1 < pages.length ? `page-${index + 1}` : null));
+  };
+}
+
+// The query parameters of the GETs of `path` (without its query string), in order.
+export function queriesTo(calls: readonly Request[], path: string): Record<string, string>[] {
+  return calls
+    .filter((request) => request.method === "GET")
+    .map((request) => new URL(request.url, "http://localhost"))
+    .filter((url) => url.pathname === path)
+    .map((url) => Object.fromEntries(url.searchParams));
+}
+
 export function fakeSessionEndpoints(overrides: Partial<SessionEndpoints> = {}): SessionEndpoints {
   return {
     login: async () => grantFor("worker"),

@@ -45,7 +45,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every account's balance (admins and accountants). */
+        /**
+         * Every account's balance (admins and accountants), a page at a time in
+         *     the order the accounts were made; `q` searches emails and names.
+         */
         get: operations["accounts"];
         put?: never;
         post?: never;
@@ -62,7 +65,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One account's audit log for one day (admins and accountants). */
+        /**
+         * One account's audit log for one day (admins and accountants), oldest
+         *     first, a page at a time.
+         */
         get: operations["account_transactions"];
         put?: never;
         post?: never;
@@ -79,7 +85,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Billing cycles, newest first (admins and accountants). */
+        /**
+         * Billing cycles, newest first (admins and accountants), a page at a
+         *     time.
+         */
         get: operations["cycles"];
         put?: never;
         post?: never;
@@ -133,7 +142,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your audit log for one day. */
+        /** Your audit log for one day, oldest first, a page at a time. */
         get: operations["my_transactions"];
         put?: never;
         post?: never;
@@ -174,6 +183,15 @@ export interface components {
             full_name?: string | null;
             role?: null | components["schemas"]["Role"];
         };
+        /** @description A page of balances, in the order the accounts were made. */
+        BalancePage: {
+            items: components["schemas"]["AccountBalance"][];
+            /**
+             * @description Pass it back as `cursor` (with the same `q`) for the next page; null
+             *     on the last page.
+             */
+            next_cursor?: string | null;
+        };
         BillingCycle: {
             business_date: string;
             /** Format: date-time */
@@ -201,6 +219,12 @@ export interface components {
              * @description The cycle that is open now.
              */
             next_billing_cycle_id: string;
+        };
+        /** @description A page of billing cycles, newest first. */
+        CyclePage: {
+            items: components["schemas"]["BillingCycle"][];
+            /** @description Pass it back as `cursor` for the next page; null on the last page. */
+            next_cursor?: string | null;
         };
         /**
          * @description Where a billing cycle is in its life; stored as its name.
@@ -306,6 +330,15 @@ export interface components {
          * @enum {string}
          */
         TransactionKind: "assignment_fee" | "task_reward" | "payout";
+        /** @description A page of a day's audit log, oldest first. */
+        TransactionPage: {
+            items: components["schemas"]["Transaction"][];
+            /**
+             * @description Pass it back as `cursor` (with the same `date`) for the next page;
+             *     null on the last page.
+             */
+            next_cursor?: string | null;
+        };
         /** @description The task of a transaction, as far as accounting knows it. */
         TransactionTask: {
             description?: string | null;
@@ -386,20 +419,29 @@ export interface operations {
     };
     accounts: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Only accounts whose email or full name contains this (ignoring
+                 *     case), 1 to 100 characters of one line.
+                 */
+                q?: string;
+                cursor?: string;
+                /** @description 1 to 100 (default 20). */
+                per_page?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description all balances */
+            /** @description a page of balances */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AccountBalance"][];
+                    "application/json": components["schemas"]["BalancePage"];
                 };
             };
             /** @description no or bad token */
@@ -413,6 +455,15 @@ export interface operations {
             };
             /** @description neither admin nor accountant */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid search, cursor or page size, or an unknown parameter */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -438,6 +489,9 @@ export interface operations {
             query?: {
                 /** @description A business day (default today). */
                 date?: string;
+                cursor?: string;
+                /** @description 1 to 100 (default 20). */
+                per_page?: number;
             };
             header?: never;
             path: {
@@ -448,13 +502,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description that day's transactions, oldest first */
+            /** @description a page of that day's transactions, oldest first */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Transaction"][];
+                    "application/json": components["schemas"]["TransactionPage"];
                 };
             };
             /** @description malformed id */
@@ -484,7 +538,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description invalid date */
+            /** @description invalid date, cursor or page size, or an unknown parameter */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -508,20 +562,24 @@ export interface operations {
     };
     cycles: {
         parameters: {
-            query?: never;
+            query?: {
+                cursor?: string;
+                /** @description 1 to 100 (default 20). */
+                per_page?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description cycles with their totals */
+            /** @description a page of cycles with their totals */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["BillingCycle"][];
+                    "application/json": components["schemas"]["CyclePage"];
                 };
             };
             /** @description no or bad token */
@@ -535,6 +593,15 @@ export interface operations {
             };
             /** @description neither admin nor accountant */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid cursor or page size, or an unknown parameter */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -683,6 +750,9 @@ export interface operations {
             query?: {
                 /** @description A business day (default today). */
                 date?: string;
+                cursor?: string;
+                /** @description 1 to 100 (default 20). */
+                per_page?: number;
             };
             header?: never;
             path?: never;
@@ -690,13 +760,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description that day's transactions, oldest first */
+            /** @description a page of that day's transactions, oldest first */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Transaction"][];
+                    "application/json": components["schemas"]["TransactionPage"];
                 };
             };
             /** @description no or bad token */
@@ -708,7 +778,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description invalid date */
+            /** @description invalid date, cursor or page size, or an unknown parameter */
             422: {
                 headers: {
                     [name: string]: unknown;

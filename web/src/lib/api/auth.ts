@@ -66,7 +66,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every account (admin only). */
+        /**
+         * Every account (admin only), oldest first, a page at a time; `q`
+         *     searches emails and names.
+         */
         get: operations["list"];
         put?: never;
         /**
@@ -263,6 +266,15 @@ export interface components {
             role: components["schemas"]["Role"];
             /** Format: date-time */
             updated_at: string;
+        };
+        /** @description A page of accounts, oldest first. */
+        AccountPage: {
+            items: components["schemas"]["Account"][];
+            /**
+             * @description Pass it back as `cursor` (with the same `q`) for the next page; null
+             *     on the last page.
+             */
+            next_cursor?: string | null;
         };
         /**
          * @description A password change, proven by the current (or temporary) password.
@@ -530,20 +542,29 @@ export interface operations {
     };
     list: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Only accounts whose email or full name contains this (ignoring
+                 *     case), 1 to 100 characters of one line.
+                 */
+                q?: string;
+                cursor?: string;
+                /** @description 1 to 100 (default 20). */
+                per_page?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description all accounts, oldest first */
+            /** @description a page of accounts, oldest first */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Account"][];
+                    "application/json": components["schemas"]["AccountPage"];
                 };
             };
             /** @description no or bad token */
@@ -557,6 +578,15 @@ export interface operations {
             };
             /** @description not an admin */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid search, cursor or page size, or an unknown parameter */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

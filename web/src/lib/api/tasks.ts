@@ -46,8 +46,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Everyone tasks-api knows (any role), active or not, sorted by full name
-         *     (by code point), then by id.
+         * Everyone tasks-api knows (any role), active or not, a page at a time in
+         *     the order the accounts were made; `q` searches emails and names.
          */
         get: operations["list_people"];
         put?: never;
@@ -65,7 +65,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** All tasks (any role), newest first, filtered and paginated. */
+        /**
+         * All tasks (any role), newest first, filtered, a page at a time: follow
+         *     `next_cursor` for the next page.
+         */
         get: operations["list"];
         put?: never;
         /**
@@ -86,7 +89,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's tasks. */
+        /** The caller's tasks, newest first, a page at a time. */
         get: operations["mine"];
         put?: never;
         post?: never;
@@ -190,6 +193,15 @@ export interface components {
             /** @description `ok`, or what is not ready. */
             status: string;
         };
+        /** @description A page of people, in the order their accounts were made. */
+        PeoplePage: {
+            items: components["schemas"]["Person"][];
+            /**
+             * @description Pass it back as `cursor` (with the same `q`) for the next page;
+             *     null on the last page.
+             */
+            next_cursor?: string | null;
+        };
         /**
          * @description An account as tasks-api knows it from auth-api's account events.
          * @example {
@@ -276,15 +288,11 @@ export interface components {
         /** @description A page of tasks, newest first. */
         TaskPage: {
             items: components["schemas"]["Task"][];
-            /** Format: int64 */
-            page: number;
-            /** Format: int64 */
-            per_page: number;
             /**
-             * Format: int64
-             * @description How many tasks match, over all pages.
+             * @description Pass it back as `cursor` (with the same filters) for the next page;
+             *     null on the last page.
              */
-            total: number;
+            next_cursor?: string | null;
         };
         /**
          * @description Whether a task still waits for its assignee.
@@ -362,24 +370,42 @@ export interface operations {
     };
     list_people: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Only accounts whose email or full name contains this (ignoring
+                 *     case), 1 to 100 characters of one line.
+                 */
+                q?: string;
+                cursor?: string;
+                /** @description 1 to 100 (default 20). */
+                per_page?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description every account, by full name */
+            /** @description a page of people */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Person"][];
+                    "application/json": components["schemas"]["PeoplePage"];
                 };
             };
             /** @description no or bad token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description invalid search, cursor or page size, or an unknown parameter */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -407,8 +433,7 @@ export interface operations {
                 status?: components["schemas"]["TaskStatus"];
                 /** @description Only tasks of this assignee. */
                 assignee_id?: string;
-                /** @description From 1 (default 1). */
-                page?: number;
+                cursor?: string;
                 /** @description 1 to 100 (default 20). */
                 per_page?: number;
             };
@@ -436,7 +461,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description invalid filter or page */
+            /** @description invalid filter, cursor or page size, or an unknown parameter */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -559,8 +584,7 @@ export interface operations {
             query?: {
                 /** @description `open` or `done`. */
                 status?: components["schemas"]["TaskStatus"];
-                /** @description From 1 (default 1). */
-                page?: number;
+                cursor?: string;
                 /** @description 1 to 100 (default 20). */
                 per_page?: number;
             };
@@ -588,7 +612,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description invalid filter or page */
+            /** @description invalid filter, cursor or page size, or an unknown parameter */
             422: {
                 headers: {
                     [name: string]: unknown;

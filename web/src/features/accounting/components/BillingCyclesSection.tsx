@@ -1,5 +1,6 @@
 import { ErrorText } from "../../../components/ErrorText";
 import { Loading } from "../../../components/Loading";
+import { LoadMore } from "../../../components/LoadMore";
 import { Money } from "../../../components/Money";
 import { Table, type Column } from "../../../components/Table";
 import { useConfig } from "../../../lib/app-context";
@@ -23,6 +24,12 @@ export function BillingCyclesSection() {
       {cycles.isPending ? <Loading what="Loading billing cycles" /> : null}
       <ErrorText error={cycles.error} />
       {cycles.data ? <Table caption="Billing cycles, newest first" columns={columns} rows={cycles.data} rowKey={(c) => c.id} empty="none yet." /> : null}
+      <LoadMore
+        what="billing cycles"
+        hasNextPage={cycles.hasNextPage}
+        isFetchingNextPage={cycles.isFetchingNextPage}
+        fetchNextPage={() => cycles.fetchNextPage()}
+      />
     </section>
   );
 }

@@ -1,5 +1,6 @@
-import { useQuery } from "@tanstack/react-query";
+import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { useApi } from "../../../lib/app-context";
+import { allItems, cursorPaging, useFirstPageWhenLeft } from "../../../lib/paging";
 import { unwrap } from "../../../lib/problem";
 
 export const moneyKeys = {
@@ -12,10 +13,16 @@ export function useMyAccount() {
   return useQuery({ queryKey: moneyKeys.me, queryFn: async () => unwrap(await api.accounting.GET("/v1/me")) });
 }
 
+// One day's audit log, oldest first, a page at a time.
 export function useMyTransactions(date: string) {
   const api = useApi();
-  return useQuery({
-    queryKey: moneyKeys.myTransactions(date),
-    queryFn: async () => unwrap(await api.accounting.GET("/v1/me/transactions", { params: { query: { date } } })),
+  const queryKey = moneyKeys.myTransactions(date);
+  useFirstPageWhenLeft(queryKey);
+  return useInfiniteQuery({
+    queryKey,
+    queryFn: async ({ pageParam }) =>
+      unwrap(await api.accounting.GET("/v1/me/transactions", { params: { query: { date, cursor: pageParam } } })),
+    ...cursorPaging,
+    select: allItems,
   });
 }

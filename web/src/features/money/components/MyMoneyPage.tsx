@@ -2,6 +2,7 @@ import { useState } from "react";
 import { DatePicker } from "../../../components/DatePicker";
 import { ErrorText } from "../../../components/ErrorText";
 import { Loading } from "../../../components/Loading";
+import { LoadMore } from "../../../components/LoadMore";
 import { Money } from "../../../components/Money";
 import { TransactionTable } from "../../../components/TransactionTable";
 import { useConfig } from "../../../lib/app-context";
@@ -61,6 +62,12 @@ export function MyMoneyPage() {
         {transactions.data ? (
           <TransactionTable caption={`My transactions on ${formatDay(day)}`} transactions={transactions.data} timeZone={timeZone} />
         ) : null}
+        <LoadMore
+          what="transactions"
+          hasNextPage={transactions.hasNextPage}
+          isFetchingNextPage={transactions.isFetchingNextPage}
+          fetchNextPage={() => transactions.fetchNextPage()}
+        />
       </section>
     </>
   );

@@ -1,9 +1,12 @@
 import { useId, useState } from "react";
 import { ErrorText } from "../../../components/ErrorText";
 import { Loading } from "../../../components/Loading";
+import { LoadMore } from "../../../components/LoadMore";
+import { SearchField } from "../../../components/SearchField";
 import { Table, type Column } from "../../../components/Table";
 import { useSessionState } from "../../../lib/app-context";
 import { allRoles, type Role } from "../../../lib/roles";
+import { useSearch } from "../../../lib/search";
 import { useAccounts, useUpdateAccount, type Account } from "../api/people-api";
 
 function RoleControl({ account }: { account: Account }) {
@@ -50,7 +53,8 @@ function ActiveControl({ account, isMe }: { account: Account; isMe: boolean }) {
 }
 
 export function PeoplePage() {
-  const accounts = useAccounts();
+  const search = useSearch();
+  const accounts = useAccounts(search.q);
   const session = useSessionState();
   const me = session.status === "authenticated" ? session.claims.sub : null;
   const columns: Column<Account>[] = [
@@ -63,9 +67,27 @@ export function PeoplePage() {
   return (
     <>
       <h1>People</h1>
+      <div className="filters">
+        <SearchField label="Search by name or email" search={search} />
+      </div>
       {accounts.isPending ? <Loading what="Loading accounts" /> : null}
       <ErrorText error={accounts.error} />
-      {accounts.data ? <Table caption="Every account" columns={columns} rows={accounts.data} rowKey={(a) => a.id} /> : null}
+      {accounts.data ? (
+        <Table
+          caption={search.q === "" ? "Every account" : `Accounts matching “${search.q}”`}
+          columns={columns}
+          rows={accounts.data}
+          rowKey={(a) => a.id}
+          empty={search.q === "" ? "no accounts yet." : "no account matches."}
+        />
+      ) : null}
+      <LoadMore
+        what="accounts"
+        hasNextPage={accounts.hasNextPage}
+        isFetchingNextPage={accounts.isFetchingNextPage}
+        fetchNextPage={() => accounts.fetchNextPage()}
+        disabled={accounts.isPlaceholderData}
+      />
     </>
   );
 }

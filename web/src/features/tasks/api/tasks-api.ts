@@ -1,20 +1,19 @@
-import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import type { TasksPaths } from "../../../lib/api-clients";
+import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import type { components } from "../../../lib/api/tasks";
 import { useApi } from "../../../lib/app-context";
 import { useIdempotencyKeys } from "../../../lib/idempotency";
+import { allItems, cursorPaging, fetchAllPages, useFirstPageWhenLeft } from "../../../lib/paging";
 import { unwrap } from "../../../lib/problem";
 
 export type Task = components["schemas"]["Task"];
 export type TaskStatus = components["schemas"]["TaskStatus"];
 export type CreateTaskRequest = components["schemas"]["CreateTaskRequest"];
-export type Person = TasksPaths["/v1/people"]["get"]["responses"][200]["content"]["application/json"][number];
+export type Person = components["schemas"]["Person"];
 
+// The list's filters; changing them starts the list again from its first page (a new key).
 export interface TaskFilters {
   status?: TaskStatus;
   assignee_id?: string;
-  page: number;
-  per_page: number;
 }
 
 export const taskKeys = {
@@ -24,29 +23,47 @@ export const taskKeys = {
   people: ["people"] as const,
 };
 
+// Newest first, a page at a time (`fetchNextPage` appends the next one).
 export function useMyTasks(status: TaskStatus) {
   const api = useApi();
-  return useQuery({
-    queryKey: taskKeys.mine(status),
-    queryFn: async () => unwrap(await api.tasks.GET("/v1/tasks/mine", { params: { query: { status, per_page: 100 } } })),
+  const queryKey = taskKeys.mine(status);
+  useFirstPageWhenLeft(queryKey);
+  return useInfiniteQuery({
+    queryKey,
+    queryFn: async ({ pageParam }) =>
+      unwrap(await api.tasks.GET("/v1/tasks/mine", { params: { query: { status, cursor: pageParam } } })),
+    ...cursorPaging,
+    select: allItems,
   });
 }
 
 export function useTasks(filters: TaskFilters) {
   const api = useApi();
-  return useQuery({
-    queryKey: taskKeys.list(filters),
-    queryFn: async () => unwrap(await api.tasks.GET("/v1/tasks", { params: { query: filters } })),
+  const queryKey = taskKeys.list(filters);
+  useFirstPageWhenLeft(queryKey);
+  return useInfiniteQuery({
+    queryKey,
+    queryFn: async ({ pageParam }) =>
+      unwrap(await api.tasks.GET("/v1/tasks", { params: { query: { ...filters, cursor: pageParam } } })),
+    ...cursorPaging,
+    select: allItems,
     placeholderData: keepPreviousData,
   });
 }
 
-// Names for assignee ids; every role may read it.
+// Names for assignee ids; every role may read it. The company is small (tens of popugs, not
+// thousands), so every page is loaded, 100 at a time: any assignee gets a name and the assignee
+// filter offers everyone. Sorted by name for that filter (the service pages in creation order).
 export function usePeople() {
   const api = useApi();
   return useQuery({
     queryKey: taskKeys.people,
-    queryFn: async () => unwrap(await api.tasks.GET("/v1/people")),
+    queryFn: async () => {
+      const people = await fetchAllPages(async (cursor) =>
+        unwrap(await api.tasks.GET("/v1/people", { params: { query: { per_page: 100, cursor } } })),
+      );
+      return people.sort((a, b) => a.full_name.localeCompare(b.full_name) || a.id.localeCompare(b.id));
+    },
     refetchInterval: 30_000,
   });
 }

@@ -1,5 +1,6 @@
 import { ErrorText } from "../../../components/ErrorText";
 import { Loading } from "../../../components/Loading";
+import { LoadMore } from "../../../components/LoadMore";
 import { Table, type Column } from "../../../components/Table";
 import { useConfig } from "../../../lib/app-context";
 import { formatDateTime } from "../../../lib/dates";
@@ -37,16 +38,28 @@ export function MyTasksPage() {
     <>
       <h1>My tasks</h1>
       <section aria-labelledby="my-open-tasks">
-        <h2 id="my-open-tasks">Open{open.data ? ` (${open.data.total})` : ""}</h2>
+        <h2 id="my-open-tasks">Open</h2>
         {open.isPending ? <Loading what="Loading open tasks" /> : null}
         <ErrorText error={open.error} />
-        {open.data ? <Table caption="My open tasks" columns={openColumns} rows={open.data.items} rowKey={(t) => t.id} empty="no open tasks." /> : null}
+        {open.data ? <Table caption="My open tasks" columns={openColumns} rows={open.data} rowKey={(t) => t.id} empty="no open tasks." /> : null}
+        <LoadMore
+          what="open tasks"
+          hasNextPage={open.hasNextPage}
+          isFetchingNextPage={open.isFetchingNextPage}
+          fetchNextPage={() => open.fetchNextPage()}
+        />
       </section>
       <section aria-labelledby="my-done-tasks">
-        <h2 id="my-done-tasks">Done{done.data ? ` (${done.data.total})` : ""}</h2>
+        <h2 id="my-done-tasks">Done</h2>
         {done.isPending ? <Loading what="Loading done tasks" /> : null}
         <ErrorText error={done.error} />
-        {done.data ? <Table caption="My done tasks" columns={doneColumns} rows={done.data.items} rowKey={(t) => t.id} empty="none yet." /> : null}
+        {done.data ? <Table caption="My done tasks" columns={doneColumns} rows={done.data} rowKey={(t) => t.id} empty="none yet." /> : null}
+        <LoadMore
+          what="done tasks"
+          hasNextPage={done.hasNextPage}
+          isFetchingNextPage={done.isFetchingNextPage}
+          fetchNextPage={() => done.fetchNextPage()}
+        />
       </section>
     </>
   );

@@ -2,6 +2,7 @@ import { useId } from "react";
 import { useSearchParams } from "react-router";
 import { ErrorText } from "../../../components/ErrorText";
 import { Loading } from "../../../components/Loading";
+import { LoadMore } from "../../../components/LoadMore";
 import { Table, type Column } from "../../../components/Table";
 import { Allowed } from "../../../lib/allowed";
 import { useConfig, useSessionState } from "../../../lib/app-context";
@@ -11,8 +12,6 @@ import { assigneeName } from "./assignee-name";
 import { CreateTaskForm } from "./CreateTaskForm";
 import { ShuffleControl } from "./ShuffleControl";
 import { TaskTitle } from "./TaskTitle";
-
-const perPage = 20;
 
 function parseStatus(value: string | null): TaskStatus | "" {
   return value === "open" || value === "done" ? value : "";
@@ -28,23 +27,19 @@ export function TasksPage() {
   const [params, setParams] = useSearchParams();
   const status = parseStatus(params.get("status"));
   const assignee = params.get("assignee") ?? "";
-  const page = Math.max(1, Number.parseInt(params.get("page") ?? "1", 10) || 1);
-  const update = (changes: { status?: string; assignee?: string; page?: number }) => {
+  // The pages loaded with Load more are not: a changed filter starts again from the first page.
+  const update = (changes: { status?: string; assignee?: string }) => {
     const next = new URLSearchParams(params);
+    // Links from before cursor paging may still carry a page number; it means nothing now.
+    next.delete("page");
     for (const [name, value] of Object.entries(changes)) {
-      if (value === "" || value === 1) next.delete(name);
-      else next.set(name, String(value));
+      if (value === "") next.delete(name);
+      else next.set(name, value);
     }
     setParams(next, { replace: true });
   };
   const people = usePeople();
-  const tasks = useTasks({
-    status: status || undefined,
-    assignee_id: assignee || undefined,
-    page,
-    per_page: perPage,
-  });
-  const pages = tasks.data ? Math.max(1, Math.ceil(tasks.data.total / perPage)) : 1;
+  const tasks = useTasks({ status: status || undefined, assignee_id: assignee || undefined });
 
   const columns: Column<Task>[] = [
     { header: "Task", cell: (task) => <TaskTitle task={task} /> },
@@ -67,7 +62,7 @@ export function TasksPage() {
             <select
               id={statusId}
               value={status}
-              onChange={(event) => update({ status: event.target.value, page: 1 })}
+              onChange={(event) => update({ status: event.target.value })}
             >
               <option value="">Any</option>
               <option value="open">Open</option>
@@ -79,7 +74,7 @@ export function TasksPage() {
             <select
               id={assigneeId}
               value={assignee}
-              onChange={(event) => update({ assignee: event.target.value, page: 1 })}
+              onChange={(event) => update({ assignee: event.target.value })}
             >
               <option value="">Anyone</option>
               {people.data
@@ -96,18 +91,14 @@ export function TasksPage() {
         <ErrorText error={tasks.error} />
         {tasks.data ? (
           <>
-            <Table caption="Tasks, newest first" columns={columns} rows={tasks.data.items} rowKey={(t) => t.id} empty="no tasks match." />
-            <nav aria-label="Task pages" className="pagination">
-              <button type="button" onClick={() => update({ page: Math.max(1, page - 1) })} disabled={page <= 1}>
-                Previous page
-              </button>
-              <span>
-                Page {page} of {pages} ({tasks.data.total} {tasks.data.total === 1 ? "task" : "tasks"})
-              </span>
-              <button type="button" onClick={() => update({ page: page + 1 })} disabled={page >= pages}>
-                Next page
-              </button>
-            </nav>
+            <Table caption="Tasks, newest first" columns={columns} rows={tasks.data} rowKey={(t) => t.id} empty="no tasks match." />
+            <LoadMore
+              what="tasks"
+              hasNextPage={tasks.hasNextPage}
+              isFetchingNextPage={tasks.isFetchingNextPage}
+              fetchNextPage={() => tasks.fetchNextPage()}
+              disabled={tasks.isPlaceholderData}
+            />
           </>
         ) : null}
       </section>

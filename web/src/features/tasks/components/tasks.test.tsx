@@ -1,8 +1,8 @@
-import { screen, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import type { components } from "../../../lib/api/tasks";
-import { json, renderApp } from "../../../test/fakes";
+import { cursorPage, json, pagedList, queriesTo, renderApp } from "../../../test/fakes";
 import { MyTasksPage } from "./MyTasksPage";
 import { TasksPage } from "./TasksPage";
 
@@ -24,8 +24,11 @@ function task(overrides: Partial<Task>): Task {
   };
 }
 
-const pageOf = (items: Task[]) => ({ items, page: 1, per_page: 20, total: items.length });
-const people = [{ id: me, full_name: "Kesha Popugaev", role: "worker", active: true }];
+const other = "00000000-0000-7000-8000-000000000002";
+const pageOf = (items: Task[]) => cursorPage(items);
+const kesha = { id: me, full_name: "Kesha Popugaev", role: "worker", active: true };
+const people = cursorPage([kesha]);
+const taskNo = (n: number) => task({ id: `01956b1f-0000-7abc-8def-${String(n).padStart(12, "0")}`, title: `Task ${n}` });
 
 describe("<TasksPage>", () => {
   it("shows a title with markup as plain characters", async () => {
@@ -86,22 +89,86 @@ describe("<TasksPage>", () => {
     expect(await screen.findByText("Shuffled: 7 open tasks reassigned.")).toBeInTheDocument();
   });
 
-  it("filters by status and assignee and pages through the total", async () => {
+  it("loads more tasks after the first page, and the button goes once the last page is in", async () => {
     const user = userEvent.setup();
     const { server } = renderApp(<TasksPage />, {
       role: "worker",
       routes: {
-        "GET /api/tasks/v1/tasks": () => json({ items: [task({})], page: 1, per_page: 20, total: 45 }),
+        "GET /api/tasks/v1/tasks": pagedList([[taskNo(1), taskNo(2)], [taskNo(3)]]),
         "GET /api/tasks/v1/people": () => json(people),
       },
     });
-    expect(await screen.findByText("Page 1 of 3 (45 tasks)")).toBeInTheDocument();
+    const table = await screen.findByRole("table", { name: "Tasks, newest first" });
+    expect(within(table).getByText("Task 2")).toBeInTheDocument();
+    expect(within(table).queryByText("Task 3")).not.toBeInTheDocument();
+    expect(screen.queryByText(/Page \d/)).not.toBeInTheDocument();
+
+    await user.click(screen.getByRole("button", { name: "Load more tasks" }));
+    expect(await within(table).findByText("Task 3")).toBeInTheDocument();
+    // Appended: the first page stays, in order.
+    expect(within(table).getAllByRole("row").map((row) => row.querySelector(".task-name")?.textContent)).toEqual([
+      undefined,
+      "Task 1",
+      "Task 2",
+      "Task 3",
+    ]);
+    expect(screen.queryByRole("button", { name: /Load more/ })).not.toBeInTheDocument();
+    expect(queriesTo(server.calls, "/api/tasks/v1/tasks")).toEqual([{}, { cursor: "page-1" }]);
+  });
+
+  it("starts again from the first page when a filter changes", async () => {
+    const user = userEvent.setup();
+    const { server } = renderApp(<TasksPage />, {
+      role: "worker",
+      routes: {
+        "GET /api/tasks/v1/tasks": pagedList([[taskNo(1)], [taskNo(2)]]),
+        "GET /api/tasks/v1/people": () => json(people),
+      },
+    });
+    await user.click(await screen.findByRole("button", { name: "Load more tasks" }));
+    const table = screen.getByRole("table", { name: "Tasks, newest first" });
+    expect(await within(table).findByText("Task 2")).toBeInTheDocument();
+
     await user.selectOptions(screen.getByLabelText("Status"), "Done");
+    await waitFor(() => expect(within(table).queryByText("Task 2")).not.toBeInTheDocument());
+    expect(within(table).getByText("Task 1")).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Load more tasks" })).toBeEnabled();
+
     await user.selectOptions(screen.getByLabelText("Assignee"), "Kesha Popugaev (you)");
-    await user.click(screen.getByRole("button", { name: "Next page" }));
-    expect(await screen.findByText("Page 2 of 3 (45 tasks)")).toBeInTheDocument();
-    const last = new URL(server.calls.filter((r) => r.url.includes("/v1/tasks?")).at(-1)?.url ?? "");
-    expect(Object.fromEntries(last.searchParams)).toEqual({ status: "done", assignee_id: me, page: "2", per_page: "20" });
+    await waitFor(() => expect(queriesTo(server.calls, "/api/tasks/v1/tasks").at(-1)).toEqual({ status: "done", assignee_id: me }));
+    await user.click(await screen.findByRole("button", { name: "Load more tasks" }));
+    expect(await within(table).findByText("Task 2")).toBeInTheDocument();
+    expect(queriesTo(server.calls, "/api/tasks/v1/tasks")).toEqual([
+      {},
+      { cursor: "page-1" },
+      { status: "done" },
+      { status: "done", assignee_id: me },
+      { status: "done", assignee_id: me, cursor: "page-1" },
+    ]);
+
+    // Back to no filter at all: its first page again, not the two pages loaded before.
+    await user.selectOptions(screen.getByLabelText("Status"), "Any");
+    await user.selectOptions(screen.getByLabelText("Assignee"), "Anyone");
+    await waitFor(() => expect(queriesTo(server.calls, "/api/tasks/v1/tasks").at(-1)).toEqual({}));
+    await waitFor(() => expect(within(table).queryByText("Task 2")).not.toBeInTheDocument());
+    expect(within(table).getByText("Task 1")).toBeInTheDocument();
+  });
+
+  it("names assignees from every page of people, loaded 100 at a time", async () => {
+    const rio = { id: other, full_name: "Rio Popugaeva", role: "worker", active: false };
+    const { server } = renderApp(<TasksPage />, {
+      role: "worker",
+      routes: {
+        "GET /api/tasks/v1/tasks": () => json(pageOf([task({ title: "Rio's task", assignee_id: other })])),
+        "GET /api/tasks/v1/people": pagedList([[rio], [kesha]]),
+      },
+    });
+    const table = await screen.findByRole("table", { name: "Tasks, newest first" });
+    expect(await within(table).findByText("Rio Popugaeva (inactive)")).toBeInTheDocument();
+    // Everyone from both pages is offered, by name.
+    const options = within(screen.getByLabelText("Assignee")).getAllByRole("option");
+    expect(options.map((option) => option.textContent)).toEqual(["Anyone", "Kesha Popugaev (you)", "Rio Popugaeva (inactive)"]);
+    expect(queriesTo(server.calls, "/api/tasks/v1/people")).toEqual([{ per_page: "100" }, { per_page: "100", cursor: "page-1" }]);
   });
 
   it("does not offer Shuffle to a worker", async () => {
@@ -134,5 +201,26 @@ describe("<MyTasksPage>", () => {
     const doneTable = await screen.findByRole("table", { name: "My done tasks" });
     expect(within(doneTable).getByText("Fix the nest")).toBeInTheDocument();
     expect(screen.getByText(/no open tasks/)).toBeInTheDocument();
+  });
+
+  it("shows no count, and loads more of a list with Load more", async () => {
+    const user = userEvent.setup();
+    const { server } = renderApp(<MyTasksPage />, {
+      role: "worker",
+      routes: {
+        "GET /api/tasks/v1/tasks/mine": (request) =>
+          new URL(request.url).searchParams.get("status") === "open" ? pagedList([[taskNo(1)], [taskNo(2)]])(request) : json(pageOf([])),
+      },
+    });
+    const openTable = await screen.findByRole("table", { name: "My open tasks" });
+    expect(screen.getByRole("heading", { level: 2, name: "Open" })).toBeInTheDocument();
+    expect(await screen.findByText("My done tasks: none yet.")).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Load more done tasks" })).not.toBeInTheDocument();
+
+    await user.click(screen.getByRole("button", { name: "Load more open tasks" }));
+    expect(await within(openTable).findByText("Task 2")).toBeInTheDocument();
+    expect(within(openTable).getByText("Task 1")).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Load more open tasks" })).not.toBeInTheDocument();
+    expect(queriesTo(server.calls, "/api/tasks/v1/tasks/mine")).toEqual([{ status: "open" }, { status: "done" }, { status: "open", cursor: "page-1" }]);
   });
 });
