@@ -4,6 +4,11 @@
 //! database (a SQLite file, or a new PostgreSQL database on the server of
 //! `TEST_DATABASE_URL`).
 
+mod query_plans;
+pub use query_plans::{
+    SqlLog, assert_no_whole_table_reads, large_tables, seed_replica, whole_table_reads,
+};
+
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
