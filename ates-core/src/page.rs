@@ -342,6 +342,34 @@ impl<L: Keyset> PageRequest<L> {
     }
 }
 
+impl<L: Keyset<Key = ()>> PageRequest<L> {
+    /// The rows a page of a list ordered by `id` may hold: after the cursor
+    /// and, with `search`, containing it in one of `columns`.
+    pub fn id_filter<C: IntoColumnRef + Clone>(
+        &self,
+        id: C,
+        search: Option<&str>,
+        columns: &[C],
+    ) -> Condition {
+        let mut condition = Condition::all();
+        if let Some(text) = search {
+            condition = condition.add(contains(columns, text));
+        }
+        if let Some(after) = &self.after {
+            condition = condition.add(after.after_id(id));
+        }
+        condition
+    }
+
+    /// [`PageRequest::finish`] for a list ordered by id.
+    pub fn finish_by_id<T>(&self, rows: Vec<T>, id: impl Fn(&T) -> Uuid) -> Page<T> {
+        self.finish(rows, |row| Position {
+            key: (),
+            id: id(row),
+        })
+    }
+}
+
 /// One page of a list, before the handler turns its rows into the
 /// answer's items.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

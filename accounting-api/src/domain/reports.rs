@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use ates_core::account_replica::entity as account;
 use ates_core::db::parse_stored;
-use ates_core::page::{self, Keyset, Page, PageRequest, Position};
+use ates_core::page::{Keyset, Page, PageRequest, Position};
 use ates_core::validation::DayRange;
 use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
@@ -173,18 +173,12 @@ pub async fn balances_page(
     search: Option<&str>,
     request: &PageRequest<AccountOrder>,
 ) -> Result<Page<AccountBalance>, AccountingError> {
-    let mut known = Condition::all();
-    let mut orphans = Condition::all();
-    if let Some(after) = &request.after {
-        known = known.add(after.after_id(account::Column::Id));
-        orphans = orphans.add(after.after_id(balance::Column::AccountId));
-    }
-    if let Some(text) = search {
-        known = known.add(page::contains(
-            &[account::Column::Email, account::Column::FullName],
-            text,
-        ));
-    }
+    let known = request.id_filter(
+        account::Column::Id,
+        search,
+        &[account::Column::Email, account::Column::FullName],
+    );
+    let orphans = request.id_filter(balance::Column::AccountId, None, &[]);
     let accounts: HashMap<Uuid, account::Model> = account::Entity::find()
         .filter(known)
         .order_by_asc(account::Column::Id)
@@ -240,10 +234,7 @@ pub async fn balances_page(
             })
         })
         .collect::<Result<Vec<_>, AccountingError>>()?;
-    Ok(request.finish(rows, |row| Position {
-        key: (),
-        id: row.account_id,
-    }))
+    Ok(request.finish_by_id(rows, |row| row.account_id))
 }
 
 /// Management earnings of each day from `from` to `to`: the fees taken

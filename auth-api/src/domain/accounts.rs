@@ -7,7 +7,7 @@ use ates_core::auth::{AccountGate, BoxFuture, Standing};
 use ates_core::bus::Outbox;
 use ates_core::db::{self, is_unique_violation};
 use ates_core::http::ApiError;
-use ates_core::page::{self, Keyset, Page, PageRequest, Position};
+use ates_core::page::{Keyset, Page, PageRequest};
 use ates_core::unit_of_work::UnitOfWork;
 use chrono::{DateTime, Utc};
 use event_schemas::accounts::{
@@ -15,8 +15,8 @@ use event_schemas::accounts::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -412,26 +412,17 @@ pub async fn list(
     search: Option<&str>,
     request: &PageRequest<AccountOrder>,
 ) -> Result<Page<account::Model>, AuthError> {
-    let mut condition = Condition::all();
-    if let Some(text) = search {
-        condition = condition.add(page::contains(
-            &[account::Column::Email, account::Column::FullName],
-            text,
-        ));
-    }
-    if let Some(after) = &request.after {
-        condition = condition.add(after.after_id(account::Column::Id));
-    }
     let rows = account::Entity::find()
-        .filter(condition)
+        .filter(request.id_filter(
+            account::Column::Id,
+            search,
+            &[account::Column::Email, account::Column::FullName],
+        ))
         .order_by_asc(account::Column::Id)
         .limit(request.limit())
         .all(db)
         .await?;
-    Ok(request.finish(rows, |account| Position {
-        key: (),
-        id: account.id,
-    }))
+    Ok(request.finish_by_id(rows, |account| account.id))
 }
 
 /// What [`ensure_admin`] did.

@@ -2,8 +2,8 @@
 //! a task's assignee is by name.
 
 use ates_core::account_replica::{ReplicatedAccount, entity as account};
-use ates_core::page::{self, Keyset, Page, PageRequest, Position};
-use sea_orm::{Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use ates_core::page::{Keyset, Page, PageRequest};
+use sea_orm::{DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::TaskError;
 
@@ -24,24 +24,15 @@ pub async fn page(
     search: Option<&str>,
     request: &PageRequest<PeopleOrder>,
 ) -> Result<Page<ReplicatedAccount>, TaskError> {
-    let mut condition = Condition::all();
-    if let Some(text) = search {
-        condition = condition.add(page::contains(
-            &[account::Column::Email, account::Column::FullName],
-            text,
-        ));
-    }
-    if let Some(after) = &request.after {
-        condition = condition.add(after.after_id(account::Column::Id));
-    }
     let rows = account::Entity::find()
-        .filter(condition)
+        .filter(request.id_filter(
+            account::Column::Id,
+            search,
+            &[account::Column::Email, account::Column::FullName],
+        ))
         .order_by_asc(account::Column::Id)
         .limit(request.limit())
         .all(db)
         .await?;
-    Ok(request.finish(rows, |person| Position {
-        key: (),
-        id: person.id,
-    }))
+    Ok(request.finish_by_id(rows, |person| person.id))
 }
