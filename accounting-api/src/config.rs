@@ -1,7 +1,7 @@
 //! accounting-api's configuration: the settings every service reads (port
 //! 3003 by default) plus the business day, email and pricing.
 
-use ates_core::config::{ServiceConfig, ServiceSettings, var};
+use ates_core::config::{ServiceConfig, ServiceSettings, parse, var};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -12,6 +12,11 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// `MAIL_FROM` (default `aTES Accounting <accounting@popug.inc>`).
     pub mail_from: String,
+    /// `MAIL_PER_SECOND` (default 20): payout emails go out at this steady
+    /// rate once a close has written every payout, so a close of 100,000
+    /// accounts does not flood the mail server (0: as fast as it takes
+    /// them).
+    pub mail_per_second: u32,
     /// `PRICING_SEED` (default `ates`): prices are drawn from a hash of this
     /// seed and the task id, so a rebuild from the streams prices every
     /// task the same again. Change it only for a fresh system.
@@ -28,6 +33,7 @@ impl ServiceConfig for Config {
             smtp_url: var("SMTP_URL"),
             mail_from: var("MAIL_FROM")
                 .unwrap_or_else(|| "aTES Accounting <accounting@popug.inc>".into()),
+            mail_per_second: parse("MAIL_PER_SECOND", 20)?,
             pricing_seed: var("PRICING_SEED").unwrap_or_else(|| "ates".into()),
             scheduler_enabled: var("CLOSE_SCHEDULER").is_none_or(|value| value != "off"),
         })

@@ -73,7 +73,8 @@ impl AtesService for AccountingApi {
         let now = ates_core::db::now();
         billing::ensure_open_cycle(&db, &calendar, now).await?;
         billing::resume_closes(&db, &outbox, now).await?;
-        let mailer = Mailer::new(db.clone(), config.smtp_url.as_deref(), &config.mail_from)?;
+        let mailer = Mailer::new(db.clone(), config.smtp_url.as_deref(), &config.mail_from)?
+            .with_rate(config.mail_per_second);
         let state = AppState {
             db: db.clone(),
             outbox,

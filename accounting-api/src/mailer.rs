@@ -1,7 +1,8 @@
 //! Payout emails. A close writes one email row per payout in the payout's
-//! transaction; the mailer sends each over SMTP (`SMTP_URL`, with lettre)
-//! and marks it `sent`, or, without SMTP, logs it and marks it `stored`
-//! (the text stays in the database either way). A failed send is retried
+//! transaction; once the close has finished (its cycle is `closed`) the
+//! mailer sends them at a steady rate (`MAIL_PER_SECOND`), each over SMTP
+//! (`SMTP_URL`, with lettre) marked `sent`, or, without SMTP, logged and
+//! marked `stored` (the text stays in the database either way). A failed send is retried
 //! with back-off; a sent email is never picked again, and its Message-ID
 //! is derived from the payout, so even the one window where a crash could
 //! repeat it (after the server accepted it, before the row was marked)
@@ -17,16 +18,35 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ates_core::account_replica;
+use std::collections::HashMap;
+
+use ates_core::account_replica::{ReplicatedAccount, entity as account};
 use chrono::Utc;
+use futures::StreamExt;
 use lettre::message::Mailbox;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::db::billing_cycle::{self, CycleStatus};
+use crate::db::payout;
 use crate::db::payout_email::{self, Column};
+
+/// Emails being sent at once.
+const SENDS_IN_FLIGHT: usize = 8;
+/// Emails read per round.
+const EMAILS_PER_ROUND: u64 = 100;
+
+/// What one round of the mailer did.
+#[derive(Debug, Default)]
+struct Round {
+    /// Emails due that it read.
+    read: usize,
+    /// Emails that went out.
+    delivered: usize,
+}
 
 pub const PENDING: &str = "pending";
 pub const SENT: &str = "sent";
@@ -46,6 +66,8 @@ pub struct Mailer {
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
     wakeup: Arc<Notify>,
+    /// The time between two emails; zero sends as fast as SMTP takes them.
+    pace: Duration,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -78,7 +100,18 @@ impl Mailer {
             transport,
             from,
             wakeup: Arc::new(Notify::new()),
+            pace: Duration::ZERO,
         })
+    }
+
+    /// Sends at most `per_second` emails a second (0: no limit).
+    #[must_use]
+    pub fn with_rate(self, per_second: u32) -> Self {
+        let pace = match per_second {
+            0 => Duration::ZERO,
+            rate => Duration::from_secs(1) / rate,
+        };
+        Self { pace, ..self }
     }
 
     /// Wakes the mailer (after a close wrote emails).
@@ -89,8 +122,15 @@ impl Mailer {
     /// Delivers pending emails until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
-            if let Err(error) = self.deliver_pending().await {
-                tracing::warn!(%error, "mailer round failed");
+            let round = tokio::select! {
+                () = shutdown.cancelled() => break,
+                round = self.round() => round,
+            };
+            match round {
+                // More may be waiting: go on at once.
+                Ok(round) if u64::try_from(round.read) == Ok(EMAILS_PER_ROUND) => continue,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "mailer round failed"),
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -101,24 +141,69 @@ impl Mailer {
         tracing::info!("mailer stopped");
     }
 
-    /// One round: every pending email that is due. Returns how many went out.
+    /// One round: up to 100 pending emails that are due, of closes that
+    /// have finished, paced. Returns how many went out.
     pub async fn deliver_pending(&self) -> anyhow::Result<usize> {
+        Ok(self.round().await?.delivered)
+    }
+
+    async fn round(&self) -> anyhow::Result<Round> {
         let now = Utc::now();
+        let closed_payouts = Query::select()
+            .column((payout::Entity, payout::Column::Id))
+            .from(payout::Entity)
+            .inner_join(
+                billing_cycle::Entity,
+                Expr::col((billing_cycle::Entity, billing_cycle::Column::Id))
+                    .equals((payout::Entity, payout::Column::BillingCycleId)),
+            )
+            .and_where(
+                Expr::col((billing_cycle::Entity, billing_cycle::Column::Status))
+                    .eq(CycleStatus::Closed.as_str()),
+            )
+            .to_owned();
         let due = payout_email::Entity::find()
             .filter(Column::Status.eq(PENDING))
             .filter(Column::NextAttemptAt.lte(now))
+            .filter(Column::PayoutId.in_subquery(closed_payouts))
             .order_by_asc(Column::NextAttemptAt)
-            .limit(100)
+            .limit(EMAILS_PER_ROUND)
             .all(&self.db)
             .await?;
+        let read = due.len();
+        if due.is_empty() {
+            return Ok(Round::default());
+        }
+        let accounts: HashMap<_, ReplicatedAccount> = account::Entity::find()
+            .filter(account::Column::Id.is_in(due.iter().map(|email| email.account_id)))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|account| (account.id, account))
+            .collect();
+        // Each email starts at its slot of the pace; a few are in flight at
+        // once, since one SMTP conversation waits on the network most of
+        // the time (lettre's last write of a message waits for the
+        // server's delayed ACK: ~40 ms on Linux).
+        let started = tokio::time::Instant::now();
+        let pace = self.pace;
+        let accounts = &accounts;
+        let mut outcomes = futures::stream::iter(due.into_iter().enumerate())
+            .map(|(slot, email)| async move {
+                let slot = u32::try_from(slot).unwrap_or(u32::MAX);
+                tokio::time::sleep_until(started + pace.saturating_mul(slot)).await;
+                let outcome = self.deliver(&email, accounts.get(&email.account_id)).await;
+                (email, outcome)
+            })
+            .buffer_unordered(SENDS_IN_FLIGHT);
         let mut delivered = 0;
-        for email in due {
-            match self.deliver(&email).await {
+        while let Some((email, outcome)) = outcomes.next().await {
+            match outcome {
                 Ok(()) => delivered += 1,
                 Err(error) => {
                     let attempts = email.attempts.saturating_add(1);
                     let wait = Duration::from_secs(30).saturating_mul(
-                        2u32.saturating_pow(u32::try_from(attempts).unwrap_or(16).min(8)),
+                        2u32.saturating_pow(Ord::min(u32::try_from(attempts).unwrap_or(16), 8)),
                     );
                     tracing::warn!(payout = %email.payout_id, attempts, %error, retry_in = ?wait, "payout email not sent");
                     payout_email::Entity::update_many()
@@ -134,12 +219,15 @@ impl Mailer {
                 }
             }
         }
-        Ok(delivered)
+        Ok(Round { read, delivered })
     }
 
-    async fn deliver(&self, email: &payout_email::Model) -> anyhow::Result<()> {
-        let account = account_replica::find(&self.db, email.account_id)
-            .await?
+    async fn deliver(
+        &self,
+        email: &payout_email::Model,
+        account: Option<&ReplicatedAccount>,
+    ) -> anyhow::Result<()> {
+        let account = account
             .filter(|account| !account.email.is_empty())
             .ok_or_else(|| {
                 anyhow::anyhow!(
@@ -190,7 +278,7 @@ impl Mailer {
         };
         payout_email::Entity::update_many()
             .col_expr(Column::Status, Expr::value(status))
-            .col_expr(Column::Recipient, Expr::value(account.email))
+            .col_expr(Column::Recipient, Expr::value(account.email.clone()))
             .col_expr(Column::Subject, Expr::value(subject))
             .col_expr(Column::Body, Expr::value(body))
             .col_expr(Column::SentAt, Expr::value(ates_core::db::now()))

@@ -7,13 +7,19 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use ates_core::bus::Outbox;
 use ates_core::config::ServiceSettings;
 use ates_core::testing::{ApiClient, RunningService, TestedService, answer};
+use ates_core::unit_of_work::UnitOfWork;
+use event_schemas::accounting::TransactionKind;
 use reqwest::Response;
+use sea_orm::DatabaseConnection;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use uuid::Uuid;
 
 use crate::AccountingApi;
 use crate::config::Config;
+use crate::domain::ledger::{self, LedgerEntry};
 use crate::routes::accounting::{
     AccountBalance, BillingCycle, CloseResult, DailyEarnings, MyAccount, Transaction,
 };
@@ -36,6 +42,7 @@ impl TestedService for AccountingApi {
             service: settings,
             smtp_url: None,
             mail_from: "aTES Accounting <accounting@popug.inc>".into(),
+            mail_per_second: 0,
             pricing_seed: "test".into(),
             scheduler_enabled: false,
         }
@@ -92,12 +99,41 @@ impl AccountingClient {
     }
 }
 
+/// `count` new workers, each in the account replica with an address and
+/// given `cents` in the open cycle as the ledger gives a reward
+/// (transaction, balance, earnings, event in the outbox), a thousand to a
+/// transaction. Returns their ids in order.
+pub async fn seed_earners(db: &DatabaseConnection, count: usize, cents: i64) -> Vec<Uuid> {
+    let outbox = Outbox::detached("accounting-api");
+    let ids: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
+    ates_core::testing::seed_replica(db, &ids).await;
+    let now = ates_core::db::now();
+    for chunk in ids.chunks(1000) {
+        let work = UnitOfWork::begin(db, &outbox).await.unwrap();
+        let entries = chunk
+            .iter()
+            .map(|id| LedgerEntry {
+                account_id: *id,
+                kind: TransactionKind::TaskReward,
+                amount_cents: cents,
+                task_id: Some(Uuid::now_v7()),
+                at: now,
+            })
+            .collect();
+        ledger::post_all(&work, entries, None).await.unwrap();
+        work.commit().await.unwrap();
+    }
+    ids
+}
+
 /// One message an SMTP client delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedMail {
     pub from: String,
     pub to: Vec<String>,
     pub data: String,
+    /// When its last line arrived.
+    pub received_at: std::time::Instant,
 }
 
 /// A minimal SMTP server (enough for lettre) that keeps every message.
@@ -182,6 +218,7 @@ async fn serve_session(
                 from: std::mem::take(&mut from),
                 to: std::mem::take(&mut to),
                 data,
+                received_at: std::time::Instant::now(),
             });
             write.write_all(b"250 queued\r\n").await?;
         } else if upper == "QUIT" {

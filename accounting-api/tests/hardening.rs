@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use accounting_api::db::{billing_cycle, payout_email, task, transaction};
+use accounting_api::db::{billing_cycle, payout, payout_email, task, transaction};
 use accounting_api::mailer::{self, Mailer};
 use accounting_api::testing::{AccountingApp, SmtpSink};
 use ates_core::account_replica::entity as account;
@@ -15,7 +15,7 @@ use ates_core::testing::{
     assert_nosniff_everywhere,
 };
 use auth_api::testing::TestApp as AuthApp;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
 
 async fn account_with(db: &sea_orm::DatabaseConnection, email: &str, full_name: &str) -> Uuid {
@@ -37,8 +37,36 @@ async fn account_with(db: &sea_orm::DatabaseConnection, email: &str, full_name: 
     id
 }
 
+/// A pending email for a payout of a finished close.
 async fn payout_for(db: &sea_orm::DatabaseConnection, account_id: Uuid) -> Uuid {
     let payout_id = Uuid::new_v4();
+    let cycle_id = Uuid::now_v7();
+    let now = chrono::Utc::now();
+    let seq = billing_cycle::Entity::find().count(db).await.unwrap() + 1;
+    billing_cycle::Entity::insert(billing_cycle::ActiveModel {
+        id: Set(cycle_id),
+        seq: Set(i64::try_from(seq).unwrap()),
+        business_date: Set("2026-12-01".into()),
+        status: Set("closed".into()),
+        opened_at: Set(now),
+        closed_at: Set(Some(now)),
+        payments_count: Set(1),
+        payments_total_cents: Set(1234),
+    })
+    .exec(db)
+    .await
+    .unwrap();
+    payout::Entity::insert(payout::ActiveModel {
+        id: Set(payout_id),
+        billing_cycle_id: Set(cycle_id),
+        account_id: Set(account_id),
+        transaction_id: Set(Uuid::now_v7()),
+        amount_cents: Set(1234),
+        created_at: Set(now),
+    })
+    .exec(db)
+    .await
+    .unwrap();
     payout_email::Entity::insert(payout_email::ActiveModel {
         payout_id: Set(payout_id),
         account_id: Set(account_id),

@@ -9,10 +9,10 @@
 use std::time::Duration;
 
 use accounting_api::db::{balance, billing_cycle, payout, payout_email, transaction};
-use accounting_api::domain::billing;
 use accounting_api::domain::ledger;
 use accounting_api::domain::pricing::{FEE_DOLLARS, Pricing, REWARD_DOLLARS};
-use accounting_api::testing::AccountingApp;
+use accounting_api::domain::{AccountingError, billing};
+use accounting_api::testing::{AccountingApp, SmtpSink, seed_earners};
 use ates_core::bus::{EventBus, IncomingEvent, Outbox};
 use ates_core::calendar::BusinessCalendar;
 use ates_core::testing::{TestBroker, TestDatabase, eventually, publish_event};
@@ -24,7 +24,9 @@ use event_schemas::tasks::{
 };
 use event_schemas::{Envelope, EventKey, EventPayload};
 use proptest::prelude::*;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+};
 use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
 
@@ -365,6 +367,126 @@ async fn a_close_interrupted_by_a_crash_is_finished_on_restart_paying_once() {
     })
     .await;
     assert_eq!(emails.len(), positive.len(), "one email per payout");
+}
+
+#[tokio::test]
+async fn a_close_of_thousands_stopped_between_batches_pays_and_mails_each_account_once() {
+    const EARNERS: usize = 1_200;
+    let broker = TestBroker::start().await;
+    let sink = SmtpSink::start().await;
+    let app = AccountingApp::spawn_with(&broker, UNUSED_JWKS, |config| {
+        config.smtp_url = Some(sink.url());
+    })
+    .await;
+    let earners = seed_earners(&app.db, EARNERS, 2_500).await;
+
+    // The process dies after the first batch of payouts has committed: the
+    // state a crash anywhere in the second batch leaves (its transaction
+    // rolls back).
+    let (database, config) = app.stop().await;
+    let db = database.connect().await;
+    let calendar = BusinessCalendar::new(config.service.business_timezone);
+    let now = ates_core::db::now();
+    let closing = billing::begin_close(&db, &calendar, now).await.unwrap();
+    let outbox = Outbox::detached("accounting-api");
+    let first = billing::pay_out_batch(&db, &outbox, &closing, None, now)
+        .await
+        .unwrap();
+    assert!(first.last.is_some());
+    let paid_before = payout::Entity::find().count(&db).await.unwrap();
+    assert_eq!(paid_before, 500, "one batch paid before the crash");
+    assert!(
+        matches!(
+            billing::begin_close(&db, &calendar, now).await,
+            Err(AccountingError::CloseInProgress)
+        ),
+        "no second close while one is paying"
+    );
+    let mailed_before = sink.messages().len();
+    db.close().await.unwrap();
+
+    let app = AccountingApp::start_on(database, config).await;
+    let cycle = billing_cycle::Entity::find_by_id(closing.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cycle.status, "closed", "the start finished the close");
+    assert_eq!(cycle.payments_count, i64::try_from(EARNERS).unwrap());
+    assert_eq!(
+        cycle.payments_total_cents,
+        2_500 * i64::try_from(EARNERS).unwrap()
+    );
+    let payouts = payout::Entity::find()
+        .filter(payout::Column::BillingCycleId.eq(closing.id))
+        .all(&app.db)
+        .await
+        .unwrap();
+    let paid: std::collections::BTreeSet<Uuid> =
+        payouts.iter().map(|payout| payout.account_id).collect();
+    assert_eq!(payouts.len(), EARNERS, "nobody paid twice");
+    assert_eq!(paid, earners.iter().copied().collect(), "everybody paid");
+    assert!(
+        balances(&app.db).await.iter().all(|(_, cents)| *cents == 0),
+        "every balance paid out"
+    );
+
+    // No email left before the close finished; then each exactly once.
+    assert_eq!(mailed_before, 0, "no email before the close finished");
+    eventually(
+        Duration::from_secs(60),
+        "every payout email sent",
+        || async {
+            let pending = payout_email::Entity::find()
+                .filter(payout_email::Column::Status.ne("sent"))
+                .count(&app.db)
+                .await
+                .unwrap();
+            (pending == 0).then_some(())
+        },
+    )
+    .await;
+    let mails = sink.messages();
+    let recipients: std::collections::BTreeSet<&String> =
+        mails.iter().flat_map(|mail| &mail.to).collect();
+    assert_eq!(mails.len(), EARNERS, "one email per payout");
+    assert_eq!(recipients.len(), EARNERS, "to each earner once");
+}
+
+#[tokio::test]
+async fn payout_emails_go_out_no_faster_than_the_configured_rate() {
+    const EARNERS: usize = 30;
+    const PER_SECOND: u32 = 20;
+    let broker = TestBroker::start().await;
+    let sink = SmtpSink::start().await;
+    let app = AccountingApp::spawn_with(&broker, UNUSED_JWKS, |config| {
+        config.smtp_url = Some(sink.url());
+        config.mail_per_second = PER_SECOND;
+    })
+    .await;
+    seed_earners(&app.db, EARNERS, 1_000).await;
+    let calendar = BusinessCalendar::new(app.config.service.business_timezone);
+    let outbox = Outbox::detached("accounting-api");
+    billing::close_now(&app.db, &outbox, &calendar, ates_core::db::now())
+        .await
+        .unwrap();
+    let mails = eventually(
+        Duration::from_secs(30),
+        "every payout email sent",
+        || async {
+            let mails = sink.messages();
+            (mails.len() == EARNERS).then_some(mails)
+        },
+    )
+    .await;
+    // 30 emails at 20 a second: the last starts 29 / 20 s after the first
+    // (unpaced, eight at a time, they take a tenth of that).
+    let spread = mails[EARNERS - 1].received_at - mails[0].received_at;
+    let least = Duration::from_millis(1_400);
+    assert!(
+        spread >= least,
+        "{EARNERS} emails went out within {spread:?}, faster than {PER_SECOND} a second"
+    );
 }
 
 // ---- properties ------------------------------------------------------------

@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::message::PublishMessage;
 use ates_core::bus::{BusConfig, BusMigrator, EventBus, RelaySettings};
 use ates_core::db;
+use ates_core::page::{Cursor, Keyset, Position};
 use ates_core::testing::{NatsServer, TestDatabase, free_port, percentile};
 use ates_core::unit_of_work::UnitOfWork;
 use bytes::Bytes;
@@ -141,6 +142,39 @@ async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
     .expect("count")
 }
 
+/// The number a `SELECT COUNT(*) AS n ...` returns, its `{cycle}` bound
+/// to `cycle`.
+async fn count_of_cycle(db: &DatabaseConnection, sql: &str, cycle: Uuid) -> i64 {
+    let backend = db.get_database_backend();
+    let placeholder = match backend {
+        sea_orm::DbBackend::Postgres => "$1",
+        _ => "?",
+    };
+    db.query_one_raw(Statement::from_sql_and_values(
+        backend,
+        sql.replace("{cycle}", placeholder),
+        [cycle.into()],
+    ))
+    .await
+    .expect("query")
+    .expect("row")
+    .try_get::<i64>("", "n")
+    .expect("count")
+}
+
+/// The `id` of the one row a query returns.
+async fn id_of(db: &DatabaseConnection, sql: &str) -> Uuid {
+    db.query_one_raw(Statement::from_string(
+        db.get_database_backend(),
+        sql.to_owned(),
+    ))
+    .await
+    .expect("query")
+    .unwrap_or_else(|| panic!("a row from {sql}"))
+    .try_get::<Uuid>("", "id")
+    .expect("its id")
+}
+
 /// Outbox rows not published yet.
 async fn pending(db: &DatabaseConnection) -> i64 {
     count(
@@ -150,12 +184,44 @@ async fn pending(db: &DatabaseConnection) -> i64 {
     .await
 }
 
-/// Targets of the issue on this 2-core machine (README, "Benchmarks").
-const PIPELINE_TARGET: f64 = 2000.0;
-const LAG_P99_TARGET_MS: f64 = 100.0;
-const RELAY_SHARE_TARGET: f64 = 50.0;
+/// The issue's targets on this 2-core machine (README, "Benchmarks"), by
+/// database.
+struct Targets {
+    post_rate: f64,
+    post_p99_ms: f64,
+    mine_rate: f64,
+    pipeline: f64,
+    lag_p99_ms: f64,
+}
+
+fn targets() -> Targets {
+    if store_name() == "PostgreSQL" {
+        Targets {
+            post_rate: 3000.0,
+            post_p99_ms: 50.0,
+            mine_rate: 6000.0,
+            pipeline: 2500.0,
+            lag_p99_ms: 100.0,
+        }
+    } else {
+        Targets {
+            post_rate: 6000.0,
+            post_p99_ms: 30.0,
+            mine_rate: 8000.0,
+            pipeline: 5000.0,
+            lag_p99_ms: 50.0,
+        }
+    }
+}
+
+const RELAY_SHARE_TARGET: f64 = 80.0;
 const VALIDATION_TARGET_US: f64 = 2.0;
-const RSS_TARGET_MIB: f64 = 100.0;
+const RSS_TARGET_MIB: f64 = 64.0;
+/// argon2's working memory per hashing thread (19 MiB, OWASP's
+/// parameters), which auth-api's memory target adds per thread.
+const ARGON2_MIB: f64 = 19.0;
+const CLOSE_TARGET_SECONDS: f64 = 60.0;
+const SIZE_RATIO_TARGET: f64 = 1.5;
 const CONNECTIONS: usize = 50;
 const RELAY_ROUNDS: usize = 3;
 const LAG_RATE: u32 = 500;
@@ -166,6 +232,20 @@ const GUESSES: usize = 200;
 /// auth-api's default `LOGIN_MAX_FAILURES`: the checks one email gets.
 const LOGIN_MAX_FAILURES: usize = 5;
 const SERVICES: [&str; 4] = ["auth-api", "tasks-api", "accounting-api", "analytics-api"];
+const ADMIN_EMAIL: &str = "admin@popug.inc";
+const ADMIN_PASSWORD: &str = "bench-admin-password";
+/// The rows of the size measures: tasks of the day first at
+/// `SMALL_TASKS`, then at `LARGE_TASKS`.
+const SMALL_TASKS: usize = 1_000;
+const LARGE_TASKS: usize = 200_000;
+/// Requests per size measure (their median is the figure).
+const SIZE_SAMPLES: usize = 30;
+/// Accounts with a positive balance at each close.
+const CLOSE_ACCOUNTS: usize = 100_000;
+/// The payout emails' rate the bench sets (`MAIL_PER_SECOND`).
+const MAIL_PER_SECOND: u32 = 500;
+/// How long the bench watches the emails go out.
+const MAIL_WATCH: Duration = Duration::from_secs(10);
 
 /// One row of the table.
 struct Row {
@@ -205,6 +285,9 @@ struct System {
     /// Each service's own database: a SQLite file, or a fresh PostgreSQL
     /// database on `TEST_DATABASE_URL`'s server.
     databases: HashMap<&'static str, TestDatabase>,
+    /// Where the release binaries are.
+    binaries: std::path::PathBuf,
+    nats_url: String,
     /// The services' logs.
     dir: tempfile::TempDir,
 }
@@ -234,75 +317,112 @@ impl System {
             .and_then(Path::parent)
             .expect("target/release")
             .to_path_buf();
-        let dir = tempfile::tempdir().expect("a temporary directory");
         let ports: HashMap<&'static str, u16> = SERVICES
             .iter()
             .map(|service| (*service, free_port()))
             .collect();
-        let jwks = format!(
-            "http://127.0.0.1:{}/.well-known/jwks.json",
-            ports["auth-api"]
-        );
         let mut databases = HashMap::new();
         for service in SERVICES {
             databases.insert(service, TestDatabase::create().await);
         }
-        let mut children = Vec::new();
-        for service in SERVICES {
-            let binary = binaries.join(service);
-            assert!(
-                binary.exists(),
-                "{} is missing: run `make bench` (it builds the release binaries first)",
-                binary.display()
-            );
-            let log =
-                std::fs::File::create(dir.path().join(format!("{service}.log"))).expect("log file");
-            let child = Command::new(&binary)
-                .env_clear()
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("RUST_LOG", "warn")
-                .env("NATS_URL", nats_url)
-                .env("BIND_ADDR", format!("127.0.0.1:{}", ports[service]))
-                .env("DATABASE_URL", databases[service].url())
-                .env("AUTH_JWKS_URL", &jwks)
-                // The login storm names its clients in X-Forwarded-For.
-                .env("TRUSTED_PROXIES", "127.0.0.1")
-                .env("ATES_ADMIN_EMAIL", "admin@popug.inc")
-                .env("ATES_ADMIN_PASSWORD", "bench-admin-password")
-                .envs(
-                    std::env::var("DATABASE_MAX_CONNECTIONS")
-                        .map(|pool| ("DATABASE_MAX_CONNECTIONS", pool)),
-                )
-                .stdout(log.try_clone().expect("log file"))
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|error| panic!("cannot start {service}: {error}"));
-            children.push((service, child));
-        }
-        let system = Self {
-            children,
+        let mut system = Self {
+            children: Vec::new(),
             ports,
             databases,
-            dir,
+            binaries,
+            nats_url: nats_url.to_owned(),
+            dir: tempfile::tempdir().expect("a temporary directory"),
         };
-        let client = reqwest::Client::new();
         for service in SERVICES {
-            let url = system.url(service, "/healthz");
-            let started = Instant::now();
-            loop {
-                if matches!(client.get(&url).send().await, Ok(response) if response.status().is_success())
-                {
-                    break;
-                }
-                assert!(
-                    started.elapsed() < Duration::from_secs(30),
-                    "{service} did not start; see its log in {}",
-                    system.dir.path().display()
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            let child = system.spawn(service);
+            system.children.push((service, child));
+        }
+        for service in SERVICES {
+            system.wait_until_healthy(service).await;
         }
         system
+    }
+
+    /// Starts `service`'s release binary, its log appended to its file.
+    fn spawn(&self, service: &'static str) -> Child {
+        let binary = self.binaries.join(service);
+        assert!(
+            binary.exists(),
+            "{} is missing: run `make bench` (it builds the release binaries first)",
+            binary.display()
+        );
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{service}.log")))
+            .expect("log file");
+        Command::new(&binary)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .env("NATS_URL", &self.nats_url)
+            .env("BIND_ADDR", format!("127.0.0.1:{}", self.ports[service]))
+            .env("DATABASE_URL", self.databases[service].url())
+            .env(
+                "AUTH_JWKS_URL",
+                format!(
+                    "http://127.0.0.1:{}/.well-known/jwks.json",
+                    self.ports["auth-api"]
+                ),
+            )
+            // The login storm names its clients in X-Forwarded-For.
+            .env("TRUSTED_PROXIES", "127.0.0.1")
+            .env("ATES_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("ATES_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            // The bench closes the day itself, whatever the clock says, and
+            // waits for the answer of a close of 100,000 accounts.
+            .env("CLOSE_SCHEDULER", "off")
+            .env("REQUEST_TIMEOUT_SECS", "600")
+            .env("MAIL_PER_SECOND", MAIL_PER_SECOND.to_string())
+            .envs(
+                std::env::var("DATABASE_MAX_CONNECTIONS")
+                    .map(|pool| ("DATABASE_MAX_CONNECTIONS", pool)),
+            )
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {service}: {error}"))
+    }
+
+    async fn wait_until_healthy(&self, service: &str) {
+        let client = reqwest::Client::new();
+        let url = self.url(service, "/healthz");
+        let started = Instant::now();
+        loop {
+            if matches!(client.get(&url).send().await, Ok(response) if response.status().is_success())
+            {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "{service} did not start; see its log in {}",
+                self.dir.path().display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `kill -9` of `service`, then a fresh start of it on the same
+    /// database; returns once it answers again. Its peak memory before
+    /// the crash is returned (the new process starts its own count).
+    async fn crash_and_restart(&mut self, service: &'static str) -> f64 {
+        let before = self.peak_rss_of(service);
+        let index = self
+            .children
+            .iter()
+            .position(|(name, _)| *name == service)
+            .expect("a running service");
+        let child = &mut self.children[index].1;
+        child.kill().expect("kill -9");
+        child.wait().expect("the killed process is reaped");
+        self.children[index].1 = self.spawn(service);
+        self.wait_until_healthy(service).await;
+        before
     }
 
     fn url(&self, service: &str, path: &str) -> String {
@@ -315,20 +435,28 @@ impl System {
 
     /// Peak resident memory (VmHWM) of each service, MiB.
     fn peak_rss(&self) -> Vec<(&'static str, f64)> {
-        self.children
+        SERVICES
             .iter()
-            .map(|(service, child)| {
-                let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-                    .unwrap_or_default();
-                let kib = status
-                    .lines()
-                    .find_map(|line| line.strip_prefix("VmHWM:"))
-                    .and_then(|value| value.split_whitespace().next())
-                    .and_then(|value| value.parse::<f64>().ok())
-                    .unwrap_or(0.0);
-                (*service, kib / 1024.0)
-            })
+            .map(|service| (*service, self.peak_rss_of(service)))
             .collect()
+    }
+
+    fn peak_rss_of(&self, service: &str) -> f64 {
+        let child = &self
+            .children
+            .iter()
+            .find(|(name, _)| *name == service)
+            .expect("a running service")
+            .1;
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.split_whitespace().next())
+            .and_then(|value| value.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        kib / 1024.0
     }
 }
 
@@ -656,6 +784,462 @@ async fn simultaneous_guesses(system: &System) -> HashMap<u16, usize> {
     statuses
 }
 
+/// Logs in; returns the access token.
+async fn login(system: &System, client: &reqwest::Client, email: &str, password: &str) -> String {
+    let login: Value = client
+        .post(system.url("auth-api", "/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login body");
+    login["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no access token for {email}: {login}"))
+        .to_owned()
+}
+
+/// Creates `count` tasks over HTTP, `CONNECTIONS` at a time; every answer
+/// must be 201.
+async fn create_tasks(client: &reqwest::Client, url: &str, token: &str, count: usize) {
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let creators: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (client, url, token, next) = (
+                client.clone(),
+                url.to_owned(),
+                token.to_owned(),
+                next.clone(),
+            );
+            tokio::spawn(async move {
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
+                    let response = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&json!({"title": "Seeded task", "description": "bench"}))
+                        .send()
+                        .await
+                        .expect("create");
+                    assert_eq!(response.status(), 201, "create a task");
+                }
+            })
+        })
+        .collect();
+    for creator in creators {
+        creator.await.expect("creator");
+    }
+}
+
+/// Completes `count` of the caller's open tasks (from the first page of
+/// `GET /v1/tasks/mine?status=open`).
+async fn complete_some(system: &System, client: &reqwest::Client, token: &str, count: usize) {
+    let page: Value = client
+        .get(system.url(
+            "tasks-api",
+            &format!("/v1/tasks/mine?status=open&per_page={count}"),
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("my tasks")
+        .json()
+        .await
+        .expect("a page");
+    let ids: Vec<&str> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|task| task["id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), count, "open tasks to complete");
+    for id in ids {
+        let response = client
+            .post(system.url("tasks-api", &format!("/v1/tasks/{id}/complete")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("complete");
+        assert_eq!(response.status(), 200, "complete a task");
+    }
+}
+
+/// Waits until accounting's ledger and analytics hold a fee for every task
+/// tasks-api has (and `rewards` rewards): the services are idle after.
+/// Then, on PostgreSQL, updates the planner's statistics of the three
+/// databases.
+async fn settle(system: &System, rewards: i64) {
+    let tasks = db::connect(system.database_url("tasks-api"), 1)
+        .await
+        .expect("tasks' database");
+    let ledger = db::connect(system.database_url("accounting-api"), 1)
+        .await
+        .expect("accounting's database");
+    let analytics = db::connect(system.database_url("analytics-api"), 1)
+        .await
+        .expect("analytics' database");
+    let created = count(&tasks, "SELECT COUNT(*) AS n FROM tasks").await;
+    let started = Instant::now();
+    for (name, db, table) in [
+        ("accounting", &ledger, "transactions"),
+        ("analytics", &analytics, "ledger_entries"),
+    ] {
+        loop {
+            let fees = count(
+                db,
+                &format!("SELECT COUNT(*) AS n FROM {table} WHERE kind = 'assignment_fee'"),
+            )
+            .await;
+            let paid = count(
+                db,
+                &format!("SELECT COUNT(*) AS n FROM {table} WHERE kind = 'task_reward'"),
+            )
+            .await;
+            if fees == created && paid == rewards {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(900),
+                "{name} holds {fees} fees of {created} tasks and {paid} of {rewards} rewards"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // On PostgreSQL, fresh planner statistics as autovacuum (its default,
+    // off on some servers) leaves them: a plan made without statistics can
+    // read a whole account's day to return a page. SQLite is left as the
+    // services leave it (they run no `ANALYZE`).
+    for db in [tasks, ledger, analytics] {
+        if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            db.execute_unprepared("ANALYZE").await.expect("ANALYZE");
+        }
+        db.close().await.expect("closed");
+    }
+}
+
+/// tasks-api's list, for a cursor into its middle.
+#[derive(Debug)]
+enum TaskList {}
+
+impl Keyset for TaskList {
+    const LIST: &'static str = "tasks";
+    type Key = chrono::DateTime<Utc>;
+}
+
+/// A cursor to the middle of `GET /v1/tasks` (newest first).
+async fn middle_of_tasks(system: &System) -> String {
+    let tasks = db::connect(system.database_url("tasks-api"), 1)
+        .await
+        .expect("tasks' database");
+    let total = count(&tasks, "SELECT COUNT(*) AS n FROM tasks").await;
+    let row = tasks
+        .query_one_raw(Statement::from_string(
+            tasks.get_database_backend(),
+            format!(
+                "SELECT id, created_at FROM tasks ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET {}",
+                total / 2
+            ),
+        ))
+        .await
+        .expect("query")
+        .expect("a task");
+    let position = Position {
+        key: row
+            .try_get::<chrono::DateTime<Utc>>("", "created_at")
+            .expect("created_at"),
+        id: row.try_get::<Uuid>("", "id").expect("id"),
+    };
+    tasks.close().await.expect("closed");
+    Cursor::<TaskList>::encode(&position)
+}
+
+/// The median time of `SIZE_SAMPLES` requests one after another on a
+/// kept-alive connection (after three to warm up); each must answer 200.
+async fn median_time(client: &reqwest::Client, url: &str, token: &str) -> Duration {
+    let mut samples = Vec::with_capacity(SIZE_SAMPLES);
+    for index in 0..SIZE_SAMPLES + 3 {
+        let sent = Instant::now();
+        let response = client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("a response");
+        let status = response.status();
+        let body = response.bytes().await.expect("a body");
+        assert_eq!(status, 200, "{url}: {}", String::from_utf8_lossy(&body));
+        if index >= 3 {
+            samples.push(sent.elapsed());
+        }
+    }
+    percentile(&mut samples, 50)
+}
+
+/// Each list and per-day query's median time, by name.
+async fn size_measures(
+    system: &System,
+    client: &reqwest::Client,
+    worker: &str,
+    admin: &str,
+) -> Vec<(String, Duration)> {
+    let today = Utc::now().date_naive();
+    let month_ago = today - chrono::Days::new(30);
+    let middle = middle_of_tasks(system).await;
+    let probes = [
+        (
+            "GET /v1/tasks, first page",
+            "tasks-api",
+            "/v1/tasks".to_owned(),
+            admin,
+        ),
+        (
+            "GET /v1/tasks, a page from the middle (cursor)",
+            "tasks-api",
+            format!("/v1/tasks?cursor={middle}"),
+            admin,
+        ),
+        (
+            "GET /v1/tasks/mine, first page",
+            "tasks-api",
+            "/v1/tasks/mine".to_owned(),
+            worker,
+        ),
+        (
+            "audit log of the day, first page (GET /v1/me/transactions)",
+            "accounting-api",
+            "/v1/me/transactions".to_owned(),
+            worker,
+        ),
+        (
+            "management earnings over 31 days",
+            "accounting-api",
+            format!("/v1/stats/management?from={month_ago}&to={today}"),
+            admin,
+        ),
+        (
+            "most expensive task of the month",
+            "analytics-api",
+            "/v1/most-expensive-task?period=month".to_owned(),
+            admin,
+        ),
+        (
+            "dashboard of today",
+            "analytics-api",
+            "/v1/dashboard/today".to_owned(),
+            admin,
+        ),
+    ];
+    let mut measures = Vec::new();
+    for (name, service, path, token) in probes {
+        let time = median_time(client, &system.url(service, &path), token).await;
+        measures.push((name.to_owned(), time));
+    }
+    measures
+}
+
+/// Gives `count` new workers a reward of `cents` in accounting's open
+/// cycle, written as its ledger writes one: the account in its replica,
+/// the transaction, the balance and the earnings of the quarter hour (not
+/// the outbox events, which nothing here reads), a thousand to a
+/// transaction. Returns how long it took.
+async fn seed_earners(db: &DatabaseConnection, count: usize, cents: i64) -> Duration {
+    use sea_orm::sea_query::{Alias, Query};
+    let started = Instant::now();
+    let cycle = id_of(db, "SELECT id FROM billing_cycles WHERE status = 'open'").await;
+    let ids: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
+    ates_core::testing::seed_replica(db, &ids).await;
+    let now = ates_core::db::now();
+    for chunk in ids.chunks(1000) {
+        let txn = db::begin_write(db).await.expect("a transaction");
+        let mut insert = Query::insert();
+        insert.into_table(Alias::new("transactions")).columns(
+            [
+                "id",
+                "account_id",
+                "kind",
+                "amount_cents",
+                "task_id",
+                "billing_cycle_id",
+                "created_at",
+            ]
+            .map(Alias::new),
+        );
+        for account in chunk {
+            insert.values_panic([
+                Uuid::now_v7().into(),
+                (*account).into(),
+                "task_reward".into(),
+                cents.into(),
+                Uuid::now_v7().into(),
+                cycle.into(),
+                now.into(),
+            ]);
+        }
+        txn.execute(&insert).await.expect("the rewards are written");
+        ates_core::balances::add(&txn, chunk.iter().map(|account| (*account, cents)))
+            .await
+            .expect("the balances are written");
+        ates_core::quarter_hours::add_earnings(&txn, chunk.iter().map(|_| (now, -cents)))
+            .await
+            .expect("the earnings are written");
+        txn.commit().await.expect("commit");
+    }
+    started.elapsed()
+}
+
+/// `POST /v1/billing-cycles/close` as the admin; the summary.
+async fn close_day(system: &System, admin: &str) -> Value {
+    let response = reqwest::Client::new()
+        .post(system.url("accounting-api", "/v1/billing-cycles/close"))
+        .bearer_auth(admin)
+        .timeout(Duration::from_secs(900))
+        .send()
+        .await
+        .expect("the close answers");
+    assert_eq!(response.status(), 200, "close the day");
+    response.json().await.expect("a summary")
+}
+
+/// What the close with a crash in the middle found.
+struct CrashedClose {
+    owed: i64,
+    paid_at_crash: i64,
+    payouts: i64,
+    paid_accounts: i64,
+    emails: i64,
+    positive_after: i64,
+}
+
+/// Closes the day with `CLOSE_ACCOUNTS` more earners, `kill -9`s
+/// accounting-api once a third of them are paid, starts it again (its
+/// start finishes the close) and counts what was paid and mailed.
+async fn close_with_a_crash(system: &mut System, admin: &str) -> CrashedClose {
+    let ledger = db::connect(system.database_url("accounting-api"), 1)
+        .await
+        .expect("accounting's database");
+    seed_earners(&ledger, CLOSE_ACCOUNTS, 1_500).await;
+    let owed = count(
+        &ledger,
+        "SELECT COUNT(*) AS n FROM balances WHERE balance_cents > 0",
+    )
+    .await;
+    let close = {
+        let (url, admin) = (
+            system.url("accounting-api", "/v1/billing-cycles/close"),
+            admin.to_owned(),
+        );
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(admin)
+                .send()
+                .await
+        })
+    };
+    let paying = "SELECT COUNT(*) AS n FROM payouts p JOIN billing_cycles c \
+                  ON c.id = p.billing_cycle_id WHERE c.status = 'closing'";
+    let started = Instant::now();
+    let paid_at_crash = loop {
+        let paid = count(&ledger, paying).await;
+        if paid >= owed / 3 {
+            break paid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the close paid {paid} of {owed} in ten minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    system.crash_and_restart("accounting-api").await;
+    assert!(
+        close.await.expect("the request task").is_err(),
+        "the crashed close's request fails"
+    );
+    let cycle = id_of(
+        &ledger,
+        "SELECT id FROM billing_cycles WHERE status = 'closed' ORDER BY seq DESC LIMIT 1",
+    )
+    .await;
+    let crashed = CrashedClose {
+        owed,
+        paid_at_crash,
+        payouts: count_of_cycle(
+            &ledger,
+            "SELECT COUNT(*) AS n FROM payouts WHERE billing_cycle_id = {cycle}",
+            cycle,
+        )
+        .await,
+        paid_accounts: count_of_cycle(
+            &ledger,
+            "SELECT COUNT(DISTINCT account_id) AS n FROM payouts WHERE billing_cycle_id = {cycle}",
+            cycle,
+        )
+        .await,
+        emails: count_of_cycle(
+            &ledger,
+            "SELECT COUNT(*) AS n FROM payout_emails e JOIN payouts p ON p.id = e.payout_id \
+             WHERE p.billing_cycle_id = {cycle}",
+            cycle,
+        )
+        .await,
+        positive_after: count(
+            &ledger,
+            "SELECT COUNT(*) AS n FROM balances WHERE balance_cents > 0",
+        )
+        .await,
+    };
+    ledger.close().await.expect("closed");
+    crashed
+}
+
+/// Payout emails handed to SMTP (or stored) so far.
+async fn emails_out(ledger: &DatabaseConnection) -> i64 {
+    count(
+        ledger,
+        "SELECT COUNT(*) AS n FROM payout_emails WHERE status <> 'pending'",
+    )
+    .await
+}
+
+/// `pgbench -N` with `CONNECTIONS` clients for `seconds` on a fresh
+/// database of scale 10 on `TEST_DATABASE_URL`'s server: transactions a
+/// second, the ceiling of the PostgreSQL rows.
+async fn pgbench(seconds: u64) -> Option<f64> {
+    if store_name() != "PostgreSQL" {
+        return None;
+    }
+    let database = TestDatabase::create().await;
+    let run = |args: &[&str]| {
+        let output = Command::new("pgbench")
+            .args(args)
+            .arg(database.url())
+            .output()
+            .expect("pgbench runs (Debian's postgresql-contrib, or postgresql-client)");
+        assert!(
+            output.status.success(),
+            "pgbench failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    run(&["-i", "-q", "-s", "10"]);
+    let report = run(&[
+        "-N",
+        "-c",
+        &CONNECTIONS.to_string(),
+        "-j",
+        "2",
+        "-T",
+        &seconds.to_string(),
+    ]);
+    report
+        .lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|tps| tps.parse().ok())
+}
+
 fn statuses(counts: &HashMap<u16, usize>) -> String {
     let mut counts: Vec<_> = counts.iter().collect();
     counts.sort();
@@ -672,19 +1256,20 @@ async fn main() {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(15);
-    let count: usize = std::env::var("BENCH_EVENTS")
+    let events: usize = std::env::var("BENCH_EVENTS")
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(20_000);
+    let targets = targets();
     let server = NatsServer::start().await;
     let mut rows = Vec::new();
 
-    // Relay next to raw JetStream on the same server, before the load
-    // leaves the server busy with its store: three alternating rounds, the
-    // median of each.
+    // The ceilings first, while the machine is quiet: raw JetStream next to
+    // the relay on the same server (three alternating rounds, the median of
+    // each), and on PostgreSQL pgbench on the same server.
     let mut rounds: Vec<(f64, f64, f64)> = Vec::new();
     for round in 0..RELAY_ROUNDS {
-        rounds.push(relay_next_to_raw(&server.url(), count, round).await);
+        rounds.push(relay_next_to_raw(&server.url(), events, round).await);
     }
     let median = |pick: fn(&(f64, f64, f64)) -> f64| {
         let mut values: Vec<f64> = rounds.iter().map(pick).collect();
@@ -692,11 +1277,13 @@ async fn main() {
         values[values.len() / 2]
     };
     let (raw_rate, outbox_rate, relay_rate) = (median(|r| r.0), median(|r| r.1), median(|r| r.2));
+    let pgbench_tps = pgbench(seconds).await;
 
     // 1. The services.
-    let system = System::start(&server.url()).await;
+    let mut system = System::start(&server.url()).await;
     let client = reqwest::Client::new();
     let token = workers(&system, &client, 5).await;
+    let admin = login(&system, &client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let create_url = system.url("tasks-api", "/v1/tasks");
     let create = {
         let (client, url, token) = (client.clone(), create_url.clone(), token.clone());
@@ -716,15 +1303,20 @@ async fn main() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // The size measures at 1,000 tasks of the day (with 20 completed).
+    create_tasks(&client, &create_url, &token, SMALL_TASKS - 21).await;
+    complete_some(&system, &client, &token, 20).await;
+    let mut rewards = 20;
+    settle(&system, rewards).await;
+    let small = size_measures(&system, &client, &token, &admin).await;
+
     let ledger = db::connect(system.database_url("accounting-api"), 1)
         .await
         .expect("accounting's database");
-    while fees(&ledger).await < 1 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let fees_before = fees(&ledger).await;
     let phase = Instant::now();
-    let posts = load(Duration::from_secs(seconds), 201, create.clone()).await;
+    let mut posts = load(Duration::from_secs(seconds), 201, create.clone()).await;
     let expected = fees_before + i64::try_from(posts.requests).expect("a count of requests");
     while fees(&ledger).await < expected {
         assert!(
@@ -734,8 +1326,9 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let pipeline = posts.requests as f64 / phase.elapsed().as_secs_f64();
+    let mine_tasks = i64::try_from(SMALL_TASKS + posts.requests).unwrap_or(i64::MAX) / 5;
 
-    let mine = {
+    let mut mine = {
         let (client, url, token) = (
             client.clone(),
             system.url("tasks-api", "/v1/tasks/mine"),
@@ -758,27 +1351,89 @@ async fn main() {
     let mut lag = lags(&bus, &client, &create_url, &token).await;
     let mut storm = login_storm(&system, Duration::from_secs(seconds)).await;
     let guesses = simultaneous_guesses(&system).await;
-    let peak_rss = system.peak_rss();
+
+    // The size measures again at 200,000 tasks of the day.
+    let tasks_db = db::connect(system.database_url("tasks-api"), 1)
+        .await
+        .expect("tasks' database");
+    let so_far = count(&tasks_db, "SELECT COUNT(*) AS n FROM tasks").await;
+    tasks_db.close().await.expect("closed");
+    let top_up = LARGE_TASKS.saturating_sub(usize::try_from(so_far).unwrap_or(LARGE_TASKS));
+    create_tasks(&client, &create_url, &token, top_up).await;
+    complete_some(&system, &client, &token, 20).await;
+    rewards += 20;
+    settle(&system, rewards).await;
+    let large = size_measures(&system, &client, &token, &admin).await;
+
+    // The close of the day with 100,000 earners; then another with a
+    // crash in the middle.
+    let seeding = seed_earners(&ledger, CLOSE_ACCOUNTS, 2_000).await;
+    eprintln!(
+        "seeded {CLOSE_ACCOUNTS} earners in {:.1} s",
+        seeding.as_secs_f64()
+    );
+    let owed = count(
+        &ledger,
+        "SELECT COUNT(*) AS n FROM balances WHERE balance_cents > 0",
+    )
+    .await;
+    let closing = Instant::now();
+    let summary = close_day(&system, &admin).await;
+    let close_time = closing.elapsed();
+    let paid = summary["cycle"]["payments_count"]
+        .as_i64()
+        .expect("a count");
+    assert_eq!(paid, owed, "every positive balance paid");
+    let mails_from = emails_out(&ledger).await;
+    tokio::time::sleep(MAIL_WATCH).await;
+    let mail_rate = (emails_out(&ledger).await - mails_from) as f64 / MAIL_WATCH.as_secs_f64();
+    let rss_before_crash = system.peak_rss_of("accounting-api");
+    let crashed = close_with_a_crash(&mut system, &admin).await;
+    let mut peak_rss = system.peak_rss();
+    for (service, mib) in &mut peak_rss {
+        if *service == "accounting-api" {
+            *mib = mib.max(rss_before_crash);
+        }
+    }
     drop(system);
 
-    for (name, mut phase) in [("POST /v1/tasks", posts), ("GET /v1/tasks/mine", mine)] {
+    for (name, phase, rate_target, p99_target) in [
+        (
+            "POST /v1/tasks",
+            &mut posts,
+            targets.post_rate,
+            Some(targets.post_p99_ms),
+        ),
+        ("GET /v1/tasks/mine", &mut mine, targets.mine_rate, None),
+    ] {
+        let p99 = ms(percentile(&mut phase.latencies, 99));
+        let met = phase.rate() >= rate_target && p99_target.is_none_or(|target| p99 < target);
         rows.push(row(
             format!("{name}, {CONNECTIONS} connections, {seconds} s"),
             format!(
-                "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms",
+                "{:.0} req/s, p50 {:.1} ms, p99 {p99:.1} ms",
                 phase.rate(),
                 ms(percentile(&mut phase.latencies, 50)),
-                ms(percentile(&mut phase.latencies, 99)),
             ),
-            "",
+            match p99_target {
+                Some(target) => format!(
+                    ">= {rate_target:.0} req/s, p99 < {target:.0} ms: {}",
+                    verdict(met)
+                ),
+                None => format!(
+                    ">= {rate_target:.0} req/s (caller with ~{mine_tasks} tasks): {}",
+                    verdict(met)
+                ),
+            },
         ));
     }
     rows.push(row(
         "pipeline HTTP -> outbox -> JetStream -> ledger, sustained",
         format!("{pipeline:.0} tasks/s"),
         format!(
-            ">= {PIPELINE_TARGET:.0}: {}",
-            verdict(pipeline >= PIPELINE_TARGET)
+            ">= {:.0}: {}",
+            targets.pipeline,
+            verdict(pipeline >= targets.pipeline)
         ),
     ));
     let (p50, p99) = (ms(percentile(&mut lag, 50)), ms(percentile(&mut lag, 99)));
@@ -786,10 +1441,93 @@ async fn main() {
         format!("event lag create -> fee applied at {LAG_RATE} tasks/s, p50 / p99"),
         format!("{p50:.1} ms / {p99:.1} ms"),
         format!(
-            "p99 < {LAG_P99_TARGET_MS:.0} ms: {}",
-            verdict(p99 < LAG_P99_TARGET_MS)
+            "p99 < {:.0} ms: {}",
+            targets.lag_p99_ms,
+            verdict(p99 < targets.lag_p99_ms)
         ),
     ));
+
+    // The ceilings and the relay next to them.
+    let share = 100.0 * relay_rate / raw_rate;
+    rows.push(row(
+        format!("raw JetStream async publish, {events} events, acked (median of {RELAY_ROUNDS})"),
+        format!("{raw_rate:.0} events/s"),
+        "ceiling",
+    ));
+    rows.push(row(
+        "outbox relay drain, same events and server",
+        format!("{relay_rate:.0} events/s = {share:.0}% of raw"),
+        format!(
+            ">= {RELAY_SHARE_TARGET:.0}% of raw: {}",
+            verdict(share >= RELAY_SHARE_TARGET)
+        ),
+    ));
+    rows.push(row(
+        "outbox write, validated, 500 per transaction",
+        format!("{outbox_rate:.0} events/s"),
+        "",
+    ));
+    if let Some(tps) = pgbench_tps {
+        rows.push(row(
+            format!("pgbench -N, {CONNECTIONS} clients, scale 10, {seconds} s, same server"),
+            format!("{tps:.0} TPS"),
+            "ceiling",
+        ));
+    }
+
+    // The close of the day.
+    rows.push(row(
+        format!("close of the day, {owed} accounts with a positive balance: last payout written"),
+        format!("{:.1} s", close_time.as_secs_f64()),
+        format!(
+            "<= {CLOSE_TARGET_SECONDS:.0} s: {}",
+            verdict(close_time.as_secs_f64() <= CLOSE_TARGET_SECONDS)
+        ),
+    ));
+    rows.push(row(
+        format!(
+            "payout emails after it (MAIL_PER_SECOND={MAIL_PER_SECOND}), over {} s",
+            MAIL_WATCH.as_secs()
+        ),
+        format!("{mail_rate:.0} /s"),
+        format!(
+            "steady at the set rate: {}",
+            verdict(
+                mail_rate <= f64::from(MAIL_PER_SECOND) * 1.05
+                    && mail_rate >= f64::from(MAIL_PER_SECOND) * 0.8
+            )
+        ),
+    ));
+    let crash_clean = crashed.payouts == crashed.owed
+        && crashed.paid_accounts == crashed.owed
+        && crashed.emails == crashed.owed
+        && crashed.positive_after == 0;
+    rows.push(row(
+        format!(
+            "close of {} accounts, accounting-api killed (-9) after {} payouts, restarted",
+            crashed.owed, crashed.paid_at_crash
+        ),
+        format!(
+            "{} payouts to {} accounts, {} emails, {} positive balances left",
+            crashed.payouts, crashed.paid_accounts, crashed.emails, crashed.positive_after
+        ),
+        format!("each paid and mailed once: {}", verdict(crash_clean)),
+    ));
+
+    // The size measures.
+    for ((name, small), (_, large)) in small.iter().zip(&large) {
+        let ratio = large.as_secs_f64() / small.as_secs_f64();
+        rows.push(row(
+            format!(
+                "{name}, median of {SIZE_SAMPLES}: {SMALL_TASKS} -> {LARGE_TASKS} tasks of the day"
+            ),
+            format!("{:.2} ms -> {:.2} ms = {ratio:.2}x", ms(*small), ms(*large)),
+            format!(
+                "<= {SIZE_RATIO_TARGET}x: {}",
+                verdict(ratio <= SIZE_RATIO_TARGET)
+            ),
+        ));
+    }
 
     let honest_p99 = ms(percentile(&mut storm.honest, 99));
     rows.push(row(
@@ -842,28 +1580,7 @@ async fn main() {
         ),
     ));
 
-    // 2. Relay next to raw JetStream (measured first, above).
-    let share = 100.0 * relay_rate / raw_rate;
-    rows.push(row(
-        format!("raw JetStream async publish, {count} events, acked (median of {RELAY_ROUNDS})"),
-        format!("{raw_rate:.0} events/s"),
-        "",
-    ));
-    rows.push(row(
-        "outbox relay drain, same events and server",
-        format!("{relay_rate:.0} events/s = {share:.0}% of raw"),
-        format!(
-            ">= {RELAY_SHARE_TARGET:.0}% of raw: {}",
-            verdict(share >= RELAY_SHARE_TARGET)
-        ),
-    ));
-    rows.push(row(
-        "outbox write, validated, 500 per transaction",
-        format!("{outbox_rate:.0} events/s"),
-        "",
-    ));
-
-    // 3. Registry validation of one event, the cost every publish and every
+    // Registry validation of one event, the cost every publish and every
     // receipt pays.
     let sample = serde_json::to_value(&envelopes(1)[0]).expect("serializes");
     let rounds = 200_000u32;
@@ -880,13 +1597,22 @@ async fn main() {
             verdict(validation_us < VALIDATION_TARGET_US)
         ),
     ));
+    let hashing_threads = std::thread::available_parallelism().map_or(2, usize::from) as f64;
     for (service, mib) in peak_rss {
+        let (target, note) = if service == "auth-api" {
+            (
+                RSS_TARGET_MIB + ARGON2_MIB * hashing_threads,
+                format!(" + {ARGON2_MIB:.0} MiB x {hashing_threads:.0} hashing threads"),
+            )
+        } else {
+            (RSS_TARGET_MIB, String::new())
+        };
         rows.push(row(
             format!("peak RSS of {service} (whole run)"),
             format!("{mib:.0} MiB"),
             format!(
-                "< {RSS_TARGET_MIB:.0} MiB: {}",
-                verdict(mib < RSS_TARGET_MIB)
+                "<= {RSS_TARGET_MIB:.0} MiB{note}: {}",
+                verdict(mib <= target)
             ),
         ));
     }

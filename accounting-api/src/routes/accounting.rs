@@ -19,6 +19,7 @@ use validator::Validate;
 
 use crate::AppState;
 use crate::db::billing_cycle::{self, CycleStatus};
+use crate::domain::AccountingError;
 use crate::domain::billing::{self, CloseSummary, CycleOrder};
 use crate::domain::reports::{self, AccountOrder, LogEntry, TransactionOrder};
 
@@ -349,14 +350,23 @@ pub async fn close(
     user: AuthUser,
 ) -> Result<Json<CloseResult>, ApiError> {
     user.require_role(&[Role::Admin])?;
-    let summary = billing::close_now(
-        &state.db,
-        &state.outbox,
-        &state.calendar,
-        ates_core::db::now(),
-    )
-    .await?;
-    state.mailer.notify();
+    // The close runs on its own task: a client that goes away does not
+    // stop it half-way (a dropped handler would leave the cycle `closing`
+    // until the next start).
+    let close = tokio::spawn(async move {
+        let summary = billing::close_now(
+            &state.db,
+            &state.outbox,
+            &state.calendar,
+            ates_core::db::now(),
+        )
+        .await?;
+        state.mailer.notify();
+        Ok::<_, AccountingError>(summary)
+    });
+    let summary = close.await.map_err(|error| {
+        AccountingError::Internal(anyhow::anyhow!("the close stopped: {error}"))
+    })??;
     Ok(Json(summary.try_into()?))
 }
 
