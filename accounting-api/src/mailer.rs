@@ -149,13 +149,20 @@ impl Mailer {
 
     async fn round(&self) -> anyhow::Result<Round> {
         let now = Utc::now();
-        let closed_payouts = Query::select()
-            .column((payout::Entity, payout::Column::Id))
+        // Correlated: each candidate email looks up its own payout and
+        // cycle by key (an `IN (every closed payout)` made SQLite build a
+        // table of every payout ever on each round).
+        let of_a_closed_cycle = Query::select()
+            .expr(Expr::val(1))
             .from(payout::Entity)
             .inner_join(
                 billing_cycle::Entity,
                 Expr::col((billing_cycle::Entity, billing_cycle::Column::Id))
                     .equals((payout::Entity, payout::Column::BillingCycleId)),
+            )
+            .and_where(
+                Expr::col((payout::Entity, payout::Column::Id))
+                    .equals((payout_email::Entity, Column::PayoutId)),
             )
             .and_where(
                 Expr::col((billing_cycle::Entity, billing_cycle::Column::Status))
@@ -165,7 +172,7 @@ impl Mailer {
         let due = payout_email::Entity::find()
             .filter(Column::Status.eq(PENDING))
             .filter(Column::NextAttemptAt.lte(now))
-            .filter(Column::PayoutId.in_subquery(closed_payouts))
+            .filter(Expr::exists(of_a_closed_cycle))
             .order_by_asc(Column::NextAttemptAt)
             .limit(EMAILS_PER_ROUND)
             .all(&self.db)
