@@ -308,15 +308,12 @@ async fn a_close_interrupted_by_a_crash_is_finished_on_restart_paying_once() {
     );
 
     // The process dies right after marking the cycle "closing".
-    let (database, config) = app.stop().await;
-    let db = database.connect().await;
-    let calendar = BusinessCalendar::new(config.service.business_timezone);
-    let closing = billing::begin_close(&db, &calendar, ates_core::db::now())
+    let stopped = app.stop_and_open().await;
+    let calendar = BusinessCalendar::new(stopped.config.service.business_timezone);
+    let closing = billing::begin_close(&stopped.db, &calendar, ates_core::db::now())
         .await
         .unwrap();
-    db.close().await.unwrap();
-
-    let app = AccountingApp::start_on(database, config).await;
+    let app = stopped.restart().await;
     let cycle = billing_cycle::Entity::find_by_id(closing.id)
         .one(&app.db)
         .await
@@ -338,19 +335,17 @@ async fn a_close_interrupted_by_a_crash_is_finished_on_restart_paying_once() {
     }
 
     // It dies again after the payouts, before marking the cycle closed.
-    let (database, config) = app.stop().await;
-    let db = database.connect().await;
+    let stopped = app.stop_and_open().await;
     billing_cycle::Entity::update_many()
         .col_expr(
             billing_cycle::Column::Status,
             sea_orm::sea_query::Expr::value("closing"),
         )
         .filter(billing_cycle::Column::Id.eq(closing.id))
-        .exec(&db)
+        .exec(&stopped.db)
         .await
         .unwrap();
-    db.close().await.unwrap();
-    let app = AccountingApp::start_on(database, config).await;
+    let app = stopped.restart().await;
     let payouts = payout::Entity::find()
         .filter(payout::Column::BillingCycleId.eq(closing.id))
         .all(&app.db)
@@ -383,29 +378,27 @@ async fn a_close_of_thousands_stopped_between_batches_pays_and_mails_each_accoun
     // The process dies after the first batch of payouts has committed: the
     // state a crash anywhere in the second batch leaves (its transaction
     // rolls back).
-    let (database, config) = app.stop().await;
-    let db = database.connect().await;
-    let calendar = BusinessCalendar::new(config.service.business_timezone);
+    let stopped = app.stop_and_open().await;
+    let db = &stopped.db;
+    let calendar = BusinessCalendar::new(stopped.config.service.business_timezone);
     let now = ates_core::db::now();
-    let closing = billing::begin_close(&db, &calendar, now).await.unwrap();
+    let closing = billing::begin_close(db, &calendar, now).await.unwrap();
     let outbox = Outbox::detached("accounting-api");
-    let first = billing::pay_out_batch(&db, &outbox, &closing, None, now)
+    let first = billing::pay_out_batch(db, &outbox, &closing, None, now)
         .await
         .unwrap();
     assert!(first.last.is_some());
-    let paid_before = payout::Entity::find().count(&db).await.unwrap();
+    let paid_before = payout::Entity::find().count(db).await.unwrap();
     assert_eq!(paid_before, 500, "one batch paid before the crash");
     assert!(
         matches!(
-            billing::begin_close(&db, &calendar, now).await,
+            billing::begin_close(db, &calendar, now).await,
             Err(AccountingError::CloseInProgress)
         ),
         "no second close while one is paying"
     );
     let mailed_before = sink.messages().len();
-    db.close().await.unwrap();
-
-    let app = AccountingApp::start_on(database, config).await;
+    let app = stopped.restart().await;
     let cycle = billing_cycle::Entity::find_by_id(closing.id)
         .one(&app.db)
         .await

@@ -475,19 +475,7 @@ async fn workers(system: &System, client: &reqwest::Client, count: usize) -> Str
             .expect("sign-up");
         assert_eq!(response.status(), 201, "sign-up");
     }
-    let login: Value = client
-        .post(system.url("auth-api", "/v1/auth/login"))
-        .json(&json!({"email": "worker0@popug.inc", "password": "bench-password"}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("login body");
-    login["access_token"]
-        .as_str()
-        .expect("an access token")
-        .to_owned()
+    login(system, client, "worker0@popug.inc", "bench-password").await
 }
 
 /// What a load phase measured.

@@ -601,6 +601,22 @@ pub struct RunningService<S: TestedService> {
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+/// A stopped service with its database open (see
+/// [`RunningService::stop_and_open`]).
+pub struct Stopped<S: TestedService> {
+    pub db: DatabaseConnection,
+    pub config: S::Config,
+    database: TestDatabase,
+}
+
+impl<S: TestedService> Stopped<S> {
+    /// Closes the database and starts the service on it again.
+    pub async fn restart(self) -> RunningService<S> {
+        self.db.close().await.expect("the database closes");
+        RunningService::start_on(self.database, self.config).await
+    }
+}
+
 impl<S: TestedService> Drop for RunningService<S> {
     fn drop(&mut self) {
         self.shutdown.cancel();
@@ -677,6 +693,18 @@ impl<S: TestedService> RunningService<S> {
         }
         let database = std::mem::replace(&mut self.database, TestDatabase::placeholder());
         (database, self.config.clone())
+    }
+
+    /// Stops the service and opens its database, for a test to leave the
+    /// state a crash would have left before [`Stopped::restart`].
+    pub async fn stop_and_open(self) -> Stopped<S> {
+        let (database, config) = self.stop().await;
+        let db = database.connect().await;
+        Stopped {
+            db,
+            config,
+            database,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
