@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what aTES needs on a fresh Debian/Ubuntu machine and is not a
 # Rust crate: nats-server (JetStream broker), Chromium for the browser
-# tests, the Python tools of the tests. Idempotent; quiet when all is
-# there. Used by `make run`, `make test` and CI.
+# tests, promtool for the alert rules, the Python tools of the tests.
+# Idempotent; quiet when all is there. Used by `make run`, `make test`
+# and CI.
 set -euo pipefail
 
 as_root() {
@@ -48,6 +49,27 @@ fi
 if ! command -v docker-compose >/dev/null || ! /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1; then
   echo "installing docker-compose (apt-get install docker-compose)"
   apt_install docker-compose
+fi
+# promtool (Debian's prometheus package): `make test-alerts` checks
+# deploy/prometheus/ with it. Only the tool is wanted, so no Recommends
+# (node-exporter) and no daemon: a policy-rc.d that refuses service starts
+# is put in place for the install when the machine has none, and on a
+# systemd machine the unit the package enables is disabled again.
+if ! command -v promtool >/dev/null; then
+  echo "installing promtool (apt-get install prometheus)"
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod 755 /usr/sbin/policy-rc.d
+    trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
+    apt_install --no-install-recommends prometheus
+    as_root rm -f /usr/sbin/policy-rc.d
+    trap - EXIT
+  else
+    apt_install --no-install-recommends prometheus
+  fi
+  if [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 # schemathesis: the contract fuzzing (scripts/contract-fuzz.py); one
 # version, so a fixed seed makes the same cases everywhere.

@@ -19,8 +19,10 @@ pub mod testing;
 use ates_core::auth::Authenticator;
 use ates_core::bus::Outbox;
 use ates_core::http::health::Readiness;
+use ates_core::metrics::{Counter, Metrics};
 use ates_core::service::{AtesService, Foundation, Prepared};
 use axum::extract::FromRef;
+use event_schemas::accounting::TransactionKind;
 use sea_orm::DatabaseConnection;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +47,57 @@ pub struct AppState {
     pub readiness: Readiness,
     pub calendar: BusinessCalendar,
     pub mailer: Mailer,
+    pub counters: AccountingCounters,
+}
+
+/// accounting-api's domain counters (`GET /metrics`).
+#[derive(Debug, Clone)]
+pub struct AccountingCounters {
+    fees_cents: Counter,
+    rewards_cents: Counter,
+    payouts: Counter,
+    payout_cents: Counter,
+}
+
+impl AccountingCounters {
+    fn register(metrics: &Metrics) -> Self {
+        Self {
+            fees_cents: metrics.counter(
+                "ates_fees_cents",
+                "Assignment fees posted to the ledger, in cents",
+            ),
+            rewards_cents: metrics.counter(
+                "ates_rewards_cents",
+                "Completion rewards posted to the ledger, in cents",
+            ),
+            payouts: metrics.counter(
+                "ates_payouts",
+                "Payouts of the closes of the day this process finished",
+            ),
+            payout_cents: metrics.counter(
+                "ates_payout_cents",
+                "Cents paid out by the closes of the day this process finished",
+            ),
+        }
+    }
+
+    /// Counts a fee or reward the ledger posted.
+    pub fn charged(&self, kind: TransactionKind, cents: i64) {
+        let counter = match kind {
+            TransactionKind::AssignmentFee => &self.fees_cents,
+            TransactionKind::TaskReward => &self.rewards_cents,
+            _ => return,
+        };
+        counter.inc_by(cents.unsigned_abs());
+    }
+
+    /// Counts the payouts of a finished close.
+    pub fn closed(&self, summary: &billing::CloseSummary) {
+        self.payouts
+            .inc_by(summary.cycle.payments_count.unsigned_abs());
+        self.payout_cents
+            .inc_by(summary.cycle.payments_total_cents.unsigned_abs());
+    }
 }
 
 /// accounting-api as [`AtesService`]: how `main` and the tests start it.
@@ -72,9 +125,18 @@ impl AtesService for AccountingApi {
         let calendar = BusinessCalendar::new(config.service.business_timezone);
         let now = ates_core::db::now();
         billing::ensure_open_cycle(&db, &calendar, now).await?;
-        billing::resume_closes(&db, &outbox, now).await?;
+        let counters = AccountingCounters::register(&foundation.metrics);
+        for summary in billing::resume_closes(&db, &outbox, now).await? {
+            counters.closed(&summary);
+        }
         let mailer = Mailer::new(db.clone(), config.smtp_url.as_deref(), &config.mail_from)?
-            .with_rate(config.mail_per_second);
+            .with_rate(config.mail_per_second)
+            .counted_in(foundation.metrics.counter_by(
+                "ates_payout_emails",
+                "Payout emails by outcome (stored: no SMTP_URL; failed: retried later)",
+                "outcome",
+                &["sent", "stored", "failed"],
+            ));
         let state = AppState {
             db: db.clone(),
             outbox,
@@ -82,8 +144,15 @@ impl AtesService for AccountingApi {
             readiness: foundation.readiness,
             calendar,
             mailer,
+            counters,
         };
-        Ok(Prepared::new(state, db, foundation.bus, config))
+        Ok(Prepared::new(
+            state,
+            db,
+            foundation.bus,
+            foundation.metrics,
+            config,
+        ))
     }
 
     /// The relay, the consumer of account and task events, the mailer and
@@ -92,6 +161,7 @@ impl AtesService for AccountingApi {
         let state = prepared.state.clone();
         let events = AccountingEvents {
             pricing: Pricing::new(&prepared.config.pricing_seed),
+            counters: state.counters.clone(),
         };
         let mut background = vec![
             prepared.spawn_relay(shutdown),
@@ -113,6 +183,7 @@ async fn run_scheduler(state: AppState, shutdown: CancellationToken) {
         match billing::close_if_day_over(&state.db, &state.outbox, &state.calendar, now).await {
             Ok(Some(summary)) => {
                 tracing::info!(date = %summary.cycle.business_date, payments = summary.cycle.payments_count, "closed the business day");
+                state.counters.closed(&summary);
                 state.mailer.notify();
             }
             Ok(None) => {}

@@ -21,6 +21,7 @@ use std::time::Duration;
 use std::collections::HashMap;
 
 use ates_core::account_replica::{ReplicatedAccount, entity as account};
+use ates_core::metrics::CounterBy;
 use chrono::Utc;
 use futures::StreamExt;
 use lettre::message::Mailbox;
@@ -68,6 +69,8 @@ pub struct Mailer {
     wakeup: Arc<Notify>,
     /// The time between two emails; zero sends as fast as SMTP takes them.
     pace: Duration,
+    /// Emails by outcome: `sent`, `stored` (no SMTP) or `failed` (retried).
+    outcomes: Option<CounterBy>,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -101,7 +104,23 @@ impl Mailer {
             from,
             wakeup: Arc::new(Notify::new()),
             pace: Duration::ZERO,
+            outcomes: None,
         })
+    }
+
+    /// Counts each email's outcome in `outcomes`.
+    #[must_use]
+    pub fn counted_in(self, outcomes: CounterBy) -> Self {
+        Self {
+            outcomes: Some(outcomes),
+            ..self
+        }
+    }
+
+    fn count(&self, outcome: &'static str) {
+        if let Some(outcomes) = &self.outcomes {
+            outcomes.inc(outcome);
+        }
     }
 
     /// Sends at most `per_second` emails a second (0: no limit).
@@ -206,8 +225,16 @@ impl Mailer {
         let mut delivered = 0;
         while let Some((email, outcome)) = outcomes.next().await {
             match outcome {
-                Ok(()) => delivered += 1,
+                Ok(()) => {
+                    delivered += 1;
+                    self.count(if self.transport.is_some() {
+                        "sent"
+                    } else {
+                        "stored"
+                    });
+                }
                 Err(error) => {
+                    self.count("failed");
                     let attempts = email.attempts.saturating_add(1);
                     let wait = Duration::from_secs(30).saturating_mul(
                         2u32.saturating_pow(Ord::min(u32::try_from(attempts).unwrap_or(16), 8)),

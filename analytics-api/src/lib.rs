@@ -66,7 +66,13 @@ impl AtesService for AnalyticsApi {
             readiness: foundation.readiness,
             calendar: BusinessCalendar::new(config.business_timezone),
         };
-        Ok(Prepared::new(state, foundation.db, foundation.bus, config))
+        Ok(Prepared::new(
+            state,
+            foundation.db,
+            foundation.bus,
+            foundation.metrics,
+            config,
+        ))
     }
 
     /// The consumer of every domain's events.

@@ -14,6 +14,8 @@
 //!   endpoints, the shared router layers and serving.
 //! - [`idempotency`]: `Idempotency-Key` on the operations that change
 //!   state, so a retried request gets the first answer and changes nothing.
+//! - [`metrics`]: Prometheus metrics at `GET /metrics`, one registry per
+//!   service.
 //! - [`money`]: sums of cents that are errors, not wrapped numbers, when
 //!   they overflow.
 //! - [`page`]: keyset pagination (`cursor`, `next_cursor`) and search for
@@ -41,6 +43,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod idempotency;
+pub mod metrics;
 pub mod money;
 pub mod page;
 pub mod quarter_hours;

@@ -23,15 +23,18 @@ use crate::config::{ServiceConfig, ServiceSettings};
 use crate::http::HttpSettings;
 use crate::http::health::Readiness;
 use crate::idempotency::IdempotencyStore;
+use crate::metrics::{Metrics, Sources};
 
 /// The database (migrated), the bus, the authenticator gated by the
-/// account replica, and the readiness probe over both.
+/// account replica, the readiness probe over both, and the service's
+/// metrics registry.
 #[derive(Debug)]
 pub struct Foundation {
     pub db: DatabaseConnection,
     pub bus: EventBus,
     pub authenticator: Authenticator,
     pub readiness: Readiness,
+    pub metrics: Metrics,
 }
 
 impl Foundation {
@@ -55,6 +58,7 @@ impl Foundation {
             },
             db,
             bus,
+            metrics: Metrics::new(),
         })
     }
 }
@@ -127,22 +131,30 @@ pub fn config_from_env<S: AtesService>() -> anyhow::Result<S::Config> {
     S::Config::from_env(settings)
 }
 
-/// A service ready to run: its handlers' state, its database and bus, and
-/// the configuration it was prepared from.
+/// A service ready to run: its handlers' state, its database and bus, its
+/// metrics registry, and the configuration it was prepared from.
 #[derive(Debug)]
 pub struct Prepared<S: AtesService> {
     pub state: S::State,
     pub db: DatabaseConnection,
     pub bus: EventBus,
+    pub metrics: Metrics,
     pub config: S::Config,
 }
 
 impl<S: AtesService> Prepared<S> {
-    pub fn new(state: S::State, db: DatabaseConnection, bus: EventBus, config: S::Config) -> Self {
+    pub fn new(
+        state: S::State,
+        db: DatabaseConnection,
+        bus: EventBus,
+        metrics: Metrics,
+        config: S::Config,
+    ) -> Self {
         Self {
             state,
             db,
             bus,
+            metrics,
             config,
         }
     }
@@ -154,7 +166,10 @@ impl<S: AtesService> Prepared<S> {
 
     /// The outbox relay, started: publishes what commands wrote.
     pub fn spawn_relay(&self, shutdown: &CancellationToken) -> JoinHandle<()> {
-        let relay = self.bus.relay(self.db.clone(), RelaySettings::default());
+        let relay = self
+            .bus
+            .relay(self.db.clone(), RelaySettings::default())
+            .with_metrics(self.metrics.relay());
         tokio::spawn(relay.run(shutdown.clone()))
     }
 
@@ -165,11 +180,17 @@ impl<S: AtesService> Prepared<S> {
         handler: H,
         shutdown: &CancellationToken,
     ) -> JoinHandle<()> {
+        let subscriptions = handler.subscriptions();
+        let events: Vec<&str> = subscriptions.iter().map(|(name, _)| *name).collect();
+        let mut settings = ConsumerSettings::new(&self.config.settings().consumer_name);
+        settings.metrics = self
+            .metrics
+            .consumer(&events, &consumer::domains_of(&subscriptions));
         tokio::spawn(consumer::run(
             self.bus.clone(),
             self.db.clone(),
             Arc::new(handler),
-            ConsumerSettings::new(&self.config.settings().consumer_name),
+            settings,
             shutdown.clone(),
         ))
     }
@@ -179,10 +200,17 @@ impl<S: AtesService> Prepared<S> {
     /// `idempotency::route`) and the shared conventions.
     pub fn app(&self) -> anyhow::Result<Router> {
         let store = IdempotencyStore::new(self.db.clone(), self.state.authenticator(), self.http());
+        let sources = Sources {
+            db: self.db.clone(),
+            bus: self.bus.clone(),
+            consumer: self.config.settings().consumer_name.clone(),
+        };
         crate::http::service_app(
             S::api().layer(store.layer()),
             self.state.clone(),
             self.http(),
+            &self.metrics,
+            sources,
         )
     }
 

@@ -19,6 +19,7 @@ use anyhow::Context;
 use ates_core::auth::{Authenticator, TokenVerifier};
 use ates_core::bus::{EventBus, Outbox};
 use ates_core::http::health::Readiness;
+use ates_core::metrics::{CounterBy, Metrics};
 use ates_core::service::{AtesService, Prepared};
 use axum::extract::FromRef;
 use sea_orm::DatabaseConnection;
@@ -49,6 +50,9 @@ pub struct AppState {
     pub signing_key_grace: Duration,
     /// Whose `X-Forwarded-For` names the client (`routes::client`).
     pub trusted_proxies: Arc<TrustedProxies>,
+    /// Logins by outcome: `succeeded`, `refused` or `throttled`
+    /// (`ates_logins_total`).
+    pub logins: CounterBy,
 }
 
 /// auth-api as [`AtesService`]: how `main` and the tests start it.
@@ -83,6 +87,7 @@ impl AtesService for AuthApi {
             .context("cannot set up the NATS connection")?;
         let outbox = bus.outbox();
         bootstrap_admin(&db, &outbox, &config).await?;
+        let metrics = Metrics::new();
 
         let verifier = TokenVerifier::new(
             DatabaseKeys {
@@ -114,8 +119,14 @@ impl AtesService for AuthApi {
             signup: Arc::new(config.signup.clone()),
             signing_key_grace: config.signing_key_grace,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            logins: metrics.counter_by(
+                "ates_logins",
+                "Logins by outcome (refused: wrong credentials, a deactivated account or a password to change first)",
+                "outcome",
+                &["succeeded", "refused", "throttled"],
+            ),
         };
-        Ok(Prepared::new(state, db, bus, config))
+        Ok(Prepared::new(state, db, bus, metrics, config))
     }
 
     /// The outbox relay and the pruning of ended throttle windows.

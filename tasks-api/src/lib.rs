@@ -18,6 +18,7 @@ use ates_core::batcher::Batcher;
 use ates_core::bus::Outbox;
 use ates_core::config::ServiceSettings;
 use ates_core::http::health::Readiness;
+use ates_core::metrics::{Counter, Metrics};
 use ates_core::service::{AtesService, Foundation, Prepared};
 use axum::extract::FromRef;
 use sea_orm::DatabaseConnection;
@@ -52,6 +53,25 @@ pub struct AppState {
     pub creator: TaskCreator,
     pub authenticator: Authenticator,
     pub readiness: Readiness,
+    pub counters: TaskCounters,
+}
+
+/// tasks-api's domain counters (`GET /metrics`).
+#[derive(Debug, Clone)]
+pub struct TaskCounters {
+    /// Tasks created (`ates_tasks_created_total`).
+    pub created: Counter,
+    /// Tasks completed (`ates_tasks_completed_total`).
+    pub completed: Counter,
+}
+
+impl TaskCounters {
+    fn register(metrics: &Metrics) -> Self {
+        Self {
+            created: metrics.counter("ates_tasks_created", "Tasks created"),
+            completed: metrics.counter("ates_tasks_completed", "Tasks completed"),
+        }
+    }
 }
 
 /// tasks-api as [`AtesService`]: how `main` and the tests start it.
@@ -77,6 +97,7 @@ impl AtesService for TasksApi {
             bus,
             authenticator,
             readiness,
+            metrics,
         } = Foundation::open::<Migrator>(&config).await?;
         let state = AppState {
             creator: task_creator(db.clone(), bus.outbox()),
@@ -84,8 +105,9 @@ impl AtesService for TasksApi {
             db: db.clone(),
             authenticator,
             readiness,
+            counters: TaskCounters::register(&metrics),
         };
-        Ok(Prepared::new(state, db, bus, config))
+        Ok(Prepared::new(state, db, bus, metrics, config))
     }
 
     /// The outbox relay and the consumer of account events.

@@ -254,6 +254,21 @@ pub async fn apply_task_events(
 }
 
 /// A new task's price, decided at `at`.
+/// The fee or reward a task event posts and its cents (a task is priced
+/// once, by the same [`Pricing`]); `None` for an event that posts nothing.
+pub fn charge_of(pricing: &Pricing, event: &IncomingEvent) -> Option<(TransactionKind, i64)> {
+    match Step::of(event).ok()? {
+        Step::Charge { task_id, kind, .. } => {
+            let price = pricing.price(task_id);
+            Some(match kind {
+                TransactionKind::TaskReward => (kind, price.reward_cents),
+                _ => (kind, price.assignment_fee_cents),
+            })
+        }
+        Step::Details(..) => None,
+    }
+}
+
 fn price(pricing: &Pricing, task_id: Uuid, at: DateTime<Utc>) -> task::Model {
     let price = pricing.price(task_id);
     task::Model {

@@ -8,6 +8,7 @@ use ates_core::account_replica;
 use ates_core::bus::{EventHandler, HandlerError, IncomingEvent};
 use ates_core::unit_of_work::UnitOfWork;
 
+use crate::AccountingCounters;
 use crate::domain::ledger;
 use crate::domain::pricing::Pricing;
 
@@ -15,6 +16,7 @@ use crate::domain::pricing::Pricing;
 #[derive(Debug, Clone)]
 pub struct AccountingEvents {
     pub pricing: Pricing,
+    pub counters: AccountingCounters,
 }
 
 impl EventHandler for AccountingEvents {
@@ -27,6 +29,13 @@ impl EventHandler for AccountingEvents {
 
     async fn handle(&self, work: &UnitOfWork, event: &IncomingEvent) -> Result<(), HandlerError> {
         self.handle_batch(work, &[event]).await
+    }
+
+    /// Counts the fee or reward an applied task event posted.
+    fn applied(&self, event: &IncomingEvent) {
+        if let Some((kind, cents)) = ledger::charge_of(&self.pricing, event) {
+            self.counters.charged(kind, cents);
+        }
     }
 
     /// A batch comes from one stream: all account events (to the replica,

@@ -361,6 +361,7 @@ pub async fn close(
             ates_core::db::now(),
         )
         .await?;
+        state.counters.closed(&summary);
         state.mailer.notify();
         Ok::<_, AccountingError>(summary)
     });

@@ -34,6 +34,7 @@ use uuid::Uuid;
 use super::dead_letter::{self, DeadLetter};
 use super::schema::processed_event;
 use super::{EventBus, backoff};
+use crate::metrics::{ConsumerMetrics, EventOutcome};
 use crate::unit_of_work::UnitOfWork;
 
 /// What a handler says when it cannot apply an event.
@@ -98,6 +99,11 @@ pub trait EventHandler: Send + Sync + 'static {
         event: &IncomingEvent,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 
+    /// Called once for each event whose changes committed (not for a
+    /// duplicate, nor for a batch that was undone): where a service counts
+    /// what its events did.
+    fn applied(&self, _event: &IncomingEvent) {}
+
     /// Applies several events of one stream, in order, in one transaction.
     /// Any error undoes the whole batch, which the consumer then applies
     /// event by event with [`Self::handle`] (so a bad event is judged
@@ -129,6 +135,8 @@ pub struct ConsumerSettings {
     pub retry_max: Duration,
     /// How long JetStream waits for an ack before redelivering.
     pub ack_wait: Duration,
+    /// Where each event's outcome is counted.
+    pub metrics: ConsumerMetrics,
 }
 
 impl ConsumerSettings {
@@ -139,6 +147,7 @@ impl ConsumerSettings {
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),
             ack_wait: Duration::from_secs(30),
+            metrics: ConsumerMetrics::default(),
         }
     }
 }
@@ -155,6 +164,15 @@ enum Outcome {
     DeadLetter(String),
 }
 
+/// The domains (streams) of `subscriptions`: `tasks` for `tasks.created`.
+pub fn domains_of(subscriptions: &[(&'static str, u32)]) -> Vec<&'static str> {
+    let domains: BTreeSet<&'static str> = subscriptions
+        .iter()
+        .filter_map(|(name, _)| name.split_once('.').map(|(domain, _)| domain))
+        .collect();
+    domains.into_iter().collect()
+}
+
 /// Runs one durable consumer per stream the handler subscribes to, until
 /// `shutdown`; each finishes the message in hand before it stops.
 pub async fn run<H: EventHandler>(
@@ -164,14 +182,11 @@ pub async fn run<H: EventHandler>(
     settings: ConsumerSettings,
     shutdown: CancellationToken,
 ) {
-    let subscriptions: BTreeSet<(String, u32)> = handler
-        .subscriptions()
+    let subscribed = handler.subscriptions();
+    let domains = domains_of(&subscribed);
+    let subscriptions: BTreeSet<(String, u32)> = subscribed
         .into_iter()
         .map(|(name, version)| (name.to_owned(), version))
-        .collect();
-    let domains: BTreeSet<String> = subscriptions
-        .iter()
-        .filter_map(|(name, _)| name.split_once('.').map(|(domain, _)| domain.to_owned()))
         .collect();
     let subscriptions = Arc::new(subscriptions);
     let mut tasks = Vec::new();
@@ -182,7 +197,7 @@ pub async fn run<H: EventHandler>(
             handler: handler.clone(),
             subscriptions: subscriptions.clone(),
             settings: settings.clone(),
-            domain,
+            domain: domain.to_owned(),
         };
         tasks.push(tokio::spawn(worker.run(shutdown.clone())));
     }
@@ -300,9 +315,15 @@ impl<H: EventHandler> StreamWorker<H> {
         let mut applied = self.apply_batch(&events).await.into_iter();
         for (message, delivered, decision) in decided {
             let outcome = match decision {
-                Ok(_) => applied
-                    .next()
-                    .unwrap_or_else(|| Outcome::Retry("no outcome for the event".into())),
+                Ok(event) => {
+                    let outcome = applied
+                        .next()
+                        .unwrap_or_else(|| Outcome::Retry("no outcome for the event".into()));
+                    if matches!(outcome, Outcome::Applied) {
+                        self.handler.applied(&event);
+                    }
+                    outcome
+                }
                 Err(outcome) => outcome,
             };
             self.settle(&message, delivered, outcome).await?;
@@ -316,6 +337,16 @@ impl<H: EventHandler> StreamWorker<H> {
         delivered: u32,
         outcome: Outcome,
     ) -> Result<(), async_nats::Error> {
+        let counted = match &outcome {
+            Outcome::Applied => EventOutcome::applied,
+            Outcome::AlreadyApplied => EventOutcome::duplicate,
+            Outcome::Skipped => EventOutcome::skipped,
+            Outcome::Retry(_) if delivered < self.settings.max_deliver => EventOutcome::retried,
+            Outcome::Retry(_) | Outcome::DeadLetter(_) => EventOutcome::dead_lettered,
+        };
+        self.settings
+            .metrics
+            .record(self.event_name(message), counted);
         match outcome {
             Outcome::Applied | Outcome::AlreadyApplied | Outcome::Skipped => {
                 message.ack().await?;
@@ -448,6 +479,16 @@ impl<H: EventHandler> StreamWorker<H> {
             ));
         }
         Ok(())
+    }
+
+    /// The event name a message's subject carries (`tasks.created` for
+    /// `tasks.created.v1`), for counting.
+    fn event_name<'m>(&self, message: &'m jetstream::Message) -> &'m str {
+        let subject = self.bus.naming().local_subject(message.subject.as_str());
+        subject
+            .rsplit_once('.')
+            .filter(|(_, version)| version.starts_with('v'))
+            .map_or(subject, |(name, _)| name)
     }
 
     fn is_subscribed_name(&self, name: &str) -> bool {
@@ -601,19 +642,28 @@ impl<H: EventHandler> StreamWorker<H> {
     }
 }
 
+/// The durable consumer `durable_name` on `domain`'s stream, with the
+/// stream, when both exist.
+pub async fn durable_on(
+    bus: &EventBus,
+    domain: &str,
+    durable_name: &str,
+) -> Option<(jetstream::stream::Stream, jetstream::consumer::Info)> {
+    let stream = bus
+        .jetstream()
+        .get_stream(bus.naming().domain_stream(domain))
+        .await
+        .ok()?;
+    let info = stream.consumer_info(durable_name).await.ok()?;
+    Some((stream, info))
+}
+
 /// Deletes a service's durable consumers on every domain stream, so the
 /// next start replays the streams from the beginning (a rebuild, together
 /// with emptying the service's read models and its processed events).
 pub async fn delete_durable(bus: &EventBus, durable_name: &str) -> Result<(), async_nats::Error> {
     for domain in super::DOMAINS {
-        let Ok(stream) = bus
-            .jetstream()
-            .get_stream(bus.naming().domain_stream(domain))
-            .await
-        else {
-            continue;
-        };
-        if stream.consumer_info(durable_name).await.is_ok() {
+        if let Some((stream, _)) = durable_on(bus, domain, durable_name).await {
             stream.delete_consumer(durable_name).await?;
         }
     }

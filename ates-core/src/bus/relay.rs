@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::schema::outbox_event::{self, Column};
 use super::{EventBus, backoff};
 use crate::db;
+use crate::metrics::RelayMetrics;
 
 /// How the relay paces itself.
 #[derive(Debug, Clone)]
@@ -76,6 +77,7 @@ pub struct Relay {
     bus: EventBus,
     db: DatabaseConnection,
     settings: RelaySettings,
+    metrics: RelayMetrics,
 }
 
 impl std::fmt::Debug for Relay {
@@ -96,7 +98,18 @@ enum RelayError {
 
 impl Relay {
     pub(crate) fn new(bus: EventBus, db: DatabaseConnection, settings: RelaySettings) -> Self {
-        Self { bus, db, settings }
+        Self {
+            bus,
+            db,
+            settings,
+            metrics: RelayMetrics::default(),
+        }
+    }
+
+    /// Counts its publishes and failures in `metrics`.
+    pub fn with_metrics(mut self, metrics: RelayMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs until `shutdown` is cancelled, finishing the batch in flight.
@@ -130,6 +143,7 @@ impl Relay {
                     }
                 }
                 Err(error) => {
+                    self.metrics.failures.inc();
                     self.bus.recheck_streams();
                     failures = failures.saturating_add(1);
                     let wait = backoff(failures, self.settings.retry_base, self.settings.retry_max);
@@ -230,6 +244,7 @@ impl Relay {
         }
         let failure = failure.or(flight.send_error);
         if !published.is_empty() {
+            let count = published.len() as u64;
             let _turn = db::write_turn(&self.db).await;
             outbox_event::Entity::update_many()
                 .col_expr(Column::PublishedAt, Expr::value(Utc::now()))
@@ -237,6 +252,7 @@ impl Relay {
                 .filter(Column::Id.is_in(published))
                 .exec(&self.db)
                 .await?;
+            self.metrics.published.inc_by(count);
         }
         match failure {
             None => Ok(()),

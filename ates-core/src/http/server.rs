@@ -31,6 +31,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::health::{self, Readiness};
 use super::{ApiError, Problem};
+use crate::metrics::{Metrics, Sources};
 
 /// HTTP settings shared by every service.
 #[derive(Debug, Clone)]
@@ -400,13 +401,30 @@ pub fn openapi_of<S: Clone + Send + Sync + 'static>(api: OpenApiRouter<S>) -> Op
     openapi
 }
 
-/// A service's HTTP application: its routes with their state, the docs and
-/// the shared conventions.
+/// A service's HTTP application: its routes with their state, `/metrics`
+/// (sampled from `sources`), the docs and the shared conventions, every
+/// request counted and timed in `metrics`.
 pub fn service_app<S: Clone + Send + Sync + 'static>(
     api: OpenApiRouter<S>,
     state: S,
     settings: &HttpSettings,
+    metrics: &Metrics,
+    sources: Sources,
 ) -> anyhow::Result<Router> {
     let (router, openapi) = api.with_state(state).split_for_parts();
-    apply_conventions(router, openapi, settings)
+    let scraped = metrics.clone();
+    let router = router
+        .route(
+            "/metrics",
+            axum::routing::get(move || crate::metrics::serve(scraped.clone(), sources.clone())),
+        )
+        .route_layer(middleware::from_fn(crate::metrics::note_route));
+    let tracked = metrics.clone();
+    Ok(
+        apply_conventions(router, openapi, settings)?.layer(middleware::from_fn(
+            move |request: Request, next: Next| {
+                crate::metrics::track_requests(tracked.clone(), request, next)
+            },
+        )),
+    )
 }

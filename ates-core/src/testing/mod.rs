@@ -775,6 +775,72 @@ impl<S: TestedService> RunningService<S> {
     }
 }
 
+/// One reading of a service's `GET /metrics`, parsed: every sample by its
+/// name and labels as written (`ates_logins_total{outcome="refused"}`).
+#[derive(Debug, Clone)]
+pub struct Scrape {
+    /// The service it came from, for messages.
+    pub from: String,
+    pub samples: std::collections::BTreeMap<String, f64>,
+}
+
+impl Scrape {
+    /// Reads `GET {address}/metrics`, which must answer 200 in Prometheus
+    /// text.
+    pub async fn of(client: &reqwest::Client, address: &str) -> Self {
+        let response = client
+            .get(format!("{address}/metrics"))
+            .send()
+            .await
+            .expect("the service answers /metrics");
+        assert_eq!(response.status(), 200, "GET {address}/metrics");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .expect("a text content type")
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/plain; version=0.0.4"),
+            "Prometheus text, not {content_type}"
+        );
+        let text = response.text().await.expect("a body");
+        let samples = text
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .map(|line| {
+                let (series, value) = line.rsplit_once(' ').expect("`series value`");
+                let value = value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("a number in {line:?}"));
+                (series.to_owned(), value)
+            })
+            .collect();
+        Self {
+            from: address.to_owned(),
+            samples,
+        }
+    }
+
+    /// The value of `series` (`name` or `name{labels}` as served), which
+    /// must be served.
+    pub fn value(&self, series: &str) -> f64 {
+        *self.samples.get(series).unwrap_or_else(|| {
+            panic!(
+                "{} serves no {series}; it serves:\n{}",
+                self.from,
+                self.samples.keys().cloned().collect::<Vec<_>>().join("\n")
+            )
+        })
+    }
+
+    /// The metric names of every sample.
+    pub fn names(&self) -> std::collections::BTreeSet<String> {
+        self.samples
+            .keys()
+            .map(|series| series.split('{').next().unwrap_or(series).to_owned())
+            .collect()
+    }
+}
+
 /// Publishes an event straight to its stream, as its producer's relay
 /// would (for consumer tests that need a given order or duplicates).
 pub async fn publish_event<T: event_schemas::EventPayload>(

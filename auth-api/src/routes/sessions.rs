@@ -10,6 +10,7 @@ use validator::Validate;
 
 use super::client::ClientAddress;
 use crate::AppState;
+use crate::domain::AuthError;
 use crate::domain::passwords::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 use crate::domain::sessions::{self, PasswordChange, TokenPair};
 
@@ -106,7 +107,7 @@ pub async fn login(
     ClientAddress(client): ClientAddress,
     ValidatedJson(body): ValidatedJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let pair = sessions::login(
+    let login = sessions::login(
         &state.db,
         &state.sessions,
         &body.email,
@@ -114,8 +115,13 @@ pub async fn login(
         client,
         ates_core::db::now(),
     )
-    .await?;
-    Ok(Json(pair.into()))
+    .await;
+    state.logins.inc(match &login {
+        Ok(_) => "succeeded",
+        Err(AuthError::Throttled { .. } | AuthError::ClientThrottled { .. }) => "throttled",
+        Err(_) => "refused",
+    });
+    Ok(Json(login?.into()))
 }
 
 /// Change your password with your current (or temporary) password; no

@@ -203,6 +203,7 @@ pub async fn create(
         .submit((user.account_id, new))
         .await
         .map_err(|stopped| ApiError::Unavailable(stopped.to_string()))??;
+    state.counters.created.inc();
     Ok((StatusCode::CREATED, Json(Task::try_from(task)?)))
 }
 
@@ -295,6 +296,7 @@ pub async fn complete(
         ates_core::db::now(),
     )
     .await?;
+    state.counters.completed.inc();
     Ok(Json(Task::try_from(task)?))
 }
 
