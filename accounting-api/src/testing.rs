@@ -118,6 +118,7 @@ pub async fn seed_earners(db: &DatabaseConnection, count: usize, cents: i64) -> 
                 amount_cents: cents,
                 task_id: Some(Uuid::now_v7()),
                 at: now,
+                cause: tracing::Span::current(),
             })
             .collect();
         ledger::post_all(&work, entries, None).await.unwrap();

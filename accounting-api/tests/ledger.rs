@@ -73,6 +73,7 @@ impl TaskEvent {
             event_id: id,
             envelope: envelope.unwrap(),
             delivered: 1,
+            span: tracing::Span::none(),
         }
     }
 

@@ -2,7 +2,8 @@
 //! on one broker: the metrics each serves at `GET /metrics` count exactly
 //! what happened, and every metric the alert rules
 //! (`deploy/prometheus/alerts.yml`) and the dashboard
-//! (`deploy/grafana/ates.json`) use is served.
+//! (`deploy/grafana/ates.json`) use is served; one trace follows a request
+//! through the events it causes.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,7 +13,8 @@ use std::time::Duration;
 use accounting_api::testing::{AccountingApp, SmtpSink};
 use analytics_api::testing::AnalyticsApp;
 use ates_core::bus::EventBus;
-use ates_core::testing::{Scrape, eventually, publish_event};
+use ates_core::testing::{Scrape, eventually, publish_event, published_messages};
+use ates_core::trace::trace_id_of;
 use auth_api::testing::{Popug, TestApp as AuthApp};
 use chrono::Utc;
 use event_schemas::Envelope;
@@ -324,5 +326,128 @@ async fn metrics_count_what_happened_and_serve_every_series_the_alerts_and_dashb
             missing.is_empty(),
             "{file} uses metrics no service serves: {missing:?}"
         );
+    }
+}
+
+/// The trace id of a published event's `traceparent` header.
+fn trace_of(headers: &async_nats::HeaderMap) -> Option<String> {
+    headers
+        .get("traceparent")
+        .and_then(|value| trace_id_of(value.as_str()))
+        .map(str::to_owned)
+}
+
+/// Every event of `domain` about `task_id` (in `data.task_id`), with its
+/// trace id, once there are `count` of them.
+async fn task_events(
+    bus: &EventBus,
+    domain: &str,
+    task_id: &str,
+    count: usize,
+) -> Vec<(String, Option<String>)> {
+    eventually(WAIT, "the task's events", || async {
+        let events: Vec<(String, Option<String>)> = published_messages(bus, domain)
+            .await
+            .into_iter()
+            .filter(|(event, _)| event["data"]["task_id"] == task_id)
+            .map(|(event, headers)| {
+                (
+                    event["event_name"].as_str().unwrap().to_owned(),
+                    trace_of(&headers),
+                )
+            })
+            .collect();
+        (events.len() == count).then_some(events)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn one_trace_follows_a_request_through_the_events_it_causes() {
+    let system = System::start().await;
+    let manager = system.popug("boss@popug.inc", "manager").await;
+    system.popug("kesha@popug.inc", "worker").await;
+
+    // A caller's trace is continued: the task's events in tasks-api and
+    // what accounting made of them carry its trace id.
+    let trace_id = format!("{:032x}", Uuid::new_v4().as_u128());
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    let response = system
+        .tasks
+        .client
+        .post(system.tasks.url("/v1/tasks"))
+        .bearer_auth(&manager.token)
+        .header("traceparent", &traceparent)
+        .json(&serde_json::json!({"title": "Follow me", "description": "traced"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let task: serde_json::Value = response.json().await.unwrap();
+    let task_id = task["id"].as_str().unwrap();
+    let expected = Some(trace_id.clone());
+    let in_tasks = task_events(&system.bus, "tasks", task_id, 2).await;
+    assert_eq!(
+        in_tasks,
+        vec![
+            ("tasks.created".to_owned(), expected.clone()),
+            ("tasks.assigned".to_owned(), expected.clone()),
+        ]
+    );
+    let in_accounting = task_events(&system.bus, "accounting", task_id, 2).await;
+    assert_eq!(
+        in_accounting,
+        vec![
+            ("accounting.task_priced".to_owned(), expected.clone()),
+            (
+                "accounting.transaction_applied".to_owned(),
+                expected.clone()
+            ),
+        ]
+    );
+
+    // A request without one starts a trace of its own, followed the same
+    // way, and shared with no other request.
+    let other = system.tasks.task(&manager.token, "Untraced").await;
+    let other_id = other.id.to_string();
+    let in_tasks = task_events(&system.bus, "tasks", &other_id, 2).await;
+    let new_trace = in_tasks[0].1.clone().expect("a new trace");
+    assert_ne!(new_trace, trace_id);
+    assert!(
+        in_tasks
+            .iter()
+            .all(|(_, trace)| trace.as_ref() == Some(&new_trace)),
+        "{in_tasks:?}"
+    );
+    let in_accounting = task_events(&system.bus, "accounting", &other_id, 2).await;
+    assert!(
+        in_accounting
+            .iter()
+            .all(|(_, trace)| trace.as_ref() == Some(&new_trace)),
+        "{in_accounting:?}"
+    );
+
+    // A malformed or hostile traceparent is no error: a new trace.
+    for garbage in [
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "ff-zz-\u{e9}",
+        &"9".repeat(4000),
+    ] {
+        let response = system
+            .tasks
+            .client
+            .post(system.tasks.url("/v1/tasks"))
+            .bearer_auth(&manager.token)
+            .header("traceparent", garbage)
+            .json(&serde_json::json!({"title": "Garbage trace", "description": ""}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "{garbage:?}");
+        let task: serde_json::Value = response.json().await.unwrap();
+        let in_tasks = task_events(&system.bus, "tasks", task["id"].as_str().unwrap(), 2).await;
+        let trace = in_tasks[0].1.clone().expect("a new trace");
+        assert_ne!(trace, "0".repeat(32));
+        assert!(![&trace_id, &new_trace].contains(&&trace));
     }
 }

@@ -71,6 +71,7 @@ async fn record(db: &DatabaseConnection, (kind, cents, when, task_id): Entry) {
         event_id: envelope.event_id,
         envelope: serde_json::to_value(&envelope).unwrap(),
         delivered: 1,
+        span: tracing::Span::none(),
     };
     read_models::apply(db, &event).await.unwrap();
 }

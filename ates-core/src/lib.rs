@@ -28,7 +28,9 @@
 //!   in one transaction; committing wakes the relay.
 //! - [`validation`]: request text and dates as types that refuse what is
 //!   not allowed (control characters, lengths in characters, the date range).
-//! - [`telemetry`] and [`shutdown`]: logs and one cancellation token for a
+//! - [`telemetry`], [`trace`] and [`shutdown`]: logs, one trace across the
+//!   services (W3C `traceparent` through the outbox and NATS headers,
+//!   exported over OTLP when configured), and one cancellation token for a
 //!   graceful stop.
 //! - `testing` (feature): the integration-test harness (a private
 //!   `nats-server`, fresh databases).
@@ -45,6 +47,7 @@ pub mod http;
 pub mod idempotency;
 pub mod metrics;
 pub mod money;
+mod otlp;
 pub mod page;
 pub mod quarter_hours;
 pub mod service;
@@ -52,5 +55,6 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trace;
 pub mod unit_of_work;
 pub mod validation;

@@ -299,14 +299,17 @@ where
     F: Future<Output = anyhow::Result<()>>,
 {
     use clap::{CommandFactory, FromArgMatches};
-    crate::telemetry::init();
+    crate::telemetry::init(S::NAME);
     let matches = ServiceCli::<C>::command()
         .name(S::NAME)
         .about(S::ABOUT)
         .get_matches();
-    match ServiceCli::<C>::from_arg_matches(&matches)?.command {
+    let result = match ServiceCli::<C>::from_arg_matches(&matches)?.command {
         None => ServiceCommand::Serve.run::<S>().await,
         Some(CliCommand::Common(command)) => command.run::<S>().await,
         Some(CliCommand::Own(command)) => own(command).await,
-    }
+    };
+    // The last spans, when traces are exported.
+    tokio::task::block_in_place(crate::telemetry::flush);
+    result
 }

@@ -28,20 +28,19 @@ use utoipa_axum::router::OpenApiRouter;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use uuid::Uuid;
 
 use crate::db::migrations::Migrator;
 use crate::db::task;
 use crate::domain::TaskError;
-use crate::domain::tasks::{self, NewTask};
+use crate::domain::tasks::{self, Creation};
 use crate::events::AccountEvents;
 
 /// Most task creations written in one transaction.
 const CREATE_BATCH: usize = 256;
 
-/// Task creations queued for the next group commit: who creates what, and
-/// the created task or why not.
-pub type TaskCreator = Batcher<(Uuid, NewTask), task::Model, TaskError>;
+/// Task creations queued for the next group commit, and the created task
+/// or why not.
+pub type TaskCreator = Batcher<Creation, task::Model, TaskError>;
 
 /// What every request handler can reach. `FromRef` lets extractors take
 /// their part of it: the `Authenticator` for `AuthUser`, the `Readiness`

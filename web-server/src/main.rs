@@ -7,7 +7,7 @@ use web_server::config::Config;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ates_core::telemetry::init();
+    ates_core::telemetry::init("web-server");
     let config = Config::from_env()?;
     let listener = tokio::net::TcpListener::bind(&config.bind_addr)
         .await

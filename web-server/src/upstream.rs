@@ -95,6 +95,13 @@ impl Upstreams {
             HeaderName::from_static("x-forwarded-for"),
             HeaderValue::from_str(&call.client.to_string()).map_err(ApiError::internal)?,
         );
+        // The service continues this request's trace.
+        if let Some(traceparent) = ates_core::trace::current_traceparent() {
+            headers.insert(
+                HeaderName::from_static(ates_core::trace::TRACEPARENT),
+                HeaderValue::from_str(&traceparent).map_err(ApiError::internal)?,
+            );
+        }
         self.client
             .request(call.method, url)
             .headers(headers)

@@ -346,6 +346,7 @@ pub async fn pay_out_batch(
                 amount_cents: -cents,
                 task_id: None,
                 at: now,
+                cause: tracing::Span::current(),
             })
             .collect(),
         Some(cycle.id),

@@ -173,17 +173,18 @@ pub async fn apply_task_events(
         .into_iter()
         .map(|task| (task.id, task))
         .collect();
-    let mut priced = Vec::new();
+    // New tasks, with the span of the event that priced them.
+    let mut priced: Vec<(Uuid, tracing::Span)> = Vec::new();
     // Known tasks whose details arrived: updated after the new ones are
     // inserted (with their details already in).
     let mut detailed = BTreeSet::new();
     let mut entries = Vec::new();
-    for step in steps {
+    for (step, event) in steps.into_iter().zip(events) {
         let task_id = step.task_id();
         let task = match tasks.entry(task_id) {
             Entry::Occupied(known) => known.into_mut(),
             Entry::Vacant(unknown) => {
-                priced.push(task_id);
+                priced.push((task_id, event.span.clone()));
                 unknown.insert(price(pricing, task_id, step.at()))
             }
         };
@@ -196,7 +197,7 @@ pub async fn apply_task_events(
                 task.jira_id = created.jira_id;
                 task.description = Some(created.description);
                 task.revision = revision;
-                if !priced.contains(&task_id) {
+                if !priced.iter().any(|(priced, _)| *priced == task_id) {
                     detailed.insert(task_id);
                 }
             }
@@ -214,18 +215,21 @@ pub async fn apply_task_events(
                 kind,
                 task_id: Some(task_id),
                 at,
+                cause: event.span.clone(),
             }),
         }
     }
     let mut staged = Vec::with_capacity(priced.len() + entries.len());
     let mut new_rows = Vec::with_capacity(priced.len());
-    for task_id in &priced {
+    for (task_id, cause) in &priced {
         let task = &tasks[task_id];
-        staged.push(work.stage_event(TaskPricedV1 {
-            task_id: task.id,
-            assignment_fee_cents: task.assignment_fee_cents,
-            reward_cents: task.reward_cents,
-            priced_at: task.priced_at,
+        staged.push(cause.in_scope(|| {
+            work.stage_event(TaskPricedV1 {
+                task_id: task.id,
+                assignment_fee_cents: task.assignment_fee_cents,
+                reward_cents: task.reward_cents,
+                priced_at: task.priced_at,
+            })
         })?);
         new_rows.push(task.clone().into_active_model());
     }
@@ -253,7 +257,6 @@ pub async fn apply_task_events(
     Ok(())
 }
 
-/// A new task's price, decided at `at`.
 /// The fee or reward a task event posts and its cents (a task is priced
 /// once, by the same [`Pricing`]); `None` for an event that posts nothing.
 pub fn charge_of(pricing: &Pricing, event: &IncomingEvent) -> Option<(TransactionKind, i64)> {
@@ -269,6 +272,7 @@ pub fn charge_of(pricing: &Pricing, event: &IncomingEvent) -> Option<(Transactio
     }
 }
 
+/// A new task's price, decided at `at`.
 fn price(pricing: &Pricing, task_id: Uuid, at: DateTime<Utc>) -> task::Model {
     let price = pricing.price(task_id);
     task::Model {
@@ -291,6 +295,10 @@ pub struct LedgerEntry {
     pub amount_cents: i64,
     pub task_id: Option<Uuid>,
     pub at: DateTime<Utc>,
+    /// The span of what caused it (its task event's, or the command's
+    /// `Span::current()`): its `accounting.transaction_applied` carries
+    /// that span's trace.
+    pub cause: tracing::Span,
 }
 
 /// The open billing cycle.
@@ -348,14 +356,16 @@ pub async fn post_all(
         let moved = moves.entry(entry.account_id).or_default();
         *moved = money::add(*moved, entry.amount_cents)
             .map_err(|error| HandlerError::Transient(error.to_string()))?;
-        staged.push(work.stage_event(TransactionAppliedV1 {
-            transaction_id: row.id,
-            account_id: row.account_id,
-            kind: entry.kind,
-            amount_cents: row.amount_cents,
-            task_id: row.task_id,
-            billing_cycle_id,
-            created_at: row.created_at,
+        staged.push(entry.cause.in_scope(|| {
+            work.stage_event(TransactionAppliedV1 {
+                transaction_id: row.id,
+                account_id: row.account_id,
+                kind: entry.kind,
+                amount_cents: row.amount_cents,
+                task_id: row.task_id,
+                billing_cycle_id,
+                created_at: row.created_at,
+            })
         })?);
         rows.push(row);
     }

@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use event_schemas::accounting::TransactionKind;
 use event_schemas::accounts::Role;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
@@ -353,18 +354,22 @@ pub async fn close(
     // The close runs on its own task: a client that goes away does not
     // stop it half-way (a dropped handler would leave the cycle `closing`
     // until the next start).
-    let close = tokio::spawn(async move {
-        let summary = billing::close_now(
-            &state.db,
-            &state.outbox,
-            &state.calendar,
-            ates_core::db::now(),
-        )
-        .await?;
-        state.counters.closed(&summary);
-        state.mailer.notify();
-        Ok::<_, AccountingError>(summary)
-    });
+    let close = tokio::spawn(
+        async move {
+            let summary = billing::close_now(
+                &state.db,
+                &state.outbox,
+                &state.calendar,
+                ates_core::db::now(),
+            )
+            .await?;
+            state.counters.closed(&summary);
+            state.mailer.notify();
+            Ok::<_, AccountingError>(summary)
+        }
+        // Its events carry the request's trace.
+        .in_current_span(),
+    );
     let summary = close.await.map_err(|error| {
         AccountingError::Internal(anyhow::anyhow!("the close stopped: {error}"))
     })??;

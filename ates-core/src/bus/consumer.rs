@@ -29,6 +29,7 @@ use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IdenStatic};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::dead_letter::{self, DeadLetter};
@@ -72,6 +73,10 @@ pub struct IncomingEvent {
     pub envelope: Value,
     /// How many times JetStream has delivered it (1 on the first delivery).
     pub delivered: u32,
+    /// Its `event` span, which continues the trace of the request that
+    /// caused it ([`crate::trace`]): the events written while it is
+    /// entered carry that trace.
+    pub span: tracing::Span,
 }
 
 impl IncomingEvent {
@@ -107,7 +112,9 @@ pub trait EventHandler: Send + Sync + 'static {
     /// Applies several events of one stream, in order, in one transaction.
     /// Any error undoes the whole batch, which the consumer then applies
     /// event by event with [`Self::handle`] (so a bad event is judged
-    /// alone). The default calls `handle` for each; a handler overrides it
+    /// alone). An event written because of one of them is staged inside
+    /// that event's [`IncomingEvent::span`] (`event.span.in_scope(..)`), so
+    /// it carries the trace of its cause; `handle` already runs in it. The default calls `handle` for each; a handler overrides it
     /// to write a batch with fewer statements.
     fn handle_batch(
         &self,
@@ -305,15 +312,16 @@ impl<H: EventHandler> StreamWorker<H> {
                 .info()
                 .map(|info| u32::try_from(info.delivered).unwrap_or(u32::MAX))
                 .unwrap_or(1);
-            let decision = self.decide(&message, delivered);
-            decided.push((message, delivered, decision));
+            let span = self.event_span(&message);
+            let decision = span.in_scope(|| self.decide(&message, delivered, &span));
+            decided.push((message, delivered, span, decision));
         }
         let events: Vec<&IncomingEvent> = decided
             .iter()
-            .filter_map(|(_, _, decision)| decision.as_ref().ok())
+            .filter_map(|(_, _, _, decision)| decision.as_ref().ok())
             .collect();
         let mut applied = self.apply_batch(&events).await.into_iter();
-        for (message, delivered, decision) in decided {
+        for (message, delivered, span, decision) in decided {
             let outcome = match decision {
                 Ok(event) => {
                     let outcome = applied
@@ -326,7 +334,9 @@ impl<H: EventHandler> StreamWorker<H> {
                 }
                 Err(outcome) => outcome,
             };
-            self.settle(&message, delivered, outcome).await?;
+            self.settle(&message, delivered, outcome)
+                .instrument(span)
+                .await?;
         }
         Ok(())
     }
@@ -397,6 +407,7 @@ impl<H: EventHandler> StreamWorker<H> {
         &self,
         message: &jetstream::Message,
         delivered: u32,
+        span: &tracing::Span,
     ) -> Result<IncomingEvent, Outcome> {
         let envelope: Value = match serde_json::from_slice(&message.payload) {
             Ok(envelope) => envelope,
@@ -440,6 +451,7 @@ impl<H: EventHandler> StreamWorker<H> {
             event_id,
             envelope,
             delivered,
+            span: span.clone(),
         })
     }
 
@@ -479,6 +491,25 @@ impl<H: EventHandler> StreamWorker<H> {
             ));
         }
         Ok(())
+    }
+
+    /// The span a message is decided, applied and settled in: a child of
+    /// the trace its `traceparent` header names (the request that caused
+    /// it), else the root of a new trace.
+    fn event_span(&self, message: &jetstream::Message) -> tracing::Span {
+        let span = tracing::info_span!(
+            "event",
+            subject = %message.subject,
+            consumer = %self.settings.durable_name,
+            trace_id = tracing::field::Empty,
+        );
+        let traceparent = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(crate::trace::TRACEPARENT))
+            .map(async_nats::HeaderValue::as_str);
+        crate::trace::continue_trace(&span, traceparent);
+        span
     }
 
     /// The event name a message's subject carries (`tasks.created` for
@@ -534,8 +565,18 @@ impl<H: EventHandler> StreamWorker<H> {
                 outcomes.push(Outcome::AlreadyApplied);
             }
         }
-        if !fresh.is_empty() {
-            self.handler.handle_batch(&work, &fresh).await?;
+        match fresh.as_slice() {
+            [] => {}
+            // A batch of one is applied in its event's span; a handler
+            // that writes events for a longer batch enters each event's
+            // span as it writes that event's.
+            [event] => {
+                self.handler
+                    .handle_batch(&work, &fresh)
+                    .instrument(event.span.clone())
+                    .await?;
+            }
+            _ => self.handler.handle_batch(&work, &fresh).await?,
         }
         work.commit().await?;
         Ok(outcomes)
@@ -596,7 +637,11 @@ impl<H: EventHandler> StreamWorker<H> {
         let mut outcomes = Vec::with_capacity(events.len());
         for event in events {
             let outcome = match work.nested().await {
-                Ok(savepoint) => match self.apply(&savepoint, event).await {
+                Ok(savepoint) => match self
+                    .apply(&savepoint, event)
+                    .instrument(event.span.clone())
+                    .await
+                {
                     Ok(true) => match savepoint.commit().await {
                         Ok(()) => Outcome::Applied,
                         Err(error) => Outcome::Retry(error.to_string()),

@@ -27,7 +27,7 @@ pub enum OutboxError {
 }
 
 /// Rows per multi-row insert: well under the bound-parameter limits of
-/// SQLite (32,766) and PostgreSQL (65,535) at nine columns a row.
+/// SQLite (32,766) and PostgreSQL (65,535) at ten columns a row.
 const ROWS_PER_INSERT: usize = 500;
 
 /// An event checked against the registry, ready to store
@@ -76,7 +76,8 @@ impl Outbox {
         Self::stage_envelope(&Envelope::new(&self.producer, data))
     }
 
-    /// Checks `envelope` against the registry and prepares its outbox row.
+    /// Checks `envelope` against the registry and prepares its outbox row,
+    /// which keeps the current span's trace ([`crate::trace`]).
     pub fn stage_envelope<T: EventPayload>(
         envelope: &Envelope<T>,
     ) -> Result<StagedEvent, OutboxError> {
@@ -98,6 +99,7 @@ impl Outbox {
             published_at: ActiveValue::Set(None),
             attempts: ActiveValue::Set(0),
             last_error: ActiveValue::Set(None),
+            trace_parent: ActiveValue::Set(crate::trace::current_traceparent()),
         }))
     }
 

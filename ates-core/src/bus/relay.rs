@@ -1,6 +1,7 @@
 //! The outbox relay: publishes pending outbox rows to JetStream in outbox
 //! order, with the event id as `Nats-Msg-Id` (JetStream drops a copy it has
-//! already stored within the duplicate window), waits for the acks, marks
+//! already stored within the duplicate window) and the row's trace as
+//! `traceparent` ([`crate::trace`]), waits for the acks, marks
 //! the rows published, and retries with back-off while NATS is down.
 //!
 //! Several instances of a service may each run a relay on the same
@@ -62,6 +63,7 @@ struct PendingRow {
     event_id: uuid::Uuid,
     subject: String,
     payload: String,
+    trace_parent: Option<String>,
 }
 
 /// A sent batch waiting for its acks.
@@ -191,6 +193,7 @@ impl Relay {
                 Column::EventId,
                 Column::Subject,
                 Column::Payload,
+                Column::TraceParent,
             ])
             .filter(Column::PublishedAt.is_null())
             .filter(Column::Id.gt(cursor))
@@ -210,9 +213,12 @@ impl Relay {
             send_error: None,
         };
         for row in rows {
-            let message = PublishMessage::build()
+            let mut message = PublishMessage::build()
                 .payload(Bytes::from(row.payload))
                 .message_id(row.event_id.to_string());
+            if let Some(trace_parent) = &row.trace_parent {
+                message = message.header(crate::trace::TRACEPARENT, trace_parent.as_str());
+            }
             let subject = self.bus.naming().wire_subject(&row.subject);
             match self.bus.jetstream().send_publish(subject, message).await {
                 Ok(ack) => {

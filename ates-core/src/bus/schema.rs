@@ -10,6 +10,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(CreateOutboxEvents),
         Box::new(CreateProcessedEvents),
+        Box::new(AddOutboxTraceParent),
     ]
 }
 
@@ -37,6 +38,7 @@ pub(crate) enum OutboxEvents {
     PublishedAt,
     Attempts,
     LastError,
+    TraceParent,
 }
 
 struct CreateOutboxEvents;
@@ -170,6 +172,31 @@ impl MigrationTrait for CreateProcessedEvents {
     }
 }
 
+/// The W3C `traceparent` of the span that wrote an outbox row, which the
+/// relay sends as a NATS header (`crate::trace`); empty for rows written
+/// before it, and outside any trace.
+struct AddOutboxTraceParent;
+
+impl MigrationName for AddOutboxTraceParent {
+    fn name(&self) -> &str {
+        "m20261206_000001_outbox_trace_parent"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for AddOutboxTraceParent {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(OutboxEvents::Table)
+                    .add_column(ColumnDef::new(OutboxEvents::TraceParent).text().null())
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
 /// The outbox row.
 pub(crate) mod outbox_event {
     use sea_orm::entity::prelude::*;
@@ -189,6 +216,7 @@ pub(crate) mod outbox_event {
         pub published_at: Option<DateTimeUtc>,
         pub attempts: i32,
         pub last_error: Option<String>,
+        pub trace_parent: Option<String>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -20,7 +20,7 @@ use tower::ServiceExt as _;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any as AnyOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
@@ -162,7 +162,8 @@ pub fn apply_conventions(
 
 /// The layers every aTES HTTP application gets, the services and the web
 /// app server alike: body limit, the request timeout, panics as opaque
-/// 500s, one log line per request, CORS, `Cache-Control: no-store` unless
+/// 500s, a span per request that continues the caller's trace and one log
+/// line per request, CORS, `Cache-Control: no-store` unless
 /// a handler chose a cache policy, and `X-Content-Type-Options: nosniff` on
 /// every response.
 pub fn apply_layers(router: Router, settings: &HttpSettings) -> anyhow::Result<Router> {
@@ -176,7 +177,7 @@ pub fn apply_layers(router: Router, settings: &HttpSettings) -> anyhow::Result<R
         .layer(middleware::map_response(no_store_by_default))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(settings.cors()?)
@@ -185,6 +186,25 @@ pub fn apply_layers(router: Router, settings: &HttpSettings) -> anyhow::Result<R
             HeaderValue::from_static("nosniff"),
         ));
     Ok(router)
+}
+
+/// The span a request runs in: a child of the caller's trace when the
+/// request has a `traceparent` header, else the root of a new trace; its
+/// `trace_id` shows on every log line inside it (`crate::trace`).
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        uri = %request.uri(),
+        version = ?request.version(),
+        trace_id = tracing::field::Empty,
+    );
+    let traceparent = request
+        .headers()
+        .get(crate::trace::TRACEPARENT)
+        .and_then(|value| value.to_str().ok());
+    crate::trace::continue_trace(&span, traceparent);
+    span
 }
 
 /// Runs the rest of the request for at most `timeout`; past it the

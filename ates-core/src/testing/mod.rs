@@ -412,6 +412,18 @@ pub fn service_settings(
 /// Every event in a domain's stream (oldest first), each checked against
 /// the registry: a test fails on an event that breaks its schema.
 pub async fn published_events(bus: &EventBus, domain: &str) -> Vec<serde_json::Value> {
+    published_messages(bus, domain)
+        .await
+        .into_iter()
+        .map(|(event, _)| event)
+        .collect()
+}
+
+/// [`published_events`] with each message's NATS headers.
+pub async fn published_messages(
+    bus: &EventBus,
+    domain: &str,
+) -> Vec<(serde_json::Value, async_nats::HeaderMap)> {
     use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
     use futures::StreamExt;
 
@@ -450,7 +462,7 @@ pub async fn published_events(bus: &EventBus, domain: &str) -> Vec<serde_json::V
         if let Err(error) = event_schemas::validate_envelope(&event) {
             panic!("published event breaks the registry: {error}: {event}");
         }
-        events.push(event);
+        events.push((event, message.headers.clone().unwrap_or_default()));
     }
     events
 }

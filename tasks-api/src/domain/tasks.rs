@@ -74,6 +74,15 @@ fn draw(eligible: &[Uuid], rng: &mut impl Rng) -> Result<Uuid, TaskError> {
         .ok_or(TaskError::NoEligibleAssignee)
 }
 
+/// One request to create a task: who asks, for what, and the request's
+/// span, whose trace the task's events carry.
+#[derive(Debug, Clone)]
+pub struct Creation {
+    pub creator: Uuid,
+    pub task: NewTask,
+    pub cause: tracing::Span,
+}
+
 /// Creates tasks, each assigned at once to an independently drawn eligible
 /// account, all in one transaction (see `ates_core::batcher`); publishes
 /// `tasks.created` and `tasks.assigned` for each. Returns the tasks in the
@@ -83,7 +92,7 @@ fn draw(eligible: &[Uuid], rng: &mut impl Rng) -> Result<Uuid, TaskError> {
 pub async fn create_batch(
     db: &DatabaseConnection,
     outbox: &Outbox,
-    requests: Vec<(Uuid, NewTask)>,
+    requests: Vec<Creation>,
     rng: &mut (impl Rng + Send),
     now: DateTime<Utc>,
 ) -> Result<Vec<task::Model>, TaskError> {
@@ -91,7 +100,12 @@ pub async fn create_batch(
     let eligible = eligible_assignees(&work).await?;
     let mut created = Vec::with_capacity(requests.len());
     let mut events = Vec::with_capacity(requests.len() * 2);
-    for (creator, new) in requests {
+    for Creation {
+        creator,
+        task: new,
+        cause,
+    } in requests
+    {
         let assignee = draw(&eligible, rng)?;
         let model = task::Model {
             id: Uuid::now_v7(),
@@ -107,23 +121,29 @@ pub async fn create_batch(
             revision: 1,
         };
         // Creation and the first assignment are one change: revision 1.
-        events.push(work.stage_event(TaskCreatedV3 {
-            task_id: model.id,
-            title: model.title.clone(),
-            jira_id: model.jira_id.clone(),
-            description: model.description.clone(),
-            status: TaskStatus::Open,
-            assignee_id: assignee,
-            created_at: now,
-            revision: model.revision,
-        })?);
-        events.push(work.stage_event(TaskAssignedV2 {
-            task_id: model.id,
-            assignee_id: assignee,
-            previous_assignee_id: None,
-            assigned_at: now,
-            revision: model.revision,
-        })?);
+        let (created_event, assigned_event) = cause.in_scope(|| {
+            Ok::<_, TaskError>((
+                work.stage_event(TaskCreatedV3 {
+                    task_id: model.id,
+                    title: model.title.clone(),
+                    jira_id: model.jira_id.clone(),
+                    description: model.description.clone(),
+                    status: TaskStatus::Open,
+                    assignee_id: assignee,
+                    created_at: now,
+                    revision: model.revision,
+                })?,
+                work.stage_event(TaskAssignedV2 {
+                    task_id: model.id,
+                    assignee_id: assignee,
+                    previous_assignee_id: None,
+                    assigned_at: now,
+                    revision: model.revision,
+                })?,
+            ))
+        })?;
+        events.push(created_event);
+        events.push(assigned_event);
         created.push(model);
     }
     // Ten columns a row: a batch stays far below the parameter limits.

@@ -20,7 +20,7 @@ use ates_core::page::{Cursor, CursorText, PageRequest};
 
 use crate::AppState;
 use crate::db::task;
-use crate::domain::tasks::{self, NewTask, TaskFilter, TaskOrder};
+use crate::domain::tasks::{self, Creation, NewTask, TaskFilter, TaskOrder};
 
 /// A task as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -200,7 +200,11 @@ pub async fn create(
     };
     let task = state
         .creator
-        .submit((user.account_id, new))
+        .submit(Creation {
+            creator: user.account_id,
+            task: new,
+            cause: tracing::Span::current(),
+        })
         .await
         .map_err(|stopped| ApiError::Unavailable(stopped.to_string()))??;
     state.counters.created.inc();
