@@ -50,16 +50,15 @@ pub struct AppState {
     pub counters: AccountingCounters,
 }
 
-/// accounting-api's domain counters (`GET /metrics`).
+/// The fees and rewards the ledger posted (`GET /metrics`), counted by the
+/// consumer once each event's changes committed.
 #[derive(Debug, Clone)]
-pub struct AccountingCounters {
+pub struct LedgerCounters {
     fees_cents: Counter,
     rewards_cents: Counter,
-    payouts: Counter,
-    payout_cents: Counter,
 }
 
-impl AccountingCounters {
+impl LedgerCounters {
     fn register(metrics: &Metrics) -> Self {
         Self {
             fees_cents: metrics.counter(
@@ -69,14 +68,6 @@ impl AccountingCounters {
             rewards_cents: metrics.counter(
                 "ates_rewards_cents",
                 "Completion rewards posted to the ledger, in cents",
-            ),
-            payouts: metrics.counter(
-                "ates_payouts",
-                "Payouts of the closes of the day this process finished",
-            ),
-            payout_cents: metrics.counter(
-                "ates_payout_cents",
-                "Cents paid out by the closes of the day this process finished",
             ),
         }
     }
@@ -89,6 +80,28 @@ impl AccountingCounters {
             _ => return,
         };
         counter.inc_by(cents.unsigned_abs());
+    }
+}
+
+/// accounting-api's counters of the close of the day (`GET /metrics`).
+#[derive(Debug, Clone)]
+pub struct AccountingCounters {
+    payouts: Counter,
+    payout_cents: Counter,
+}
+
+impl AccountingCounters {
+    fn register(metrics: &Metrics) -> Self {
+        Self {
+            payouts: metrics.counter(
+                "ates_payouts",
+                "Payouts of the closes of the day this process finished",
+            ),
+            payout_cents: metrics.counter(
+                "ates_payout_cents",
+                "Cents paid out by the closes of the day this process finished",
+            ),
+        }
     }
 
     /// Counts the payouts of a finished close.
@@ -111,6 +124,14 @@ impl AtesService for AccountingApi {
 
     type Config = Config;
     type State = AppState;
+    type Events = AccountingEvents;
+
+    fn events(config: &Config, metrics: &Metrics) -> AccountingEvents {
+        AccountingEvents {
+            pricing: Pricing::new(&config.pricing_seed),
+            counters: LedgerCounters::register(metrics),
+        }
+    }
 
     fn api() -> OpenApiRouter<AppState> {
         routes::api()
@@ -159,13 +180,9 @@ impl AtesService for AccountingApi {
     /// (unless switched off) the end-of-day scheduler.
     fn background(prepared: &Prepared<Self>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
         let state = prepared.state.clone();
-        let events = AccountingEvents {
-            pricing: Pricing::new(&prepared.config.pricing_seed),
-            counters: state.counters.clone(),
-        };
         let mut background = vec![
             prepared.spawn_relay(shutdown),
-            prepared.spawn_consumer(events, shutdown),
+            prepared.spawn_consumer(shutdown),
             tokio::spawn(state.mailer.clone().run(shutdown.clone())),
         ];
         if prepared.config.scheduler_enabled {

@@ -20,6 +20,7 @@ use ates_core::bus::{EventBus, consumer};
 use ates_core::calendar::BusinessCalendar;
 use ates_core::config::ServiceSettings;
 use ates_core::http::health::Readiness;
+use ates_core::metrics::Metrics;
 use ates_core::service::{AtesService, Foundation, Prepared};
 use axum::extract::FromRef;
 use sea_orm::DatabaseConnection;
@@ -52,6 +53,11 @@ impl AtesService for AnalyticsApi {
 
     type Config = ServiceSettings;
     type State = AppState;
+    type Events = AnalyticsEvents;
+
+    fn events(_config: &ServiceSettings, _metrics: &Metrics) -> AnalyticsEvents {
+        AnalyticsEvents
+    }
 
     fn api() -> OpenApiRouter<AppState> {
         routes::api()
@@ -77,7 +83,7 @@ impl AtesService for AnalyticsApi {
 
     /// The consumer of every domain's events.
     fn background(prepared: &Prepared<Self>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
-        vec![prepared.spawn_consumer(AnalyticsEvents, shutdown)]
+        vec![prepared.spawn_consumer(shutdown)]
     }
 }
 

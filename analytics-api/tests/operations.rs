@@ -3,7 +3,8 @@
 //! what happened, and every metric the alert rules
 //! (`deploy/prometheus/alerts.yml`) and the dashboard
 //! (`deploy/grafana/ates.json`) use is served; one trace follows a request
-//! through the events it causes.
+//! through the events it causes; the `dead-letters` commands of the
+//! service binary list, show, replay and discard.
 
 #![allow(clippy::unwrap_used)]
 
@@ -450,4 +451,124 @@ async fn one_trace_follows_a_request_through_the_events_it_causes() {
         assert_ne!(trace, "0".repeat(32));
         assert!(![&trace_id, &new_trace].contains(&&trace));
     }
+}
+
+/// Runs `analytics-api dead-letters ARGS` against `analytics`'s database
+/// and broker, as an operator would beside the running service: exit
+/// status, standard output, standard error.
+async fn dead_letters_command(
+    analytics: &AnalyticsApp,
+    nats_url: &str,
+    database_url: &str,
+    args: &[&str],
+) -> (bool, String, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_analytics-api"));
+    command
+        .arg("dead-letters")
+        .args(args)
+        .env_clear()
+        .env("NATS_URL", nats_url);
+    if let Some(prefix) = &analytics.config.bus.subject_prefix {
+        command.env("NATS_SUBJECT_PREFIX", prefix);
+    }
+    let output = command
+        .env("DATABASE_URL", database_url)
+        .env("CONSUMER_NAME", &analytics.config.consumer_name)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("the binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_dead_letters_commands_list_show_replay_and_discard_beside_the_running_service() {
+    let system = System::start().await;
+    let analytics = &system.analytics;
+    let nats_url = analytics.config.bus.nats_url.clone();
+    let database_url = analytics.config.database_url.clone();
+    let run = |args: &'static [&'static str]| {
+        dead_letters_command(analytics, &nats_url, &database_url, args)
+    };
+    let (ok, out, err) = run(&["list"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("no dead letter waits"), "{out}");
+
+    // A forged event: one dead letter, with its reason.
+    let forged = Envelope::new(
+        "evil-api",
+        TaskCompletedV1 {
+            task_id: Uuid::now_v7(),
+            assignee_id: Uuid::now_v7(),
+            completed_at: Utc::now(),
+        },
+    );
+    publish_event(&system.bus, &forged).await;
+    wait_for_value(&analytics.address, "ates_dead_letters_waiting", 1.0).await;
+    let (ok, out, err) = run(&["list", "--json"]).await;
+    assert!(ok, "{err}");
+    let letters: Vec<serde_json::Value> = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(letters.len(), 1, "{out}");
+    assert_eq!(letters[0]["event_id"], forged.event_id.to_string());
+    assert_eq!(letters[0]["subject"], "tasks.completed.v1");
+    let reason = letters[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("forged origin"), "{reason}");
+    let sequence = letters[0]["sequence"].as_u64().unwrap().to_string();
+    let (ok, out, _) = run(&["list"]).await;
+    assert!(
+        ok && out.contains("forged origin") && out.contains("1 dead letter(s) wait"),
+        "{out}"
+    );
+
+    let sequence: &'static str = Box::leak(sequence.into_boxed_str());
+    let (ok, out, err) = run(Box::leak(Box::new(["show", sequence, "--json"]))).await;
+    assert!(ok, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(shown["event"]["producer"], "evil-api");
+    assert!(
+        shown["headers"]["Ates-Dead-Letter-Reason"].is_string(),
+        "{out}"
+    );
+
+    // Replayed, it is refused again by the same checks: a failure, and it
+    // keeps waiting.
+    let (ok, out, err) = run(&["replay", "--all"]).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("refused") && out.contains("forged origin"),
+        "{out}"
+    );
+    assert!(err.contains("refused again"), "{err}");
+    wait_for_value(&analytics.address, "ates_dead_letters_waiting", 1.0).await;
+
+    // Discarded, it no longer waits.
+    let (ok, out, err) = run(Box::leak(Box::new([
+        "discard", sequence, "--reason", "forged",
+    ])))
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("discarded: forged"), "{out}");
+    wait_for_value(&analytics.address, "ates_dead_letters_waiting", 0.0).await;
+    let (ok, out, _) = run(&["list", "--json"]).await;
+    assert!(ok);
+    assert_eq!(out.trim(), "[]");
+    let (ok, _, err) = run(Box::leak(Box::new(["show", sequence]))).await;
+    assert!(!ok && err.contains("no dead letter"), "{err}");
+
+    // Without the broker or the database: a clear failure.
+    let (ok, _, err) =
+        dead_letters_command(analytics, "nats://127.0.0.1:1", &database_url, &["list"]).await;
+    assert!(!ok && err.contains("cannot reach NATS"), "{err}");
+    let (ok, _, err) = dead_letters_command(
+        analytics,
+        &nats_url,
+        "postgres://ates@127.0.0.1:1/missing",
+        &["list"],
+    )
+    .await;
+    assert!(!ok && err.contains("cannot open the database"), "{err}");
 }

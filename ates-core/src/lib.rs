@@ -16,6 +16,8 @@
 //!   state, so a retried request gets the first answer and changes nothing.
 //! - [`metrics`]: Prometheus metrics at `GET /metrics`, one registry per
 //!   service.
+//! - [`operations`]: the operator's commands of every service binary
+//!   (`dead-letters`).
 //! - [`money`]: sums of cents that are errors, not wrapped numbers, when
 //!   they overflow.
 //! - [`page`]: keyset pagination (`cursor`, `next_cursor`) and search for
@@ -47,6 +49,7 @@ pub mod http;
 pub mod idempotency;
 pub mod metrics;
 pub mod money;
+pub mod operations;
 mod otlp;
 pub mod page;
 pub mod quarter_hours;

@@ -21,7 +21,6 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use futures::TryStreamExt;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 pub use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -327,7 +326,7 @@ impl Metrics {
             );
             registry.register(
                 "ates_dead_letters_waiting",
-                "This service's dead letters in the dead-letter stream",
+                "This service's dead letters waiting in the dead-letter stream (not replayed nor discarded)",
                 self.inner.dead_letters_waiting.clone(),
             );
         }
@@ -368,7 +367,10 @@ impl Metrics {
         if let Err(error) = self.sample_outbox(&sources.db).await {
             tracing::warn!(%error, "metrics: cannot read the outbox backlog");
         }
-        if let Err(error) = self.sample_consumer(&sources.bus, &sources.consumer).await {
+        if let Err(error) = self
+            .sample_consumer(&sources.bus, &sources.db, &sources.consumer)
+            .await
+        {
             tracing::warn!(%error, "metrics: cannot read the consumer's state from JetStream");
         }
         let mut text = String::new();
@@ -409,8 +411,9 @@ impl Metrics {
     async fn sample_consumer(
         &self,
         bus: &EventBus,
+        db: &DatabaseConnection,
         consumer: &str,
-    ) -> Result<(), async_nats::Error> {
+    ) -> anyhow::Result<()> {
         let consumes = !self
             .inner
             .consumer
@@ -438,22 +441,10 @@ impl Metrics {
                     .set(i64::try_from(pending).unwrap_or(i64::MAX));
             }
         }
-        let naming = bus.naming();
-        if let Ok(stream) = bus
-            .jetstream()
-            .get_stream(naming.dead_letter_stream())
-            .await
-        {
-            let counts: Vec<(String, usize)> = stream
-                .info_with_subjects(naming.dead_letter_filter(consumer))
-                .await?
-                .try_collect()
-                .await?;
-            let waiting: usize = counts.iter().map(|(_, count)| count).sum();
-            self.inner
-                .dead_letters_waiting
-                .set(i64::try_from(waiting).unwrap_or(i64::MAX));
-        }
+        let waiting = crate::bus::dead_letter::waiting_count(bus, db, consumer).await?;
+        self.inner
+            .dead_letters_waiting
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
         Ok(())
     }
 }

@@ -24,6 +24,7 @@ use crate::http::HttpSettings;
 use crate::http::health::Readiness;
 use crate::idempotency::IdempotencyStore;
 use crate::metrics::{Metrics, Sources};
+use crate::operations::DeadLetterCommand;
 
 /// The database (migrated), the bus, the authenticator gated by the
 /// account replica, the readiness probe over both, and the service's
@@ -86,6 +87,15 @@ pub trait AtesService: Sized + Send + Sync + 'static {
     type Config: ServiceConfig;
     /// What its request handlers reach.
     type State: ServiceState;
+
+    /// What it does with the events it consumes
+    /// ([`NoEvents`](crate::bus::consumer::NoEvents) when it
+    /// consumes none): its consumer's handler, and what `dead-letters
+    /// replay` hands a letter to.
+    type Events: EventHandler;
+
+    /// Its events' handler, counting what they do in `metrics`.
+    fn events(config: &Self::Config, metrics: &Metrics) -> Self::Events;
 
     /// Its routes with their OpenAPI description (`routes::api`).
     fn api() -> OpenApiRouter<Self::State>;
@@ -173,13 +183,10 @@ impl<S: AtesService> Prepared<S> {
         tokio::spawn(relay.run(shutdown.clone()))
     }
 
-    /// The service's durable consumer, started: `handler` applies each
-    /// event it subscribes to.
-    pub fn spawn_consumer<H: EventHandler>(
-        &self,
-        handler: H,
-        shutdown: &CancellationToken,
-    ) -> JoinHandle<()> {
+    /// The service's durable consumer, started: its
+    /// [`AtesService::events`] apply each event they subscribe to.
+    pub fn spawn_consumer(&self, shutdown: &CancellationToken) -> JoinHandle<()> {
+        let handler = S::events(&self.config, &self.metrics);
         let subscriptions = handler.subscriptions();
         let events: Vec<&str> = subscriptions.iter().map(|(name, _)| *name).collect();
         let mut settings = ConsumerSettings::new(&self.config.settings().consumer_name);
@@ -238,13 +245,19 @@ async fn serve<S: AtesService>(bind_addr: &str, config: S::Config) -> anyhow::Re
 }
 
 /// The commands every service has; [`main_with`] adds a service's own.
-#[derive(Debug, Clone, Copy, Default, clap::Subcommand)]
+#[derive(Debug, Clone, Default, clap::Subcommand)]
 enum ServiceCommand {
     /// Serve HTTP and run the service's background work (the default).
     #[default]
     Serve,
     /// Print the OpenAPI document.
     Openapi,
+    /// The events this service's consumer could not apply: list, show,
+    /// replay or discard them (needs NATS_URL and DATABASE_URL).
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLetterCommand,
+    },
 }
 
 impl ServiceCommand {
@@ -259,6 +272,11 @@ impl ServiceCommand {
             ServiceCommand::Openapi => {
                 println!("{}", openapi::<S>().to_pretty_json()?);
                 Ok(())
+            }
+            ServiceCommand::DeadLetters { command } => {
+                let config = config_from_env::<S>()?;
+                let events = S::events(&config, &Metrics::new());
+                crate::operations::dead_letters(config.settings(), events, command).await
             }
         }
     }

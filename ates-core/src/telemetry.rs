@@ -1,8 +1,10 @@
 //! Logs and traces through `tracing`.
 //!
-//! Logs: human-readable lines by default, JSON lines when
-//! `LOG_FORMAT=json`; the level from `RUST_LOG` (default `info`). A line
-//! inside a request or an event carries that span's `trace_id`.
+//! Logs: human-readable lines on standard error by default, JSON lines
+//! when `LOG_FORMAT=json`; the level from `RUST_LOG` (default `info`). A
+//! line inside a request or an event carries that span's `trace_id`.
+//! Standard output is left to what a command prints (`dead-letters list
+//! --json`).
 //!
 //! Traces: aTES's own spans (the `request` and `event` spans of
 //! [`crate::trace`], and what runs inside them) always get W3C trace
@@ -47,12 +49,14 @@ pub fn init(service: &str) {
     let json = std::env::var("LOG_FORMAT").is_ok_and(|format| format == "json");
     let logs = if json {
         tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
             .with_filter(filter)
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
             .compact()
             .with_filter(filter)
             .boxed()

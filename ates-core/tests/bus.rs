@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use ates_core::bus::consumer::Replayed;
+use ates_core::bus::dead_letter::Settlement;
 use ates_core::bus::{
     BusMigrator, ConsumerSettings, EventBus, EventHandler, HandlerError, IncomingEvent,
     OutboxError, RelaySettings, consumer, dead_letter,
@@ -536,29 +538,116 @@ async fn an_event_that_keeps_failing_is_dead_lettered_after_max_deliveries() {
 }
 
 #[tokio::test]
-async fn a_dead_letter_is_applied_when_replayed_after_the_fix() {
+async fn a_dead_letter_waits_with_its_reason_and_a_replay_after_the_fix_applies_it_once() {
     let harness = Harness::new(TestBroker::start().await).await;
     let refused = Envelope::new("tasks-api", completion(REJECTED_TASK));
     harness.publish_envelope(&refused).await;
+    let forged = Envelope::new("analytics-api", completion(Uuid::new_v4()));
+    harness.publish_envelope(&forged).await;
     let recorder = Recorder::new();
     harness.start_consumer(recorder.clone(), 5);
-    eventually(WAIT, "the dead letter", || async {
-        (harness.dead_letters().await.len() == 1).then_some(())
+    let letters = eventually(WAIT, "both dead letters", || async {
+        let letters = dead_letter::waiting(&harness.bus, &harness.db, "bus-test")
+            .await
+            .expect("the dead letters");
+        (letters.len() == 2).then_some(letters)
     })
     .await;
-
-    recorder.reject.store(false, Ordering::SeqCst);
-    let replayed = dead_letter::replay(&harness.bus, "bus-test")
-        .await
-        .expect("replay");
-    assert_eq!(replayed, 1);
-    eventually(WAIT, "the replayed event to be applied", || async {
-        (harness.applied(refused.event_id).await.len() == 1).then_some(())
-    })
-    .await;
+    let event_id = |letter: &dead_letter::StoredDeadLetter| {
+        serde_json::from_slice::<serde_json::Value>(&letter.payload).expect("JSON")["event_id"]
+            .as_str()
+            .expect("an id")
+            .to_owned()
+    };
+    let rejected = letters
+        .iter()
+        .find(|letter| event_id(letter) == refused.event_id.to_string())
+        .expect("the refused event's letter");
+    let forged_letter = letters
+        .iter()
+        .find(|letter| event_id(letter) == forged.event_id.to_string())
+        .expect("the forged event's letter");
+    assert_eq!(rejected.reason, "this task cannot be completed");
     assert!(
-        harness.dead_letters().await.is_empty(),
-        "replayed letters leave the stream"
+        forged_letter.reason.contains("forged origin"),
+        "{}",
+        forged_letter.reason
+    );
+    let replay = |letter| {
+        consumer::replay(
+            &harness.bus,
+            &harness.db,
+            recorder.clone(),
+            "bus-test",
+            letter,
+        )
+    };
+
+    // Before the fix the replay is refused again, and nothing is applied.
+    assert_eq!(
+        replay(rejected).await,
+        Replayed::Refused("this task cannot be completed".into())
+    );
+    assert!(harness.applied(refused.event_id).await.is_empty());
+
+    // After it: applied once, however often it is replayed.
+    recorder.reject.store(false, Ordering::SeqCst);
+    assert_eq!(replay(rejected).await, Replayed::Applied);
+    dead_letter::settle(
+        &harness.db,
+        "bus-test",
+        rejected.sequence,
+        Settlement::Replayed,
+        "applied now",
+    )
+    .await
+    .expect("settled");
+    assert_eq!(replay(rejected).await, Replayed::AlreadyApplied);
+    assert_eq!(harness.applied(refused.event_id).await.len(), 1);
+
+    // A forged letter stays refused, whatever the handler would accept.
+    assert!(
+        matches!(replay(forged_letter).await, Replayed::Refused(reason) if reason.contains("forged origin"))
+    );
+    assert!(harness.applied(forged.event_id).await.is_empty());
+    let waiting = dead_letter::waiting(&harness.bus, &harness.db, "bus-test")
+        .await
+        .expect("the dead letters");
+    assert_eq!(
+        waiting
+            .iter()
+            .map(|letter| letter.sequence)
+            .collect::<Vec<_>>(),
+        vec![forged_letter.sequence]
+    );
+    assert_eq!(
+        dead_letter::waiting_count(&harness.bus, &harness.db, "bus-test")
+            .await
+            .expect("the count"),
+        1
+    );
+
+    // Discarded, it no longer waits.
+    dead_letter::settle(
+        &harness.db,
+        "bus-test",
+        forged_letter.sequence,
+        Settlement::Discarded,
+        "forged",
+    )
+    .await
+    .expect("settled");
+    assert!(
+        dead_letter::waiting(&harness.bus, &harness.db, "bus-test")
+            .await
+            .expect("the dead letters")
+            .is_empty()
+    );
+    assert_eq!(
+        dead_letter::waiting_count(&harness.bus, &harness.db, "bus-test")
+            .await
+            .expect("the count"),
+        0
     );
 }
 

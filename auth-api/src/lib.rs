@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ates_core::auth::{Authenticator, TokenVerifier};
+use ates_core::bus::consumer::NoEvents;
 use ates_core::bus::{EventBus, Outbox};
 use ates_core::http::health::Readiness;
 use ates_core::metrics::{CounterBy, Metrics};
@@ -66,6 +67,11 @@ impl AtesService for AuthApi {
 
     type Config = Config;
     type State = AppState;
+    type Events = NoEvents;
+
+    fn events(_config: &Config, _metrics: &Metrics) -> NoEvents {
+        NoEvents
+    }
 
     fn api() -> OpenApiRouter<AppState> {
         routes::api()

@@ -84,6 +84,11 @@ impl AtesService for TasksApi {
 
     type Config = ServiceSettings;
     type State = AppState;
+    type Events = AccountEvents;
+
+    fn events(_config: &ServiceSettings, _metrics: &Metrics) -> AccountEvents {
+        AccountEvents
+    }
 
     fn api() -> OpenApiRouter<AppState> {
         routes::api()
@@ -113,7 +118,7 @@ impl AtesService for TasksApi {
     fn background(prepared: &Prepared<Self>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
         vec![
             prepared.spawn_relay(shutdown),
-            prepared.spawn_consumer(AccountEvents, shutdown),
+            prepared.spawn_consumer(shutdown),
         ]
     }
 }

@@ -8,7 +8,7 @@ use ates_core::account_replica;
 use ates_core::bus::{EventHandler, HandlerError, IncomingEvent};
 use ates_core::unit_of_work::UnitOfWork;
 
-use crate::AccountingCounters;
+use crate::LedgerCounters;
 use crate::domain::ledger;
 use crate::domain::pricing::Pricing;
 
@@ -16,7 +16,7 @@ use crate::domain::pricing::Pricing;
 #[derive(Debug, Clone)]
 pub struct AccountingEvents {
     pub pricing: Pricing,
-    pub counters: AccountingCounters,
+    pub counters: LedgerCounters,
 }
 
 impl EventHandler for AccountingEvents {

@@ -130,6 +130,23 @@ pub trait EventHandler: Send + Sync + 'static {
     }
 }
 
+/// The events of a service that consumes none (auth-api).
+#[derive(Debug, Clone, Copy)]
+pub struct NoEvents;
+
+impl EventHandler for NoEvents {
+    fn subscriptions(&self) -> Vec<(&'static str, u32)> {
+        Vec::new()
+    }
+
+    async fn handle(&self, _work: &UnitOfWork, event: &IncomingEvent) -> Result<(), HandlerError> {
+        Err(HandlerError::Rejected(format!(
+            "this service consumes no events, not {}",
+            event.key
+        )))
+    }
+}
+
 /// How a consumer retries.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
@@ -171,6 +188,16 @@ enum Outcome {
     DeadLetter(String),
 }
 
+impl Outcome {
+    /// Why it was not applied (empty for the outcomes that need no reason).
+    fn reason(&self) -> String {
+        match self {
+            Outcome::Retry(reason) | Outcome::DeadLetter(reason) => reason.clone(),
+            Outcome::Applied | Outcome::AlreadyApplied | Outcome::Skipped => String::new(),
+        }
+    }
+}
+
 /// The domains (streams) of `subscriptions`: `tasks` for `tasks.created`.
 pub fn domains_of(subscriptions: &[(&'static str, u32)]) -> Vec<&'static str> {
     let domains: BTreeSet<&'static str> = subscriptions
@@ -178,6 +205,92 @@ pub fn domains_of(subscriptions: &[(&'static str, u32)]) -> Vec<&'static str> {
         .filter_map(|(name, _)| name.split_once('.').map(|(domain, _)| domain))
         .collect();
     domains.into_iter().collect()
+}
+
+/// What the checks of an event read of a message: its subject (as on the
+/// wire), its headers and its payload; from a live message or a dead
+/// letter being replayed.
+struct Delivery<'a> {
+    subject: &'a str,
+    headers: Option<&'a async_nats::HeaderMap>,
+    payload: &'a [u8],
+}
+
+impl<'a> Delivery<'a> {
+    fn of(message: &'a jetstream::Message) -> Self {
+        Self {
+            subject: message.subject.as_str(),
+            headers: message.headers.as_ref(),
+            payload: &message.payload,
+        }
+    }
+}
+
+/// What replaying a dead letter did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    /// The consumer applied it now.
+    Applied,
+    /// The consumer had already applied this event (its id is recorded).
+    AlreadyApplied,
+    /// Refused again, and why: it stays a dead letter.
+    Refused(String),
+}
+
+/// Hands a dead letter to `handler` as the live consumer `durable_name`
+/// hands it an event: the same origin, registry and subscription checks,
+/// then the handler in a unit of work that records the event id (so it
+/// takes effect once, however often it is replayed). The events it writes
+/// go to this database's outbox, for the service's relay.
+pub async fn replay<H: EventHandler>(
+    bus: &EventBus,
+    db: &DatabaseConnection,
+    handler: Arc<H>,
+    durable_name: &str,
+    letter: &super::dead_letter::StoredDeadLetter,
+) -> Replayed {
+    let subscriptions: BTreeSet<(String, u32)> = handler
+        .subscriptions()
+        .into_iter()
+        .map(|(name, version)| (name.to_owned(), version))
+        .collect();
+    let domain = letter
+        .original_subject
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let worker = StreamWorker {
+        bus: bus.clone(),
+        db: db.clone(),
+        handler,
+        subscriptions: Arc::new(subscriptions),
+        settings: ConsumerSettings::new(durable_name),
+        domain,
+    };
+    let subject = bus.naming().wire_subject(&letter.original_subject);
+    let delivery = Delivery {
+        subject: &subject,
+        headers: Some(&letter.headers),
+        payload: &letter.payload,
+    };
+    let span = worker.event_span(&delivery);
+    let event = match span.in_scope(|| worker.decide(&delivery, letter.delivered, &span)) {
+        Ok(event) => event,
+        Err(Outcome::Skipped) => {
+            return Replayed::Refused(format!(
+                "{durable_name} does not read {}",
+                letter.original_subject
+            ));
+        }
+        Err(outcome) => return Replayed::Refused(outcome.reason()),
+    };
+    match worker.apply_one_by_one(&[&event]).await.pop() {
+        Some(Outcome::Applied) => Replayed::Applied,
+        Some(Outcome::AlreadyApplied) => Replayed::AlreadyApplied,
+        Some(outcome) => Replayed::Refused(outcome.reason()),
+        None => Replayed::Refused("no outcome for the event".into()),
+    }
 }
 
 /// Runs one durable consumer per stream the handler subscribes to, until
@@ -312,8 +425,9 @@ impl<H: EventHandler> StreamWorker<H> {
                 .info()
                 .map(|info| u32::try_from(info.delivered).unwrap_or(u32::MAX))
                 .unwrap_or(1);
-            let span = self.event_span(&message);
-            let decision = span.in_scope(|| self.decide(&message, delivered, &span));
+            let delivery = Delivery::of(&message);
+            let span = self.event_span(&delivery);
+            let decision = span.in_scope(|| self.decide(&delivery, delivered, &span));
             decided.push((message, delivered, span, decision));
         }
         let events: Vec<&IncomingEvent> = decided
@@ -356,7 +470,7 @@ impl<H: EventHandler> StreamWorker<H> {
         };
         self.settings
             .metrics
-            .record(self.event_name(message), counted);
+            .record(self.event_name(message.subject.as_str()), counted);
         match outcome {
             Outcome::Applied | Outcome::AlreadyApplied | Outcome::Skipped => {
                 message.ack().await?;
@@ -405,11 +519,11 @@ impl<H: EventHandler> StreamWorker<H> {
     /// outcome (not JSON, invalid, not subscribed, unknown version).
     fn decide(
         &self,
-        message: &jetstream::Message,
+        message: &Delivery<'_>,
         delivered: u32,
         span: &tracing::Span,
     ) -> Result<IncomingEvent, Outcome> {
-        let envelope: Value = match serde_json::from_slice(&message.payload) {
+        let envelope: Value = match serde_json::from_slice(message.payload) {
             Ok(envelope) => envelope,
             Err(error) => return Err(Outcome::DeadLetter(format!("payload is not JSON: {error}"))),
         };
@@ -459,7 +573,7 @@ impl<H: EventHandler> StreamWorker<H> {
     /// stream's domain (`tasks.*` in TASKS), from the domain's producing
     /// service, on its own subject (`<event_name>.v<event_version>`).
     /// Anything else was not published by the producer's relay.
-    fn check_origin(&self, message: &jetstream::Message, envelope: &Value) -> Result<(), String> {
+    fn check_origin(&self, message: &Delivery<'_>, envelope: &Value) -> Result<(), String> {
         let field = |name: &str| envelope.get(name).and_then(Value::as_str);
         let producer = field("producer");
         let name = field("event_name").unwrap_or_default();
@@ -478,7 +592,7 @@ impl<H: EventHandler> StreamWorker<H> {
                 self.domain
             ));
         }
-        let subject = self.bus.naming().local_subject(message.subject.as_str());
+        let subject = self.bus.naming().local_subject(message.subject);
         let expected_subject = envelope
             .get("event_version")
             .and_then(Value::as_u64)
@@ -496,7 +610,7 @@ impl<H: EventHandler> StreamWorker<H> {
     /// The span a message is decided, applied and settled in: a child of
     /// the trace its `traceparent` header names (the request that caused
     /// it), else the root of a new trace.
-    fn event_span(&self, message: &jetstream::Message) -> tracing::Span {
+    fn event_span(&self, message: &Delivery<'_>) -> tracing::Span {
         let span = tracing::info_span!(
             "event",
             subject = %message.subject,
@@ -505,7 +619,6 @@ impl<H: EventHandler> StreamWorker<H> {
         );
         let traceparent = message
             .headers
-            .as_ref()
             .and_then(|headers| headers.get(crate::trace::TRACEPARENT))
             .map(async_nats::HeaderValue::as_str);
         crate::trace::continue_trace(&span, traceparent);
@@ -514,8 +627,8 @@ impl<H: EventHandler> StreamWorker<H> {
 
     /// The event name a message's subject carries (`tasks.created` for
     /// `tasks.created.v1`), for counting.
-    fn event_name<'m>(&self, message: &'m jetstream::Message) -> &'m str {
-        let subject = self.bus.naming().local_subject(message.subject.as_str());
+    fn event_name<'m>(&self, subject: &'m str) -> &'m str {
+        let subject = self.bus.naming().local_subject(subject);
         subject
             .rsplit_once('.')
             .filter(|(_, version)| version.starts_with('v'))

@@ -2,21 +2,32 @@
 //! process, with the reason and the original headers, so that it can be
 //! inspected and, once the cause is fixed, replayed to its consumer.
 //!
+//! An operator lists them and replays or discards each (`<service>
+//! dead-letters`, [`crate::operations`]); a settled letter stays in the
+//! stream, recorded as settled in the service's database.
+//!
 //! Each dead letter is published to
 //! `deadletter.<consumer>.<original subject>` with these headers besides the
 //! original ones: [`REASON`], [`CONSUMER`], [`ORIGINAL_SUBJECT`],
 //! [`ORIGINAL_SEQUENCE`], [`DELIVERED`].
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::context::GetStreamErrorKind;
 use async_nats::jetstream::message::PublishMessage;
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::{self, ErrorCode};
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+};
 
 use super::EventBus;
+use super::schema::settled_dead_letter;
 
 pub const REASON: &str = "Ates-Dead-Letter-Reason";
 pub const CONSUMER: &str = "Ates-Dead-Letter-Consumer";
@@ -101,10 +112,21 @@ pub async fn list(
     consumer: &str,
 ) -> Result<Vec<StoredDeadLetter>, async_nats::Error> {
     let naming = bus.naming();
-    let stream = bus
+    let stream = match bus
         .jetstream()
         .get_stream(naming.dead_letter_stream())
-        .await?;
+        .await
+    {
+        Ok(stream) => stream,
+        // No consumer has run yet: no dead letters.
+        Err(error)
+            if matches!(error.kind(), GetStreamErrorKind::JetStream(inner)
+                if inner.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
+        {
+            return Ok(Vec::new());
+        }
+        Err(error) => return Err(error.into()),
+    };
     let mut reader = stream
         .create_consumer(pull::Config {
             deliver_policy: DeliverPolicy::All,
@@ -160,24 +182,102 @@ fn stored(message: &jetstream::Message) -> StoredDeadLetter {
     }
 }
 
-/// Publishes every dead letter of `consumer` again on its original subject
-/// (the consumer sees it as a new delivery) and removes it from the
-/// dead-letter stream. Returns how many were replayed.
-pub async fn replay(bus: &EventBus, consumer: &str) -> Result<usize, async_nats::Error> {
-    let letters = list(bus, consumer).await?;
-    let stream: stream::Stream = bus
-        .jetstream()
-        .get_stream(bus.naming().dead_letter_stream())
-        .await?;
-    for letter in &letters {
-        let message = PublishMessage::build()
-            .payload(letter.payload.clone())
-            .message_id(format!("replay:{}:{}", consumer, letter.sequence));
-        bus.jetstream()
-            .send_publish(bus.naming().wire_subject(&letter.original_subject), message)
-            .await?
-            .await?;
-        stream.delete_message(letter.sequence).await?;
+/// How an operator settled a dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// Handed to the consumer again, which applied it (or had already).
+    Replayed,
+    /// Put aside without applying it.
+    Discarded,
+}
+
+impl Settlement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Settlement::Replayed => "replayed",
+            Settlement::Discarded => "discarded",
+        }
     }
-    Ok(letters.len())
+}
+
+/// The dead letters of `consumer` nobody has replayed or discarded yet,
+/// oldest first.
+pub async fn waiting(
+    bus: &EventBus,
+    db: &DatabaseConnection,
+    consumer: &str,
+) -> Result<Vec<StoredDeadLetter>, anyhow::Error> {
+    let letters = list(bus, consumer)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot read the dead-letter stream: {error}"))?;
+    let settled: BTreeSet<i64> = settled_dead_letter::Entity::find()
+        .filter(settled_dead_letter::Column::Consumer.eq(consumer))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| row.sequence)
+        .collect();
+    Ok(letters
+        .into_iter()
+        .filter(|letter| !settled.contains(&i64::try_from(letter.sequence).unwrap_or(i64::MAX)))
+        .collect())
+}
+
+/// How many dead letters of `consumer` wait (for the metrics): those in
+/// the stream less those settled, read without fetching the letters.
+pub async fn waiting_count(
+    bus: &EventBus,
+    db: &DatabaseConnection,
+    consumer: &str,
+) -> Result<u64, anyhow::Error> {
+    let naming = bus.naming();
+    let Ok(stream) = bus
+        .jetstream()
+        .get_stream(naming.dead_letter_stream())
+        .await
+    else {
+        return Ok(0);
+    };
+    let first = stream.cached_info().state.first_sequence;
+    let counts: Vec<(String, usize)> = stream
+        .info_with_subjects(naming.dead_letter_filter(consumer))
+        .await?
+        .try_collect()
+        .await?;
+    let in_stream: u64 = counts.iter().map(|(_, count)| *count as u64).sum();
+    let settled = settled_dead_letter::Entity::find()
+        .filter(settled_dead_letter::Column::Consumer.eq(consumer))
+        .filter(settled_dead_letter::Column::Sequence.gte(i64::try_from(first).unwrap_or(i64::MAX)))
+        .count(db)
+        .await?;
+    Ok(in_stream.saturating_sub(settled))
+}
+
+/// Records that `sequence` of `consumer` was settled; it no longer waits.
+pub async fn settle(
+    db: &DatabaseConnection,
+    consumer: &str,
+    sequence: u64,
+    settlement: Settlement,
+    detail: &str,
+) -> Result<(), DbErr> {
+    let _turn = crate::db::write_turn(db).await;
+    settled_dead_letter::Entity::insert(settled_dead_letter::ActiveModel {
+        consumer: ActiveValue::Set(consumer.to_owned()),
+        sequence: ActiveValue::Set(i64::try_from(sequence).unwrap_or(i64::MAX)),
+        outcome: ActiveValue::Set(settlement.as_str().to_owned()),
+        detail: ActiveValue::Set(detail.to_owned()),
+        settled_at: ActiveValue::Set(chrono::Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            settled_dead_letter::Column::Consumer,
+            settled_dead_letter::Column::Sequence,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
 }

@@ -11,6 +11,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateOutboxEvents),
         Box::new(CreateProcessedEvents),
         Box::new(AddOutboxTraceParent),
+        Box::new(CreateSettledDeadLetters),
     ]
 }
 
@@ -197,6 +198,68 @@ impl MigrationTrait for AddOutboxTraceParent {
     }
 }
 
+#[derive(DeriveIden)]
+enum SettledDeadLetters {
+    Table,
+    Consumer,
+    Sequence,
+    Outcome,
+    Detail,
+    SettledAt,
+}
+
+/// The dead letters an operator replayed or discarded (`<service>
+/// dead-letters`), by consumer and sequence in the dead-letter stream: they
+/// stay in the stream (a service may not delete from it) and are no longer
+/// waiting.
+struct CreateSettledDeadLetters;
+
+impl MigrationName for CreateSettledDeadLetters {
+    fn name(&self) -> &str {
+        "m20261206_000002_create_settled_dead_letters"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for CreateSettledDeadLetters {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(SettledDeadLetters::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(SettledDeadLetters::Consumer)
+                            .string_len(200)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(SettledDeadLetters::Sequence)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(SettledDeadLetters::Outcome)
+                            .string_len(20)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(SettledDeadLetters::Detail).text().not_null())
+                    .col(
+                        ColumnDef::new(SettledDeadLetters::SettledAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(SettledDeadLetters::Consumer)
+                            .col(SettledDeadLetters::Sequence),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
 /// The outbox row.
 pub(crate) mod outbox_event {
     use sea_orm::entity::prelude::*;
@@ -236,6 +299,28 @@ pub(crate) mod processed_event {
         pub event_id: Uuid,
         pub event_name: String,
         pub processed_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A dead letter an operator replayed or discarded.
+pub(crate) mod settled_dead_letter {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "settled_dead_letters")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub consumer: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub sequence: i64,
+        /// `replayed` or `discarded`.
+        pub outcome: String,
+        /// What the replay did, or why it was discarded.
+        pub detail: String,
+        pub settled_at: DateTimeUtc,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,303 @@
+//! The operator's commands every consuming service's binary has:
+//! `dead-letters list | show ID | replay (ID | --all) | discard ID`, with
+//! readable output or `--json`. They need only the service's `NATS_URL`
+//! (with its credentials) and `DATABASE_URL`, and work while the service
+//! runs: a replay applies the letter through the service's own consumer
+//! checks and handler, in its database, and the running service's relay
+//! publishes what it wrote.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::bus::consumer::{self, EventHandler, Replayed};
+use crate::bus::dead_letter::{self, Settlement, StoredDeadLetter};
+use crate::bus::{EventBus, identity};
+use crate::config::ServiceSettings;
+
+/// How long the commands wait for the broker before saying it is missing.
+const BROKER_WAIT: Duration = Duration::from_secs(5);
+
+/// `<service> dead-letters ...`
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DeadLetterCommand {
+    /// The dead letters waiting: sequence, event, deliveries and reason.
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One dead letter whole: its reason, headers and event.
+    Show {
+        /// Its sequence in the dead-letter stream (the `list` column).
+        id: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hands a dead letter (or every waiting one) to this service's consumer
+    /// again, through the same checks as a live event; applied once, or
+    /// refused again (then it keeps waiting and the command fails).
+    Replay {
+        #[arg(required_unless_present = "all")]
+        id: Option<u64>,
+        /// Every waiting dead letter, oldest first.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Puts a dead letter aside without applying it (it no longer waits).
+    Discard {
+        id: u64,
+        /// Why, kept with it.
+        #[arg(long, default_value = "discarded by an operator")]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A dead letter as the commands print it.
+#[derive(Debug, Serialize)]
+struct Letter {
+    sequence: u64,
+    consumer: String,
+    subject: String,
+    event_name: Option<String>,
+    event_id: Option<String>,
+    delivered: u32,
+    reason: String,
+}
+
+impl Letter {
+    fn of(letter: &StoredDeadLetter) -> Self {
+        let event: Option<Value> = serde_json::from_slice(&letter.payload).ok();
+        let field = |name: &str| {
+            event
+                .as_ref()
+                .and_then(|event| event.get(name))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        Self {
+            sequence: letter.sequence,
+            consumer: letter.consumer.clone(),
+            subject: letter.original_subject.clone(),
+            event_name: field("event_name"),
+            event_id: field("event_id"),
+            delivered: letter.delivered,
+            reason: letter.reason.clone(),
+        }
+    }
+}
+
+/// What one replay did, as printed.
+#[derive(Debug, Serialize)]
+struct ReplayResult {
+    sequence: u64,
+    outcome: &'static str,
+    detail: String,
+}
+
+/// Runs a `dead-letters` command for the consumer `handler` of the service
+/// configured by `settings`, printing to standard output. Fails (a
+/// non-zero exit) when the broker or database cannot be reached, when the
+/// letter does not exist, and when a replayed letter is refused again.
+pub async fn dead_letters<H: EventHandler>(
+    settings: &ServiceSettings,
+    handler: H,
+    command: DeadLetterCommand,
+) -> anyhow::Result<()> {
+    let handler = Arc::new(handler);
+    let service = &settings.bus.service;
+    anyhow::ensure!(
+        !handler.subscriptions().is_empty(),
+        "{service} consumes no events: it has no dead letters"
+    );
+    let consumer = settings.consumer_name.as_str();
+    let db = crate::db::connect(&settings.database_url, 2)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                identity::redacted_url(&settings.database_url)
+            )
+        })?;
+    let bus = EventBus::connect(&settings.bus)
+        .await
+        .context("cannot set up the NATS connection")?;
+    let waiting = tokio::time::timeout(BROKER_WAIT, dead_letter::waiting(&bus, &db, consumer))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "cannot reach NATS at {} within {} s (is nats-server running, and are NATS_URL and the credentials right?)",
+                identity::redacted_url(&settings.bus.nats_url),
+                BROKER_WAIT.as_secs()
+            )
+        })?
+        .context("cannot read the dead letters")?;
+    match command {
+        DeadLetterCommand::List { json } => {
+            let letters: Vec<Letter> = waiting.iter().map(Letter::of).collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&letters)?);
+            } else {
+                print_table(consumer, &letters);
+            }
+            Ok(())
+        }
+        DeadLetterCommand::Show { id, json } => {
+            let letter = find(&waiting, id, consumer)?;
+            print_letter(letter, json)
+        }
+        DeadLetterCommand::Replay { id, all, json } => {
+            let chosen: Vec<&StoredDeadLetter> = if all {
+                waiting.iter().collect()
+            } else {
+                vec![find(&waiting, id.unwrap_or_default(), consumer)?]
+            };
+            let mut results = Vec::with_capacity(chosen.len());
+            for letter in chosen {
+                results.push(replay_one(&bus, &db, handler.clone(), consumer, letter).await?);
+            }
+            let refused = results
+                .iter()
+                .filter(|result| result.outcome == "refused")
+                .count();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                for result in &results {
+                    println!("{} {}: {}", result.sequence, result.outcome, result.detail);
+                }
+                println!(
+                    "{} replayed, {refused} refused again",
+                    results.len() - refused
+                );
+            }
+            anyhow::ensure!(
+                refused == 0,
+                "{refused} dead letter(s) refused again: they keep waiting"
+            );
+            Ok(())
+        }
+        DeadLetterCommand::Discard { id, reason, json } => {
+            let letter = find(&waiting, id, consumer)?;
+            dead_letter::settle(
+                &db,
+                consumer,
+                letter.sequence,
+                Settlement::Discarded,
+                &reason,
+            )
+            .await?;
+            let result = ReplayResult {
+                sequence: letter.sequence,
+                outcome: "discarded",
+                detail: reason,
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                println!("{} discarded: {}", result.sequence, result.detail);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn find<'a>(
+    waiting: &'a [StoredDeadLetter],
+    id: u64,
+    consumer: &str,
+) -> anyhow::Result<&'a StoredDeadLetter> {
+    waiting
+        .iter()
+        .find(|letter| letter.sequence == id)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no dead letter {id} waits for {consumer} (`dead-letters list` shows those that do)"
+            )
+        })
+}
+
+/// Replays one letter and records it as settled unless it is refused.
+async fn replay_one<H: EventHandler>(
+    bus: &EventBus,
+    db: &DatabaseConnection,
+    handler: Arc<H>,
+    consumer: &str,
+    letter: &StoredDeadLetter,
+) -> anyhow::Result<ReplayResult> {
+    let (outcome, detail) = match consumer::replay(bus, db, handler, consumer, letter).await {
+        Replayed::Applied => ("applied", "applied now".to_owned()),
+        Replayed::AlreadyApplied => ("applied", "had already been applied".to_owned()),
+        Replayed::Refused(reason) => ("refused", reason),
+    };
+    if outcome == "applied" {
+        dead_letter::settle(db, consumer, letter.sequence, Settlement::Replayed, &detail).await?;
+    }
+    Ok(ReplayResult {
+        sequence: letter.sequence,
+        outcome,
+        detail,
+    })
+}
+
+fn print_table(consumer: &str, letters: &[Letter]) {
+    if letters.is_empty() {
+        println!("no dead letter waits for {consumer}");
+        return;
+    }
+    println!(
+        "{:>8}  {:>9}  {:<36}  {:<36}  reason",
+        "sequence", "delivered", "subject", "event id"
+    );
+    for letter in letters {
+        println!(
+            "{:>8}  {:>9}  {:<36}  {:<36}  {}",
+            letter.sequence,
+            letter.delivered,
+            letter.subject,
+            letter.event_id.as_deref().unwrap_or("-"),
+            letter.reason
+        );
+    }
+    println!("{} dead letter(s) wait for {consumer}", letters.len());
+}
+
+fn print_letter(letter: &StoredDeadLetter, json: bool) -> anyhow::Result<()> {
+    let headers: serde_json::Map<String, Value> = letter
+        .headers
+        .iter()
+        .map(|(name, values)| {
+            let values: Vec<&str> = values.iter().map(|value| value.as_str()).collect();
+            (name.to_string(), json!(values.join(", ")))
+        })
+        .collect();
+    let event = serde_json::from_slice::<Value>(&letter.payload)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&letter.payload).into_owned()));
+    if json {
+        let mut whole = serde_json::to_value(Letter::of(letter))?;
+        whole["headers"] = Value::Object(headers);
+        whole["event"] = event;
+        println!("{}", serde_json::to_string_pretty(&whole)?);
+    } else {
+        let summary = Letter::of(letter);
+        println!("sequence:  {}", summary.sequence);
+        println!("consumer:  {}", summary.consumer);
+        println!("subject:   {}", summary.subject);
+        println!("delivered: {}", summary.delivered);
+        println!("reason:    {}", summary.reason);
+        println!("headers:");
+        for (name, value) in &headers {
+            println!("  {name}: {}", value.as_str().unwrap_or_default());
+        }
+        println!("event:\n{}", serde_json::to_string_pretty(&event)?);
+    }
+    Ok(())
+}
