@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use accounting_api::AccountingApi;
 use accounting_api::db::{balance, billing_cycle, payout, payout_email, transaction};
 use accounting_api::domain::ledger;
 use accounting_api::domain::pricing::{FEE_DOLLARS, Pricing, REWARD_DOLLARS};
@@ -15,6 +16,8 @@ use accounting_api::domain::{AccountingError, billing};
 use accounting_api::testing::{AccountingApp, SmtpSink, seed_earners};
 use ates_core::bus::{EventBus, IncomingEvent, Outbox};
 use ates_core::calendar::BusinessCalendar;
+use ates_core::metrics::Metrics;
+use ates_core::service::AtesService;
 use ates_core::testing::{TestBroker, TestDatabase, eventually, publish_event};
 use ates_core::unit_of_work::UnitOfWork;
 use chrono::{DateTime, Duration as Span, Utc};
@@ -277,6 +280,93 @@ async fn replaying_the_streams_into_an_empty_database_gives_the_same_balances() 
     .await;
     wait_for_transactions(&rebuilt.db, money_events).await;
     assert_eq!(balances(&rebuilt.db).await, balances(&original.db).await);
+}
+
+#[tokio::test]
+async fn a_restored_backup_catches_up_from_the_streams_and_the_books_balance() {
+    let accounts: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    let events = history(&accounts, 16, Utc::now() - Span::hours(1));
+    let (before_backup, after_backup) = events.split_at(events.len() / 2);
+    let money = |events: &[TaskEvent]| events.iter().filter(|event| event.is_money()).count();
+    let (_broker, app, bus) = accounting_on_fresh_broker().await;
+    for event in before_backup {
+        event.publish(&bus).await;
+    }
+    wait_for_transactions(&app.db, money(before_backup)).await;
+    let directory = tempfile::tempdir().unwrap();
+    let file = directory.path().join("accounting.backup");
+    ates_core::operations::backup(&app.config.service, &file)
+        .await
+        .unwrap();
+    assert!(
+        ates_core::operations::backup(&app.config.service, &file)
+            .await
+            .is_err(),
+        "a backup never overwrites a file"
+    );
+
+    // Work goes on after the backup.
+    for event in after_backup {
+        event.publish(&bus).await;
+    }
+    wait_for_transactions(&app.db, money(&events)).await;
+    let expected = balances(&app.db).await;
+
+    // Restored (the service stopped), the database is the backup's...
+    let (database, config) = app.stop().await;
+    let handler = <AccountingApi as AtesService>::events(&config, &Metrics::new());
+    ates_core::operations::restore(&config.service, &handler, &file)
+        .await
+        .unwrap();
+    let db = database.connect().await;
+    assert_eq!(
+        transaction::Entity::find().count(&db).await.unwrap(),
+        u64::try_from(money(before_backup)).unwrap(),
+        "the restored ledger is the backup's"
+    );
+    db.close().await.unwrap();
+
+    // ...and the next start catches up from the streams, each event once:
+    // once a task published after everything is in the ledger, every
+    // earlier event has been read.
+    let app = AccountingApp::start_on(database, config).await;
+    let sentinel = history(&accounts[..1], 1, Utc::now());
+    for event in &sentinel {
+        event.publish(&bus).await;
+    }
+    let total = money(&events) + money(&sentinel);
+    wait_for_transactions(&app.db, total).await;
+    assert_eq!(
+        transaction::Entity::find().count(&app.db).await.unwrap(),
+        u64::try_from(total).unwrap(),
+        "nothing applied twice"
+    );
+    let after = balances(&app.db).await;
+    let sentinel_tasks: Vec<Uuid> = sentinel
+        .iter()
+        .filter_map(|event| match event {
+            TaskEvent::Assigned(assigned) => Some(assigned.data.task_id),
+            _ => None,
+        })
+        .collect();
+    let sentinel_cents: i64 = transaction::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|row| {
+            row.task_id
+                .is_some_and(|task| sentinel_tasks.contains(&task))
+        })
+        .map(|row| row.amount_cents)
+        .sum();
+    let mut expected = expected;
+    for (account, cents) in &mut expected {
+        if *account == accounts[0] {
+            *cents += sentinel_cents;
+        }
+    }
+    assert_eq!(after, expected);
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ pub mod routes;
 pub mod testing;
 
 use ates_core::auth::Authenticator;
-use ates_core::bus::{EventBus, consumer};
+use ates_core::bus::{EventBus, EventHandler, consumer};
 use ates_core::calendar::BusinessCalendar;
 use ates_core::config::ServiceSettings;
 use ates_core::http::health::Readiness;
@@ -95,7 +95,8 @@ pub async fn rebuild(config: &ServiceSettings) -> anyhow::Result<()> {
     let db = ates_core::db::open::<Migrator>(&config.database_url, config.database_max_connections)
         .await?;
     let bus = EventBus::connect(&config.bus).await?;
-    consumer::delete_durable(&bus, &config.consumer_name)
+    let domains = consumer::domains_of(&AnalyticsEvents.subscriptions());
+    consumer::delete_durable(&bus, &config.consumer_name, &domains)
         .await
         .map_err(|error| anyhow::anyhow!("cannot delete the durable consumers: {error}"))?;
     domain::read_models::forget_everything(&db, &config.consumer_name).await?;

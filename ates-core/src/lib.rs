@@ -17,7 +17,7 @@
 //! - [`metrics`]: Prometheus metrics at `GET /metrics`, one registry per
 //!   service.
 //! - [`operations`]: the operator's commands of every service binary
-//!   (`dead-letters`).
+//!   (`dead-letters`, `backup`, `restore`).
 //! - [`money`]: sums of cents that are errors, not wrapped numbers, when
 //!   they overflow.
 //! - [`page`]: keyset pagination (`cursor`, `next_cursor`) and search for

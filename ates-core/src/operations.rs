@@ -1,16 +1,23 @@
-//! The operator's commands every consuming service's binary has:
-//! `dead-letters list | show ID | replay (ID | --all) | discard ID`, with
-//! readable output or `--json`. They need only the service's `NATS_URL`
-//! (with its credentials) and `DATABASE_URL`, and work while the service
-//! runs: a replay applies the letter through the service's own consumer
-//! checks and handler, in its database, and the running service's relay
-//! publishes what it wrote.
+//! The operator's commands of the service binaries.
+//!
+//! - `dead-letters list | show ID | replay (ID | --all) | discard ID`
+//!   (every consuming service), with readable output or `--json`. They
+//!   need only the service's `NATS_URL` (with its credentials) and
+//!   `DATABASE_URL`, and work while the service runs: a replay applies the
+//!   letter through the service's own consumer checks and handler, in its
+//!   database, and the running service's relay publishes what it wrote.
+//! - `backup FILE` (online: SQLite's `VACUUM INTO`, PostgreSQL's
+//!   `pg_dump`) and `restore FILE` (the service stopped: the file copied
+//!   back, or `pg_restore`), after which the service's durable consumers
+//!   start again from the beginning of their streams, so it catches up
+//!   with every event after the backup (each applied once, by its id).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -119,14 +126,7 @@ pub async fn dead_letters<H: EventHandler>(
         "{service} consumes no events: it has no dead letters"
     );
     let consumer = settings.consumer_name.as_str();
-    let db = crate::db::connect(&settings.database_url, 2)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database at {}",
-                identity::redacted_url(&settings.database_url)
-            )
-        })?;
+    let db = open_database(&settings.database_url).await?;
     let bus = EventBus::connect(&settings.bus)
         .await
         .context("cannot set up the NATS connection")?;
@@ -299,5 +299,166 @@ fn print_letter(letter: &StoredDeadLetter, json: bool) -> anyhow::Result<()> {
         }
         println!("event:\n{}", serde_json::to_string_pretty(&event)?);
     }
+    Ok(())
+}
+
+/// Writes a consistent copy of the service's database to `file`, which
+/// must not exist, while the service runs.
+pub async fn backup(settings: &ServiceSettings, file: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !file.exists(),
+        "{} exists: a backup never overwrites a file",
+        file.display()
+    );
+    let url = &settings.database_url;
+    if DbBackend::Sqlite.is_prefix_of(url) {
+        let database = sqlite_file(url)?;
+        anyhow::ensure!(
+            database.is_file(),
+            "no database at {}: nothing to back up",
+            database.display()
+        );
+        let db = open_database(url).await?;
+        let target = file
+            .to_str()
+            .ok_or_else(|| anyhow::anyhow!("the backup file's name is not UTF-8"))?;
+        db.execute_unprepared(&format!("VACUUM INTO '{}'", target.replace('\'', "''")))
+            .await
+            .context("SQLite could not write the backup")?;
+    } else {
+        run_tool(
+            "pg_dump",
+            &[
+                "--format=custom",
+                "--no-owner",
+                "--no-privileges",
+                &format!("--file={}", file.display()),
+                &format!("--dbname={url}"),
+            ],
+        )
+        .await?;
+    }
+    println!(
+        "backed up {} to {}",
+        identity::redacted_url(url),
+        file.display()
+    );
+    Ok(())
+}
+
+/// Replaces the service's database with the backup in `file` (the service
+/// and every other instance of it stopped), then deletes its durable
+/// consumers so that its next start reads its streams from the beginning
+/// and applies what came after the backup.
+pub async fn restore<H: EventHandler>(
+    settings: &ServiceSettings,
+    events: &H,
+    file: &Path,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(file.is_file(), "no backup at {}", file.display());
+    let url = &settings.database_url;
+    if DbBackend::Sqlite.is_prefix_of(url) {
+        restore_sqlite(url, file)?;
+    } else {
+        run_tool(
+            "pg_restore",
+            &[
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--no-privileges",
+                "--single-transaction",
+                &format!("--dbname={url}"),
+                &file.display().to_string(),
+            ],
+        )
+        .await?;
+    }
+    let domains = consumer::domains_of(&events.subscriptions());
+    if domains.is_empty() {
+        println!(
+            "restored {} from {}",
+            identity::redacted_url(url),
+            file.display()
+        );
+        return Ok(());
+    }
+    let bus = EventBus::connect(&settings.bus)
+        .await
+        .context("cannot set up the NATS connection")?;
+    tokio::time::timeout(
+        BROKER_WAIT,
+        consumer::delete_durable(&bus, &settings.consumer_name, &domains),
+    )
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "restored, but NATS at {} did not answer within {} s: delete the durable consumers named {} before starting the service",
+            identity::redacted_url(&settings.bus.nats_url),
+            BROKER_WAIT.as_secs(),
+            settings.consumer_name
+        )
+    })?
+    .map_err(|error| anyhow::anyhow!("cannot delete the durable consumers: {error}"))?;
+    println!(
+        "restored {} from {}; at its next start the service reads its streams from the beginning",
+        identity::redacted_url(url),
+        file.display()
+    );
+    Ok(())
+}
+
+async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
+    crate::db::connect(url, 2).await.with_context(|| {
+        format!(
+            "cannot open the database at {}",
+            identity::redacted_url(url)
+        )
+    })
+}
+
+/// Puts the backup in place of the SQLite file of `url`: copied next to it,
+/// then renamed over it, its `-wal` and `-shm` files removed.
+fn restore_sqlite(url: &str, backup: &Path) -> anyhow::Result<()> {
+    let target = sqlite_file(url)?;
+    let mut staged = target.clone().into_os_string();
+    staged.push(".restoring");
+    let staged = std::path::PathBuf::from(staged);
+    std::fs::copy(backup, &staged)
+        .with_context(|| format!("cannot copy the backup next to {}", target.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = target.clone().into_os_string();
+        side.push(suffix);
+        match std::fs::remove_file(&side) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error).context("cannot remove the old write-ahead log"),
+        }
+    }
+    std::fs::rename(&staged, &target)
+        .with_context(|| format!("cannot put the backup in place of {}", target.display()))?;
+    Ok(())
+}
+
+/// The file of a SQLite `url`.
+fn sqlite_file(url: &str) -> anyhow::Result<std::path::PathBuf> {
+    use std::str::FromStr as _;
+    let options = sea_orm::sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .with_context(|| format!("DATABASE_URL {url} is not a SQLite URL"))?;
+    Ok(options.get_filename().to_path_buf())
+}
+
+/// Runs a PostgreSQL client tool, failing with its error output.
+async fn run_tool(tool: &str, args: &[&str]) -> anyhow::Result<()> {
+    let output = tokio::process::Command::new(tool)
+        .args(args)
+        .output()
+        .await
+        .with_context(|| format!("cannot run {tool} (apt-get install postgresql-client)"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{tool} failed: {}",
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
     Ok(())
 }

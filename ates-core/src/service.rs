@@ -258,6 +258,13 @@ enum ServiceCommand {
         #[command(subcommand)]
         command: DeadLetterCommand,
     },
+    /// Write a consistent copy of the database to FILE, while the service
+    /// runs (needs DATABASE_URL; pg_dump on PostgreSQL).
+    Backup { file: std::path::PathBuf },
+    /// Replace the database with the backup in FILE, every instance
+    /// stopped; the next start catches up from the streams (needs
+    /// DATABASE_URL and NATS_URL; pg_restore on PostgreSQL).
+    Restore { file: std::path::PathBuf },
 }
 
 impl ServiceCommand {
@@ -277,6 +284,14 @@ impl ServiceCommand {
                 let config = config_from_env::<S>()?;
                 let events = S::events(&config, &Metrics::new());
                 crate::operations::dead_letters(config.settings(), events, command).await
+            }
+            ServiceCommand::Backup { file } => {
+                crate::operations::backup(config_from_env::<S>()?.settings(), &file).await
+            }
+            ServiceCommand::Restore { file } => {
+                let config = config_from_env::<S>()?;
+                let events = S::events(&config, &Metrics::new());
+                crate::operations::restore(config.settings(), &events, &file).await
             }
         }
     }

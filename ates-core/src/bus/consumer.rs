@@ -816,11 +816,16 @@ pub async fn durable_on(
     Some((stream, info))
 }
 
-/// Deletes a service's durable consumers on every domain stream, so the
+/// Deletes a service's durable consumers on the streams of `domains` (see
+/// [`domains_of`]), so the
 /// next start replays the streams from the beginning (a rebuild, together
 /// with emptying the service's read models and its processed events).
-pub async fn delete_durable(bus: &EventBus, durable_name: &str) -> Result<(), async_nats::Error> {
-    for domain in super::DOMAINS {
+pub async fn delete_durable(
+    bus: &EventBus,
+    durable_name: &str,
+    domains: &[&str],
+) -> Result<(), async_nats::Error> {
+    for domain in domains {
         if let Some((stream, _)) = durable_on(bus, domain, durable_name).await {
             stream.delete_consumer(durable_name).await?;
         }
