@@ -8,9 +8,9 @@
 //! failures; and, when it consumes events, each event by name and outcome,
 //! its durable consumers' pending counts and its dead letters waiting. A
 //! service adds its domain counters with [`Metrics::counter`] and
-//! [`Metrics::counter_family`]. Gauges that describe the database or the
-//! broker are sampled when `/metrics` is read. Every series an alert uses
-//! exists, at zero, from the start.
+//! [`Metrics::counter_by`]. The gauges that describe the database and the
+//! broker are set when `/metrics` is read (`crate::bus::backlog`). Every
+//! series an alert uses exists, at zero, from the start.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,16 +20,12 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 pub use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use sea_orm::{DatabaseConnection, DbErr, FromQueryResult, Statement};
-
-use crate::bus::{DOMAINS, EventBus};
 
 /// The latency buckets of `ates_http_request_duration_seconds`, from 1 ms
 /// (a cached read) to 10 s (past it the request timeout is near).
@@ -167,16 +163,6 @@ impl ConsumerMetrics {
     }
 }
 
-/// What `/metrics` samples when it is read: the service's database (its
-/// outbox) and, for a consuming service, its consumers and dead letters.
-#[derive(Debug, Clone)]
-pub struct Sources {
-    pub db: DatabaseConnection,
-    pub bus: EventBus,
-    /// The durable consumer's name (read only when the service consumes).
-    pub consumer: String,
-}
-
 /// One service's metrics; cheap to clone (see the module docs).
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -193,6 +179,7 @@ struct Inner {
     relay: RelayMetrics,
     consumer: ConsumerMetrics,
     consumer_pending: Family<StreamLabels, Gauge>,
+    consumed_streams: Mutex<Vec<String>>,
     dead_letters_waiting: Gauge,
 }
 
@@ -257,6 +244,7 @@ impl Metrics {
                 relay,
                 consumer: ConsumerMetrics::default(),
                 consumer_pending: Family::default(),
+                consumed_streams: Mutex::default(),
                 dead_letters_waiting: Gauge::default(),
             }),
         }
@@ -331,13 +319,22 @@ impl Metrics {
             );
         }
         consumer.subscribe(events);
+        let mut streams = self
+            .inner
+            .consumed_streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for domain in domains {
             self.inner
                 .consumer_pending
                 .get_or_create_owned(&StreamLabels {
                     stream: (*domain).to_owned(),
                 });
+            if !streams.iter().any(|stream| stream == domain) {
+                streams.push((*domain).to_owned());
+            }
         }
+        drop(streams);
         consumer
     }
 
@@ -360,19 +357,8 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Samples the database and broker gauges, then renders every metric as
-    /// Prometheus text. A source that cannot be read keeps its last value
-    /// (and is logged); `up` and the alerts on it tell that a service is down.
-    pub async fn render(&self, sources: &Sources) -> String {
-        if let Err(error) = self.sample_outbox(&sources.db).await {
-            tracing::warn!(%error, "metrics: cannot read the outbox backlog");
-        }
-        if let Err(error) = self
-            .sample_consumer(&sources.bus, &sources.db, &sources.consumer)
-            .await
-        {
-            tracing::warn!(%error, "metrics: cannot read the consumer's state from JetStream");
-        }
+    /// Every metric as Prometheus text (the gauges as last set).
+    pub fn render(&self) -> String {
         let mut text = String::new();
         if let Err(error) =
             prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry())
@@ -382,70 +368,35 @@ impl Metrics {
         text
     }
 
-    async fn sample_outbox(&self, db: &DatabaseConnection) -> Result<(), DbErr> {
-        #[derive(FromQueryResult)]
-        struct Backlog {
-            waiting: i64,
-            oldest: Option<chrono::DateTime<Utc>>,
-        }
-        let backend = db.get_database_backend();
-        let backlog = Backlog::find_by_statement(Statement::from_string(
-            backend,
-            "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest \
-             FROM outbox_events WHERE published_at IS NULL",
-        ))
-        .one(db)
-        .await?;
-        let (waiting, oldest) = backlog.map_or((0, None), |row| (row.waiting, row.oldest));
+    /// Sets the outbox gauges: rows waiting and the oldest one's age.
+    pub fn set_outbox(&self, waiting: i64, oldest_age_seconds: f64) {
         self.inner.outbox_waiting.set(waiting);
-        let age = oldest.map_or(0.0, |oldest| {
-            (Utc::now() - oldest)
-                .to_std()
-                .unwrap_or_default()
-                .as_secs_f64()
-        });
-        self.inner.outbox_oldest_age.set(age);
-        Ok(())
+        self.inner.outbox_oldest_age.set(oldest_age_seconds);
     }
 
-    async fn sample_consumer(
-        &self,
-        bus: &EventBus,
-        db: &DatabaseConnection,
-        consumer: &str,
-    ) -> anyhow::Result<()> {
-        let consumes = !self
-            .inner
-            .consumer
-            .subscribed
+    /// The streams (domains) the service's consumer reads; empty when it
+    /// consumes nothing.
+    pub fn consumed_streams(&self) -> Vec<String> {
+        self.inner
+            .consumed_streams
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .is_empty();
-        if !consumes {
-            return Ok(());
-        }
-        for domain in DOMAINS {
-            let labels = StreamLabels {
-                stream: domain.to_owned(),
-            };
-            if self.inner.consumer_pending.get(&labels).is_none() {
-                continue;
-            }
-            if let Some((_, info)) = crate::bus::consumer::durable_on(bus, domain, consumer).await {
-                let pending = info
-                    .num_pending
-                    .saturating_add(u64::try_from(info.num_ack_pending).unwrap_or(u64::MAX));
-                self.inner
-                    .consumer_pending
-                    .get_or_create(&labels)
-                    .set(i64::try_from(pending).unwrap_or(i64::MAX));
-            }
-        }
-        let waiting = crate::bus::dead_letter::waiting_count(bus, db, consumer).await?;
+            .clone()
+    }
+
+    /// Sets the consumer's pending count on `stream`.
+    pub fn set_consumer_pending(&self, stream: &str, pending: i64) {
         self.inner
-            .dead_letters_waiting
-            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
-        Ok(())
+            .consumer_pending
+            .get_or_create(&StreamLabels {
+                stream: stream.to_owned(),
+            })
+            .set(pending);
+    }
+
+    /// Sets the number of dead letters waiting.
+    pub fn set_dead_letters_waiting(&self, waiting: i64) {
+        self.inner.dead_letters_waiting.set(waiting);
     }
 }
 
@@ -493,9 +444,8 @@ pub async fn note_route(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// `GET /metrics`: the Prometheus text of `metrics`, sampled from `sources`.
-pub async fn serve(metrics: Metrics, sources: Sources) -> Response {
-    let text = metrics.render(&sources).await;
+/// The answer of `GET /metrics`: `text` as Prometheus text.
+pub fn exposition(text: String) -> Response {
     (
         [(
             header::CONTENT_TYPE,

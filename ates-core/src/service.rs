@@ -17,13 +17,14 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::account_replica::ReplicaGate;
 use crate::auth::Authenticator;
+use crate::bus::backlog::Sources;
 use crate::bus::consumer::{self, ConsumerSettings, EventHandler};
 use crate::bus::{EventBus, RelaySettings};
 use crate::config::{ServiceConfig, ServiceSettings};
 use crate::http::HttpSettings;
 use crate::http::health::Readiness;
 use crate::idempotency::IdempotencyStore;
-use crate::metrics::{Metrics, Sources};
+use crate::metrics::Metrics;
 use crate::operations::DeadLetterCommand;
 
 /// The database (migrated), the bus, the authenticator gated by the

@@ -16,6 +16,7 @@
 //! NATS (`NATS_SUBJECT_PREFIX=staging`: `staging.tasks.created.v2` in stream
 //! `STAGING_TASKS`).
 
+pub mod backlog;
 pub mod consumer;
 pub mod dead_letter;
 pub mod identity;

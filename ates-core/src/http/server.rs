@@ -31,7 +31,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::health::{self, Readiness};
 use super::{ApiError, Problem};
-use crate::metrics::{Metrics, Sources};
+use crate::bus::backlog::{self, Sources};
+use crate::metrics::Metrics;
 
 /// HTTP settings shared by every service.
 #[derive(Debug, Clone)]
@@ -436,7 +437,13 @@ pub fn service_app<S: Clone + Send + Sync + 'static>(
     let router = router
         .route(
             "/metrics",
-            axum::routing::get(move || crate::metrics::serve(scraped.clone(), sources.clone())),
+            axum::routing::get(move || {
+                let (metrics, sources) = (scraped.clone(), sources.clone());
+                async move {
+                    backlog::sample(&metrics, &sources).await;
+                    crate::metrics::exposition(metrics.render())
+                }
+            }),
         )
         .route_layer(middleware::from_fn(crate::metrics::note_route));
     let tracked = metrics.clone();
