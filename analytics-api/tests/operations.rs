@@ -108,6 +108,22 @@ async fn count(db: &DatabaseConnection, sql: &str) -> f64 {
     row.try_get_by_index::<i64>(0).unwrap() as f64
 }
 
+/// Publishes a `tasks.completed` that tasks-api did not produce (its
+/// `producer` is `evil-api`): every consumer of the tasks stream refuses it
+/// as a dead letter.
+async fn publish_forged_completion(bus: &EventBus) -> Envelope<TaskCompletedV1> {
+    let forged = Envelope::new(
+        "evil-api",
+        TaskCompletedV1 {
+            task_id: Uuid::now_v7(),
+            assignee_id: Uuid::now_v7(),
+            completed_at: Utc::now(),
+        },
+    );
+    publish_event(bus, &forged).await;
+    forged
+}
+
 /// Every `ates_...` name in a file of the operator's configuration.
 fn names_used_in(path: &str) -> BTreeSet<String> {
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -280,15 +296,7 @@ async fn metrics_count_what_happened_and_serve_every_series_the_alerts_and_dashb
     );
 
     // A forged event becomes one dead letter of each consumer of its stream.
-    let forged = Envelope::new(
-        "evil-api",
-        TaskCompletedV1 {
-            task_id: Uuid::now_v7(),
-            assignee_id: Uuid::now_v7(),
-            completed_at: Utc::now(),
-        },
-    );
-    publish_event(&system.bus, &forged).await;
+    publish_forged_completion(&system.bus).await;
     let analytics_at = system.analytics.address.clone();
     // (analytics-api reads no `tasks.completed`: it counts it as `other`.)
     for (address, event) in [
@@ -460,7 +468,7 @@ async fn dead_letters_command(
     analytics: &AnalyticsApp,
     nats_url: &str,
     database_url: &str,
-    args: &[&str],
+    args: Vec<String>,
 ) -> (bool, String, String) {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_analytics-api"));
     command
@@ -491,7 +499,8 @@ async fn the_dead_letters_commands_list_show_replay_and_discard_beside_the_runni
     let analytics = &system.analytics;
     let nats_url = analytics.config.bus.nats_url.clone();
     let database_url = analytics.config.database_url.clone();
-    let run = |args: &'static [&'static str]| {
+    let run = |args: &[&str]| {
+        let args = args.iter().map(|arg| (*arg).to_owned()).collect();
         dead_letters_command(analytics, &nats_url, &database_url, args)
     };
     let (ok, out, err) = run(&["list"]).await;
@@ -499,15 +508,7 @@ async fn the_dead_letters_commands_list_show_replay_and_discard_beside_the_runni
     assert!(out.contains("no dead letter waits"), "{out}");
 
     // A forged event: one dead letter, with its reason.
-    let forged = Envelope::new(
-        "evil-api",
-        TaskCompletedV1 {
-            task_id: Uuid::now_v7(),
-            assignee_id: Uuid::now_v7(),
-            completed_at: Utc::now(),
-        },
-    );
-    publish_event(&system.bus, &forged).await;
+    let forged = publish_forged_completion(&system.bus).await;
     wait_for_value(&analytics.address, "ates_dead_letters_waiting", 1.0).await;
     let (ok, out, err) = run(&["list", "--json"]).await;
     assert!(ok, "{err}");
@@ -524,8 +525,7 @@ async fn the_dead_letters_commands_list_show_replay_and_discard_beside_the_runni
         "{out}"
     );
 
-    let sequence: &'static str = Box::leak(sequence.into_boxed_str());
-    let (ok, out, err) = run(Box::leak(Box::new(["show", sequence, "--json"]))).await;
+    let (ok, out, err) = run(&["show", &sequence, "--json"]).await;
     assert!(ok, "{err}");
     let shown: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(shown["event"]["producer"], "evil-api");
@@ -546,28 +546,30 @@ async fn the_dead_letters_commands_list_show_replay_and_discard_beside_the_runni
     wait_for_value(&analytics.address, "ates_dead_letters_waiting", 1.0).await;
 
     // Discarded, it no longer waits.
-    let (ok, out, err) = run(Box::leak(Box::new([
-        "discard", sequence, "--reason", "forged",
-    ])))
-    .await;
+    let (ok, out, err) = run(&["discard", &sequence, "--reason", "forged"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("discarded: forged"), "{out}");
     wait_for_value(&analytics.address, "ates_dead_letters_waiting", 0.0).await;
     let (ok, out, _) = run(&["list", "--json"]).await;
     assert!(ok);
     assert_eq!(out.trim(), "[]");
-    let (ok, _, err) = run(Box::leak(Box::new(["show", sequence]))).await;
+    let (ok, _, err) = run(&["show", &sequence]).await;
     assert!(!ok && err.contains("no dead letter"), "{err}");
 
     // Without the broker or the database: a clear failure.
-    let (ok, _, err) =
-        dead_letters_command(analytics, "nats://127.0.0.1:1", &database_url, &["list"]).await;
+    let (ok, _, err) = dead_letters_command(
+        analytics,
+        "nats://127.0.0.1:1",
+        &database_url,
+        vec!["list".into()],
+    )
+    .await;
     assert!(!ok && err.contains("cannot reach NATS"), "{err}");
     let (ok, _, err) = dead_letters_command(
         analytics,
         &nats_url,
         "postgres://ates@127.0.0.1:1/missing",
-        &["list"],
+        vec!["list".into()],
     )
     .await;
     assert!(!ok && err.contains("cannot open the database"), "{err}");
