@@ -1,4 +1,4 @@
-//! accounting-api: `serve` (the default) or `openapi`.
+//! accounting-api: `serve` (the default) and the commands every service has.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -9,16 +9,20 @@
 use std::time::Duration;
 
 use accounting_api::AccountingApi;
+use accounting_api::config::Config as AccountingConfig;
 use accounting_api::db::{balance, billing_cycle, payout, payout_email, transaction};
 use accounting_api::domain::ledger;
 use accounting_api::domain::pricing::{FEE_DOLLARS, Pricing, REWARD_DOLLARS};
 use accounting_api::domain::{AccountingError, billing};
 use accounting_api::testing::{AccountingApp, SmtpSink, seed_earners};
+use ates_core::account_replica;
 use ates_core::bus::{EventBus, IncomingEvent, Outbox};
 use ates_core::calendar::BusinessCalendar;
 use ates_core::metrics::Metrics;
 use ates_core::service::AtesService;
-use ates_core::testing::{TestBroker, TestDatabase, eventually, publish_event};
+use ates_core::testing::{
+    CommandRun, TestBroker, TestDatabase, count, eventually, publish_event, run_command,
+};
 use ates_core::unit_of_work::UnitOfWork;
 use chrono::{DateTime, Duration as Span, Utc};
 use event_schemas::accounts::{AccountCreatedV1, Role};
@@ -199,6 +203,30 @@ async fn wait_for_transactions(db: &DatabaseConnection, count: usize) {
     .await;
 }
 
+/// Publishes an `accounts.created` for each of `accounts`, as auth-api
+/// would: workers `popug{index}@popug.inc`.
+async fn publish_accounts(bus: &EventBus, accounts: &[Uuid]) {
+    for (index, account_id) in accounts.iter().enumerate() {
+        let created = AccountCreatedV1 {
+            account_id: *account_id,
+            email: format!("popug{index}@popug.inc"),
+            full_name: format!("Popug {index}"),
+            role: Role::Worker,
+            active: true,
+            created_at: Utc::now() - Span::hours(2),
+        };
+        publish_event(bus, &Envelope::new("auth-api", created)).await;
+    }
+}
+
+async fn replica(db: &DatabaseConnection) -> Vec<account_replica::ReplicatedAccount> {
+    account_replica::entity::Entity::find()
+        .order_by_asc(account_replica::entity::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+}
+
 /// A broker with accounting on it, and a bus to publish task events.
 async fn accounting_on_fresh_broker() -> (TestBroker, AccountingApp, EventBus) {
     let broker = TestBroker::start().await;
@@ -280,6 +308,207 @@ async fn replaying_the_streams_into_an_empty_database_gives_the_same_balances() 
     .await;
     wait_for_transactions(&rebuilt.db, money_events).await;
     assert_eq!(balances(&rebuilt.db).await, balances(&original.db).await);
+}
+
+/// Runs `accounting-api rebuild` as an operator would, with `config`.
+async fn rebuild(config: &AccountingConfig) -> CommandRun {
+    let binary = env!("CARGO_BIN_EXE_accounting-api");
+    run_command(binary, &config.service, &["rebuild"]).await
+}
+
+#[tokio::test]
+async fn rebuild_replays_the_account_replica_and_never_the_ledger() {
+    let accounts: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    let events = history(&accounts, 10, Utc::now() - Span::hours(1));
+    let money = events.iter().filter(|event| event.is_money()).count();
+    let (_broker, app, bus) = accounting_on_fresh_broker().await;
+    publish_accounts(&bus, &accounts).await;
+    for event in &events {
+        event.publish(&bus).await;
+    }
+    wait_for_transactions(&app.db, money).await;
+    let before = eventually(Duration::from_secs(20), "the three accounts", || async {
+        let rows = replica(&app.db).await;
+        (rows.len() == 3).then_some(rows)
+    })
+    .await;
+    let expected = balances(&app.db).await;
+
+    // While the service consumes, the rebuild is refused.
+    let refused = rebuild(&app.config).await;
+    assert!(
+        !refused.ok && refused.stderr.contains("is consuming the accounts stream"),
+        "{refused:?}"
+    );
+
+    // Stopped, it replays the accounts stream only: the replica is the
+    // same, and nothing is priced, posted or published again.
+    let stopped = app.stop_and_open().await;
+    let outbox = "SELECT COUNT(*) FROM outbox_events";
+    let written = count(&stopped.db, outbox).await;
+    let rebuilt = rebuild(&stopped.config).await;
+    assert!(rebuilt.ok, "{rebuilt:?}");
+    assert_eq!(
+        rebuilt.stdout.lines().next(),
+        Some("accounts: replayed 3 event(s)"),
+        "{rebuilt:?}"
+    );
+    assert!(!rebuilt.stdout.contains("tasks:"), "{rebuilt:?}");
+    assert_eq!(replica(&stopped.db).await, before);
+    assert_eq!(balances(&stopped.db).await, expected);
+    assert_eq!(
+        transaction::Entity::find()
+            .count(&stopped.db)
+            .await
+            .unwrap(),
+        u64::try_from(money).unwrap()
+    );
+    assert_eq!(count(&stopped.db, outbox).await, written, "nothing written");
+
+    // Started again, it goes on from there: a new account and a new task
+    // are applied once each.
+    let app = stopped.restart().await;
+    let newcomer = [Uuid::now_v7()];
+    publish_accounts(&bus, &newcomer).await;
+    let sentinel = history(&newcomer, 1, Utc::now());
+    for event in &sentinel {
+        event.publish(&bus).await;
+    }
+    let total = money + sentinel.iter().filter(|event| event.is_money()).count();
+    wait_for_transactions(&app.db, total).await;
+    eventually(Duration::from_secs(20), "the fourth account", || async {
+        (replica(&app.db).await.len() == 4).then_some(())
+    })
+    .await;
+    assert_eq!(
+        transaction::Entity::find().count(&app.db).await.unwrap(),
+        u64::try_from(total).unwrap(),
+        "nothing applied twice"
+    );
+}
+
+/// Runs `accounting-api dead-letters ARGS` as an operator would, with
+/// `config`.
+async fn dead_letters(config: &AccountingConfig, args: &[&str]) -> CommandRun {
+    let args: Vec<&str> = ["dead-letters"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    run_command(env!("CARGO_BIN_EXE_accounting-api"), &config.service, &args).await
+}
+
+/// Sets the status of every billing cycle in `from` to `to`.
+async fn set_cycle_status(db: &DatabaseConnection, from: &str, to: &str) -> u64 {
+    billing_cycle::Entity::update_many()
+        .col_expr(
+            billing_cycle::Column::Status,
+            sea_orm::sea_query::Expr::value(to),
+        )
+        .filter(billing_cycle::Column::Status.eq(from))
+        .exec(db)
+        .await
+        .unwrap()
+        .rows_affected
+}
+
+#[tokio::test]
+async fn a_dead_letter_fixed_and_replayed_takes_effect_once() {
+    let broker = TestBroker::start().await;
+    let app = AccountingApp::spawn_with(&broker, UNUSED_JWKS, |config| {
+        config.service.consumer_max_deliver = 2;
+        config.service.consumer_retry_base = Duration::from_millis(20);
+    })
+    .await;
+    let bus = EventBus::connect(&broker.bus_config("ledger-test"))
+        .await
+        .unwrap();
+    let accounts = [Uuid::now_v7()];
+    publish_accounts(&bus, &accounts).await;
+
+    // A fault: no billing cycle is open, so the task's fee and reward
+    // cannot be posted; after two deliveries each is a dead letter.
+    assert_eq!(set_cycle_status(&app.db, "open", "closing").await, 1);
+    let events = history(&accounts, 1, Utc::now() - Span::minutes(5));
+    let money: Vec<String> = events
+        .iter()
+        .filter(|event| event.is_money())
+        .map(|event| event.incoming().event_id.to_string())
+        .collect();
+    assert!(!money.is_empty());
+    for event in &events {
+        event.publish(&bus).await;
+    }
+    let letters = eventually(Duration::from_secs(30), "the dead letters", || async {
+        let listed = dead_letters(&app.config, &["list", "--json"]).await;
+        assert!(listed.ok, "{listed:?}");
+        let letters: Vec<serde_json::Value> = serde_json::from_str(&listed.stdout).unwrap();
+        (letters.len() == money.len()).then_some(letters)
+    })
+    .await;
+    let mut ids: Vec<String> = letters
+        .iter()
+        .map(|letter| letter["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let mut expected_ids = money.clone();
+    expected_ids.sort();
+    assert_eq!(ids, expected_ids);
+    for letter in &letters {
+        let reason = letter["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("gave up after 2 deliveries")
+                && reason.contains("no open billing cycle"),
+            "{reason}"
+        );
+    }
+    assert_eq!(transaction::Entity::find().count(&app.db).await.unwrap(), 0);
+
+    // Replayed before the fix, they are refused again and keep waiting.
+    let early = dead_letters(&app.config, &["replay", "--all"]).await;
+    assert!(
+        !early.ok && early.stderr.contains("refused again"),
+        "{early:?}"
+    );
+    let listed = dead_letters(&app.config, &["list", "--json"]).await;
+    let waiting: Vec<serde_json::Value> = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(waiting.len(), money.len());
+
+    // Fixed, each is applied once by the replay...
+    assert_eq!(set_cycle_status(&app.db, "closing", "open").await, 1);
+    let replayed = dead_letters(&app.config, &["replay", "--all"]).await;
+    assert!(replayed.ok, "{replayed:?}");
+    assert!(
+        replayed
+            .stdout
+            .contains(&format!("{} replayed, 0 refused again", money.len())),
+        "{replayed:?}"
+    );
+    let posted = transaction::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(posted.len(), money.len());
+    let cents: i64 = posted.iter().map(|row| row.amount_cents).sum();
+    assert_eq!(balances(&app.db).await, vec![(accounts[0], cents)]);
+
+    // ...and only once: nothing waits, the same letter cannot be replayed
+    // again, and a later task (the marker that the consumer went on) is
+    // posted on top of it.
+    let listed = dead_letters(&app.config, &["list", "--json"]).await;
+    assert_eq!(listed.stdout.trim(), "[]", "{listed:?}");
+    let sequence = letters[0]["sequence"].as_u64().unwrap().to_string();
+    let again = dead_letters(&app.config, &["replay", &sequence]).await;
+    assert!(
+        !again.ok && again.stderr.contains("no dead letter"),
+        "{again:?}"
+    );
+    let later = history(&accounts, 1, Utc::now());
+    for event in &later {
+        event.publish(&bus).await;
+    }
+    let total = money.len() + later.iter().filter(|event| event.is_money()).count();
+    wait_for_transactions(&app.db, total).await;
+    assert_eq!(
+        transaction::Entity::find().count(&app.db).await.unwrap(),
+        u64::try_from(total).unwrap()
+    );
 }
 
 #[tokio::test]
@@ -376,17 +605,7 @@ async fn a_close_interrupted_by_a_crash_is_finished_on_restart_paying_once() {
     let money_events = events.iter().filter(|event| event.is_money()).count();
     let (_broker, app, bus) = accounting_on_fresh_broker().await;
     // The accounts exist (for the payout emails' addresses).
-    for (index, account_id) in accounts.iter().enumerate() {
-        let created = AccountCreatedV1 {
-            account_id: *account_id,
-            email: format!("popug{index}@popug.inc"),
-            full_name: format!("Popug {index}"),
-            role: Role::Worker,
-            active: true,
-            created_at: Utc::now() - Span::hours(2),
-        };
-        publish_event(&bus, &Envelope::new("auth-api", created)).await;
-    }
+    publish_accounts(&bus, &accounts).await;
     for event in &events {
         event.publish(&bus).await;
     }

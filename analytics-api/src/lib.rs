@@ -5,8 +5,8 @@
 //! (migrations) and the bus; it then serves [`routes::api`] and consumes
 //! events until shutdown. Its configuration is the settings every service
 //! reads (port 3004 by default, `BUSINESS_TIMEZONE` for its days).
-//! `rebuild` empties the read models so the next start replays every
-//! stream from the beginning.
+//! Everything it keeps is built from events, so `rebuild` (every
+//! service's command) empties it all and replays every stream.
 
 pub mod db;
 pub mod domain;
@@ -16,7 +16,6 @@ pub mod routes;
 pub mod testing;
 
 use ates_core::auth::Authenticator;
-use ates_core::bus::{EventBus, EventHandler, consumer};
 use ates_core::calendar::BusinessCalendar;
 use ates_core::config::ServiceSettings;
 use ates_core::http::health::Readiness;
@@ -85,20 +84,4 @@ impl AtesService for AnalyticsApi {
     fn background(prepared: &Prepared<Self>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
         vec![prepared.spawn_consumer(shutdown)]
     }
-}
-
-/// Empties the read models and this service's record of processed events,
-/// and deletes its durable consumers: the next start replays every stream
-/// from the beginning and builds the read models anew. Run it with the
-/// service stopped.
-pub async fn rebuild(config: &ServiceSettings) -> anyhow::Result<()> {
-    let db = ates_core::db::open::<Migrator>(&config.database_url, config.database_max_connections)
-        .await?;
-    let bus = EventBus::connect(&config.bus).await?;
-    let domains = consumer::domains_of(&AnalyticsEvents.subscriptions());
-    consumer::delete_durable(&bus, &config.consumer_name, &domains)
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot delete the durable consumers: {error}"))?;
-    domain::read_models::forget_everything(&db, &config.consumer_name).await?;
-    Ok(())
 }

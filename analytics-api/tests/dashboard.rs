@@ -11,7 +11,7 @@ use analytics_api::db::ledger_entry;
 use analytics_api::routes::dashboard::MostExpensive;
 use analytics_api::testing::AnalyticsApp;
 use ates_core::bus::EventBus;
-use ates_core::testing::{eventually, problem, publish_event};
+use ates_core::testing::{eventually, problem, publish_event, run_command};
 use auth_api::testing::TestApp as AuthApp;
 use chrono::{DateTime, TimeZone, Utc};
 use event_schemas::Envelope;
@@ -313,18 +313,23 @@ async fn most_expensive_tasks_respect_day_week_and_month_edges_in_the_business_z
     // A full rebuild from the streams gives identical answers.
     let before_week = serde_json::to_value(ask("period=week&date=2026-03-04").await).unwrap();
     let daily = serde_json::to_value(daily).unwrap();
+    let rebuild = |config| async move {
+        run_command(env!("CARGO_BIN_EXE_analytics-api"), &config, &["rebuild"]).await
+    };
+    let refused = rebuild(analytics.config.clone()).await;
+    assert!(
+        !refused.ok && refused.stderr.contains("is consuming the"),
+        "{refused:?}"
+    );
     let (database, config) = analytics.stop().await;
-    analytics_api::rebuild(&config).await.unwrap();
+    let rebuilt = rebuild(config.clone()).await;
+    assert!(rebuilt.ok, "{rebuilt:?}");
+    assert!(rebuilt.stdout.contains("tasks: replayed"), "{rebuilt:?}");
+    // The command returns once the streams are replayed: the answers are
+    // whole at once.
     let analytics = AnalyticsApp::start_on(database, config).await;
-    // The streams replay independently (entries and titles come from
-    // different streams): wait until the answer is whole again.
-    let after_daily = eventually(WAIT, "the rebuilt daily answer", || async {
-        let answer = analytics.most_expensive_daily(&admin, DAILY).await;
-        let answer = serde_json::to_value(answer).unwrap();
-        (answer == daily).then_some(answer)
-    })
-    .await;
-    assert_eq!(after_daily, daily);
+    let after_daily = analytics.most_expensive_daily(&admin, DAILY).await;
+    assert_eq!(serde_json::to_value(after_daily).unwrap(), daily);
     let after_week = analytics
         .most_expensive_task(&admin, "period=week&date=2026-03-04")
         .await;

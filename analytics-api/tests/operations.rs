@@ -14,14 +14,16 @@ use std::time::Duration;
 use accounting_api::testing::{AccountingApp, SmtpSink};
 use analytics_api::testing::AnalyticsApp;
 use ates_core::bus::EventBus;
-use ates_core::testing::{Scrape, eventually, publish_event, published_messages};
+use ates_core::config::ServiceSettings;
+use ates_core::testing::{
+    Scrape, count, eventually, publish_event, published_messages, run_command,
+};
 use ates_core::trace::trace_id_of;
 use auth_api::testing::{Popug, TestApp as AuthApp};
 use chrono::Utc;
 use event_schemas::Envelope;
 use event_schemas::tasks::TaskCompletedV1;
 use reqwest::StatusCode;
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tasks_api::testing::TasksApp;
 use uuid::Uuid;
 
@@ -97,15 +99,6 @@ async fn wait_for_value(address: &str, series: &str, value: f64) {
         found.is_ok(),
         "{address}: {series} stayed {last}, never {value}"
     );
-}
-
-async fn count(db: &DatabaseConnection, sql: &str) -> f64 {
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap() as f64
 }
 
 /// Publishes a `tasks.completed` that tasks-api did not produce (its
@@ -258,7 +251,7 @@ async fn metrics_count_what_happened_and_serve_every_series_the_alerts_and_dashb
         &system.tasks.db,
         "SELECT COUNT(*) FROM outbox_events WHERE published_at IS NOT NULL",
     )
-    .await;
+    .await as f64;
     assert!(published >= 2.0, "the task's events were published");
     let [_, tasks, ..] = system.scrapes().await;
     assert_eq!(tasks.value("ates_relay_published_total"), published);
@@ -461,56 +454,31 @@ async fn one_trace_follows_a_request_through_the_events_it_causes() {
     }
 }
 
-/// Runs `analytics-api dead-letters ARGS` against `analytics`'s database
-/// and broker, as an operator would beside the running service: exit
-/// status, standard output, standard error.
-async fn dead_letters_command(
-    analytics: &AnalyticsApp,
-    nats_url: &str,
-    database_url: &str,
-    args: Vec<String>,
-) -> (bool, String, String) {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_analytics-api"));
-    command
-        .arg("dead-letters")
-        .args(args)
-        .env_clear()
-        .env("NATS_URL", nats_url);
-    if let Some(prefix) = &analytics.config.bus.subject_prefix {
-        command.env("NATS_SUBJECT_PREFIX", prefix);
-    }
-    let output = command
-        .env("DATABASE_URL", database_url)
-        .env("CONSUMER_NAME", &analytics.config.consumer_name)
-        .env("RUST_LOG", "warn")
-        .output()
-        .await
-        .expect("the binary runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+/// Runs `analytics-api dead-letters ARGS` with `settings`, as an operator
+/// would beside the running service: success, standard output, standard
+/// error.
+async fn dead_letters_command(settings: &ServiceSettings, args: &[&str]) -> (bool, String, String) {
+    let args: Vec<&str> = ["dead-letters"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    let run = run_command(env!("CARGO_BIN_EXE_analytics-api"), settings, &args).await;
+    (run.ok, run.stdout, run.stderr)
 }
 
 #[tokio::test]
 async fn the_dead_letters_commands_list_show_replay_and_discard_beside_the_running_service() {
     let system = System::start().await;
     let analytics = &system.analytics;
-    let nats_url = analytics.config.bus.nats_url.clone();
-    let database_url = analytics.config.database_url.clone();
-    let run = |args: &[&str]| {
-        let args = args.iter().map(|arg| (*arg).to_owned()).collect();
-        dead_letters_command(analytics, &nats_url, &database_url, args)
-    };
-    let (ok, out, err) = run(&["list"]).await;
+    let config = &analytics.config;
+    let (ok, out, err) = dead_letters_command(config, &["list"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("no dead letter waits"), "{out}");
 
     // A forged event: one dead letter, with its reason.
     let forged = publish_forged_completion(&system.bus).await;
     wait_for_value(&analytics.address, "ates_dead_letters_waiting", 1.0).await;
-    let (ok, out, err) = run(&["list", "--json"]).await;
+    let (ok, out, err) = dead_letters_command(config, &["list", "--json"]).await;
     assert!(ok, "{err}");
     let letters: Vec<serde_json::Value> = serde_json::from_str(&out).expect("JSON");
     assert_eq!(letters.len(), 1, "{out}");
@@ -519,13 +487,13 @@ async fn the_dead_letters_commands_list_show_replay_and_discard_beside_the_runni
     let reason = letters[0]["reason"].as_str().unwrap();
     assert!(reason.contains("forged origin"), "{reason}");
     let sequence = letters[0]["sequence"].as_u64().unwrap().to_string();
-    let (ok, out, _) = run(&["list"]).await;
+    let (ok, out, _) = dead_letters_command(config, &["list"]).await;
     assert!(
         ok && out.contains("forged origin") && out.contains("1 dead letter(s) wait"),
         "{out}"
     );
 
-    let (ok, out, err) = run(&["show", &sequence, "--json"]).await;
+    let (ok, out, err) = dead_letters_command(config, &["show", &sequence, "--json"]).await;
     assert!(ok, "{err}");
     let shown: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(shown["event"]["producer"], "evil-api");
@@ -536,7 +504,7 @@ async fn the_dead_letters_commands_list_show_replay_and_discard_beside_the_runni
 
     // Replayed, it is refused again by the same checks: a failure, and it
     // keeps waiting.
-    let (ok, out, err) = run(&["replay", "--all"]).await;
+    let (ok, out, err) = dead_letters_command(config, &["replay", "--all"]).await;
     assert!(!ok, "{out}");
     assert!(
         out.contains("refused") && out.contains("forged origin"),
@@ -546,31 +514,24 @@ async fn the_dead_letters_commands_list_show_replay_and_discard_beside_the_runni
     wait_for_value(&analytics.address, "ates_dead_letters_waiting", 1.0).await;
 
     // Discarded, it no longer waits.
-    let (ok, out, err) = run(&["discard", &sequence, "--reason", "forged"]).await;
+    let (ok, out, err) =
+        dead_letters_command(config, &["discard", &sequence, "--reason", "forged"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("discarded: forged"), "{out}");
     wait_for_value(&analytics.address, "ates_dead_letters_waiting", 0.0).await;
-    let (ok, out, _) = run(&["list", "--json"]).await;
+    let (ok, out, _) = dead_letters_command(config, &["list", "--json"]).await;
     assert!(ok);
     assert_eq!(out.trim(), "[]");
-    let (ok, _, err) = run(&["show", &sequence]).await;
+    let (ok, _, err) = dead_letters_command(config, &["show", &sequence]).await;
     assert!(!ok && err.contains("no dead letter"), "{err}");
 
     // Without the broker or the database: a clear failure.
-    let (ok, _, err) = dead_letters_command(
-        analytics,
-        "nats://127.0.0.1:1",
-        &database_url,
-        vec!["list".into()],
-    )
-    .await;
+    let mut elsewhere = analytics.config.clone();
+    elsewhere.bus.nats_url = "nats://127.0.0.1:1".into();
+    let (ok, _, err) = dead_letters_command(&elsewhere, &["list"]).await;
     assert!(!ok && err.contains("cannot reach NATS"), "{err}");
-    let (ok, _, err) = dead_letters_command(
-        analytics,
-        &nats_url,
-        "postgres://ates@127.0.0.1:1/missing",
-        vec!["list".into()],
-    )
-    .await;
+    let mut elsewhere = analytics.config.clone();
+    elsewhere.database_url = "postgres://ates@127.0.0.1:1/missing".into();
+    let (ok, _, err) = dead_letters_command(&elsewhere, &["list"]).await;
     assert!(!ok && err.contains("cannot open the database"), "{err}");
 }

@@ -88,9 +88,16 @@ pub const SUBSCRIPTIONS: [(&str, u32); 8] = [
     (AccountDeactivatedV2::NAME, AccountDeactivatedV2::VERSION),
 ];
 
+/// The domain (stream) of the account events.
+pub const DOMAIN: &str = "accounts";
+
 /// Whether `event` is an account event (for a service's handler to route).
 pub fn is_account_event(event: &IncomingEvent) -> bool {
-    event.key.name.starts_with("accounts.")
+    event
+        .key
+        .name
+        .split_once('.')
+        .is_some_and(|(domain, _)| domain == DOMAIN)
 }
 
 /// What one account event says about an account.
@@ -213,6 +220,12 @@ fn change_of(event: &IncomingEvent) -> Result<Change, HandlerError> {
             )));
         }
     })
+}
+
+/// Empties the replica (a rebuild then replays the account events).
+pub async fn forget_all(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    entity::Entity::delete_many().exec(conn).await?;
+    Ok(())
 }
 
 /// Applies one account event to the replica, in the consumer's transaction.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::auth::{FileJwks, HttpJwks, TokenVerifier};
-use crate::bus::{BusConfig, BusCredentials, BusTls, Secret};
+use crate::bus::{BusConfig, BusCredentials, BusTls, ConsumerSettings, Secret};
 use crate::http::HttpSettings;
 
 /// A variable's value; unset and blank are the same.
@@ -36,6 +36,18 @@ pub fn parse<T: FromStr>(name: &str, default: T) -> anyhow::Result<T> {
             .map_err(|_| anyhow::anyhow!("{name}={value:?} is not valid")),
         None => Ok(default),
     }
+}
+
+/// A whole-number variable that must lie in `range`.
+fn within(name: &str, default: u32, range: std::ops::RangeInclusive<u32>) -> anyhow::Result<u32> {
+    let value = parse(name, default)?;
+    anyhow::ensure!(
+        range.contains(&value),
+        "{name}={value} is outside {}..={}",
+        range.start(),
+        range.end()
+    );
+    Ok(value)
 }
 
 /// A variable in whole seconds.
@@ -86,6 +98,13 @@ pub struct ServiceSettings {
     /// every instance shares. A new name with an empty database rebuilds
     /// the service's state by replaying the streams from the start.
     pub consumer_name: String,
+    /// `CONSUMER_MAX_DELIVER` (default 10, 1 to 1,000): deliveries of an
+    /// event that keeps failing before it becomes a dead letter.
+    pub consumer_max_deliver: u32,
+    /// `CONSUMER_RETRY_BASE_MS` (default 500, 1 to 60,000): the first
+    /// back-off before a failed event is delivered again; it doubles with
+    /// each delivery, up to a minute.
+    pub consumer_retry_base: Duration,
     /// `BUSINESS_TIMEZONE` (default `UTC`): an IANA zone such as
     /// `Europe/Moscow`; business days run from midnight to midnight there.
     pub business_timezone: chrono_tz::Tz,
@@ -139,8 +158,23 @@ impl ServiceSettings {
             jwt_audience: var("JWT_AUDIENCE").unwrap_or_else(|| "ates".into()),
             auth_keys,
             consumer_name: var("CONSUMER_NAME").unwrap_or_else(|| service.to_owned()),
+            consumer_max_deliver: within("CONSUMER_MAX_DELIVER", 10, 1..=1_000)?,
+            consumer_retry_base: Duration::from_millis(u64::from(within(
+                "CONSUMER_RETRY_BASE_MS",
+                500,
+                1..=60_000,
+            )?)),
             business_timezone: business_timezone()?,
         })
+    }
+
+    /// How the service's durable consumer is named and retries.
+    pub fn consumer(&self) -> ConsumerSettings {
+        ConsumerSettings {
+            max_deliver: self.consumer_max_deliver,
+            retry_base: self.consumer_retry_base,
+            ..ConsumerSettings::new(&self.consumer_name)
+        }
     }
 
     /// A verifier for auth-api's tokens, with its keys loaded. The keys are

@@ -130,15 +130,8 @@ pub async fn dead_letters<H: EventHandler>(
     let bus = EventBus::connect(&settings.bus)
         .await
         .context("cannot set up the NATS connection")?;
-    let waiting = tokio::time::timeout(BROKER_WAIT, dead_letter::waiting(&bus, &db, consumer))
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "cannot reach NATS at {} within {} s (is nats-server running, and are NATS_URL and the credentials right?)",
-                identity::redacted_url(&settings.bus.nats_url),
-                BROKER_WAIT.as_secs()
-            )
-        })?
+    let waiting = within_broker_wait(settings, dead_letter::waiting(&bus, &db, consumer))
+        .await?
         .context("cannot read the dead letters")?;
     match command {
         DeadLetterCommand::List { json } => {
@@ -406,6 +399,90 @@ pub async fn restore<H: EventHandler>(
         file.display()
     );
     Ok(())
+}
+
+/// Rebuilds what the service builds from other services' events (see
+/// [`EventHandler::rebuilt_domains`]): refuses while an instance of it
+/// consumes those streams; otherwise deletes its durable consumers on
+/// them, empties that state and forgets their processed events (in one
+/// transaction), then replays the streams from the beginning through the
+/// service's own consumer, until nothing waits. Returns, per domain, the
+/// deliveries it replayed.
+pub async fn rebuild<H: EventHandler>(
+    settings: &ServiceSettings,
+    handler: H,
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let service = &settings.bus.service;
+    let domains = handler.rebuilt_domains();
+    anyhow::ensure!(
+        !domains.is_empty(),
+        "{service} builds nothing from other services' events: nothing to rebuild"
+    );
+    let consumer = settings.consumer_name.as_str();
+    let db = open_database(&settings.database_url).await?;
+    let bus = EventBus::connect(&settings.bus)
+        .await
+        .context("cannot set up the NATS connection")?;
+    for domain in &domains {
+        let waiting = within_broker_wait(settings, pull_requests_waiting(&bus, domain, consumer))
+            .await?
+            .map_err(|error| {
+                anyhow::anyhow!(
+                    "cannot read the consumer {consumer} on the {domain} stream: {error}"
+                )
+            })?;
+        anyhow::ensure!(
+            waiting == 0,
+            "an instance of {service} is consuming the {domain} stream as {consumer} \
+             ({waiting} pull request(s) waiting): stop every instance, then rebuild"
+        );
+    }
+    consumer::delete_durable(&bus, consumer, &domains)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot delete the durable consumers: {error}"))?;
+    let txn = crate::db::begin_write(&db).await?;
+    handler.forget_rebuilt(&txn).await?;
+    consumer::forget_processed(&*txn, consumer, &domains).await?;
+    txn.commit().await?;
+    let replayed = consumer::catch_up(&bus, &db, Arc::new(handler), &settings.consumer(), &domains)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!("the replay stopped ({error}); run rebuild again, or start the service")
+        })?;
+    Ok(replayed)
+}
+
+/// How many pull requests wait on the durable consumer `consumer` of
+/// `domain`'s stream: more than none while an instance consumes it.
+async fn pull_requests_waiting(
+    bus: &EventBus,
+    domain: &str,
+    consumer: &str,
+) -> Result<usize, async_nats::Error> {
+    use async_nats::jetstream::context::ConsumerInfoErrorKind;
+    let Some(stream) = bus.existing_stream(domain).await? else {
+        return Ok(0);
+    };
+    match stream.consumer_info(consumer).await {
+        Ok(info) => Ok(info.num_waiting),
+        Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => Ok(0),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `work` against the broker, or a clear error when the broker does not
+/// answer within [`BROKER_WAIT`].
+async fn within_broker_wait<T>(
+    settings: &ServiceSettings,
+    work: impl Future<Output = T>,
+) -> anyhow::Result<T> {
+    tokio::time::timeout(BROKER_WAIT, work).await.map_err(|_| {
+        anyhow::anyhow!(
+            "cannot reach NATS at {} within {} s (is nats-server running, and are NATS_URL and the credentials right?)",
+            identity::redacted_url(&settings.bus.nats_url),
+            BROKER_WAIT.as_secs()
+        )
+    })
 }
 
 async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {

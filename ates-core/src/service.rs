@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::account_replica::ReplicaGate;
 use crate::auth::Authenticator;
 use crate::bus::backlog::Sources;
-use crate::bus::consumer::{self, ConsumerSettings, EventHandler};
+use crate::bus::consumer::{self, EventHandler};
 use crate::bus::{EventBus, RelaySettings};
 use crate::config::{ServiceConfig, ServiceSettings};
 use crate::http::HttpSettings;
@@ -190,7 +190,7 @@ impl<S: AtesService> Prepared<S> {
         let handler = S::events(&self.config, &self.metrics);
         let subscriptions = handler.subscriptions();
         let events: Vec<&str> = subscriptions.iter().map(|(name, _)| *name).collect();
-        let mut settings = ConsumerSettings::new(&self.config.settings().consumer_name);
+        let mut settings = self.config.settings().consumer();
         settings.metrics = self
             .metrics
             .consumer(&events, &consumer::domains_of(&subscriptions));
@@ -259,6 +259,11 @@ enum ServiceCommand {
         #[command(subcommand)]
         command: DeadLetterCommand,
     },
+    /// Rebuild what the service builds from other services' events (the
+    /// account replica; analytics' read models) by replaying their streams
+    /// from the beginning; refused while an instance consumes them (needs
+    /// NATS_URL and DATABASE_URL).
+    Rebuild,
     /// Write a consistent copy of the database to FILE, while the service
     /// runs (needs DATABASE_URL; pg_dump on PostgreSQL).
     Backup { file: std::path::PathBuf },
@@ -285,6 +290,16 @@ impl ServiceCommand {
                 let config = config_from_env::<S>()?;
                 let events = S::events(&config, &Metrics::new());
                 crate::operations::dead_letters(config.settings(), events, command).await
+            }
+            ServiceCommand::Rebuild => {
+                let config = config_from_env::<S>()?;
+                let events = S::events(&config, &Metrics::new());
+                let replayed = crate::operations::rebuild(config.settings(), events).await?;
+                for (domain, deliveries) in replayed {
+                    println!("{domain}: replayed {deliveries} event(s)");
+                }
+                println!("rebuilt; the service goes on from here when it starts");
+                Ok(())
             }
             ServiceCommand::Backup { file } => {
                 crate::operations::backup(config_from_env::<S>()?.settings(), &file).await

@@ -1,4 +1,4 @@
-//! tasks-api: `serve` (the default) or `openapi`.
+//! tasks-api: `serve` (the default) and the commands every service has.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

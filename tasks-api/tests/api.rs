@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ates_core::bus::EventBus;
-use ates_core::testing::{eventually, problem, published_events};
+use ates_core::config::ServiceSettings;
+use ates_core::testing::{CommandRun, count, eventually, problem, published_events, run_command};
 use auth_api::testing::{ADMIN_EMAIL, Popug, TestApp as AuthApp};
 use event_schemas::tasks::TaskStatus;
 use reqwest::StatusCode;
@@ -785,28 +786,70 @@ async fn a_shuffle_racing_completions_never_undoes_a_completion() {
     }
 }
 
+/// Runs `tasks-api rebuild` as an operator would, with `settings`.
+async fn rebuild(settings: &ServiceSettings) -> CommandRun {
+    run_command(env!("CARGO_BIN_EXE_tasks-api"), settings, &["rebuild"]).await
+}
+
 #[tokio::test]
-async fn the_account_replica_is_rebuilt_by_replaying_the_stream() {
+async fn rebuild_replays_the_account_replica_and_leaves_the_tasks_alone() {
     let system = System::start().await;
-    system.admin().await;
+    let admin = system.admin().await;
     let kesha = system.popug("kesha@popug.inc", "worker").await;
-    system.popug("boss@popug.inc", "manager").await;
-    system.popug("rio@popug.inc", "accountant").await;
+    let boss = system.popug("boss@popug.inc", "manager").await;
+    let rio = system.popug("rio@popug.inc", "accountant").await;
     system.auth.deactivate(&kesha.id).await;
     system.tasks.wait_for_account(&kesha.id, false).await;
-    let original = tasks_api::testing::replica(&system.tasks.db).await;
-    assert_eq!(original.len(), 4);
+    let chick = system.popug("chick@popug.inc", "worker").await;
+    let eligible = [chick.id, rio.id];
+    let first = system.tasks.task(&boss.token, "Before the rebuild").await;
+    assert!(eligible.contains(&first.assignee_id.to_string()));
+    let replica = tasks_api::testing::replica(&system.tasks.db).await;
+    assert_eq!(replica.len(), 5);
+    let tasks = system.tasks.all(&admin.token, "").await;
+    let account_events = published_events(&system.bus, "accounts").await.len();
 
-    let rebuilt = TasksApp::spawn_with(&system.auth.broker, &system.auth.jwks_url(), |config| {
-        config.consumer_name = "tasks-api-rebuild".into();
-    })
-    .await;
-    let replayed = eventually(Duration::from_secs(20), "the replayed replica", || async {
-        let rows = tasks_api::testing::replica(&rebuilt.db).await;
-        (rows == original).then_some(rows)
-    })
-    .await;
-    assert_eq!(replayed.len(), 4);
+    // While the service consumes, the rebuild is refused and changes nothing.
+    let refused = rebuild(&system.tasks.config).await;
+    assert!(
+        !refused.ok && refused.stderr.contains("is consuming the accounts stream"),
+        "{refused:?}"
+    );
+
+    // auth-api and the broker stay up throughout.
+    let System {
+        auth: _auth,
+        tasks: app,
+        bus,
+    } = system;
+    let stopped = app.stop_and_open().await;
+    let outbox = "SELECT COUNT(*) FROM outbox_events";
+    let written = count(&stopped.db, outbox).await;
+    let rebuilt = rebuild(&stopped.config).await;
+    assert!(rebuilt.ok, "{rebuilt:?}");
+    assert!(
+        rebuilt
+            .stdout
+            .contains(&format!("accounts: replayed {account_events} event(s)")),
+        "{rebuilt:?}"
+    );
+    assert_eq!(tasks_api::testing::replica(&stopped.db).await, replica);
+    assert_eq!(count(&stopped.db, outbox).await, written, "nothing written");
+    assert_eq!(
+        published_events(&bus, "accounts").await.len(),
+        account_events
+    );
+
+    // Started again, it knows who is active: the tasks are as they were,
+    // and new ones go to active popugs who are not managers or admins.
+    let app = stopped.restart().await;
+    assert_eq!(app.all(&admin.token, "").await, tasks);
+    for index in 0..5 {
+        let task = app
+            .task(&boss.token, &format!("After the rebuild {index}"))
+            .await;
+        assert!(eligible.contains(&task.assignee_id.to_string()), "{task:?}");
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@
 use ates_core::account_replica;
 use ates_core::bus::{EventHandler, HandlerError, IncomingEvent};
 use ates_core::unit_of_work::UnitOfWork;
+use sea_orm::{DatabaseTransaction, DbErr};
 
 use crate::LedgerCounters;
 use crate::domain::ledger;
@@ -29,6 +30,15 @@ impl EventHandler for AccountingEvents {
 
     async fn handle(&self, work: &UnitOfWork, event: &IncomingEvent) -> Result<(), HandlerError> {
         self.handle_batch(work, &[event]).await
+    }
+
+    /// The account replica; never the ledger's task events.
+    fn rebuilt_domains(&self) -> Vec<&'static str> {
+        vec![account_replica::DOMAIN]
+    }
+
+    async fn forget_rebuilt(&self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
+        account_replica::forget_all(txn).await
     }
 
     /// Counts the fee or reward an applied task event posted.

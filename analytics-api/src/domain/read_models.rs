@@ -10,7 +10,7 @@ use event_schemas::EventPayload;
 use event_schemas::accounting::{TransactionAppliedV1, TransactionKind};
 use event_schemas::tasks::{TaskCreatedV1, TaskCreatedV2, TaskCreatedV3};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, IntoActiveModel};
 use uuid::Uuid;
 
 use crate::db::{balance, best_completion, earnings, ledger_entry, task};
@@ -173,18 +173,13 @@ pub async fn record_completion(
     }
 }
 
-/// Empties every read model, the account replica and `consumer`'s record of
-/// processed events, in one transaction: what a rebuild starts from.
-pub async fn forget_everything(db: &DatabaseConnection, consumer: &str) -> Result<(), DbErr> {
-    let txn = ates_core::db::begin_write(db).await?;
-    ledger_entry::Entity::delete_many().exec(&txn).await?;
-    balance::Entity::delete_many().exec(&txn).await?;
-    earnings::Entity::delete_many().exec(&txn).await?;
-    best_completion::Entity::delete_many().exec(&txn).await?;
-    task::Entity::delete_many().exec(&txn).await?;
-    account_replica::entity::Entity::delete_many()
-        .exec(&txn)
-        .await?;
-    ates_core::bus::forget_processed(&txn, consumer).await?;
-    txn.commit().await
+/// Empties every read model and the account replica: what a rebuild
+/// replays the streams into.
+pub async fn forget_everything(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    ledger_entry::Entity::delete_many().exec(conn).await?;
+    balance::Entity::delete_many().exec(conn).await?;
+    earnings::Entity::delete_many().exec(conn).await?;
+    best_completion::Entity::delete_many().exec(conn).await?;
+    task::Entity::delete_many().exec(conn).await?;
+    account_replica::forget_all(conn).await
 }

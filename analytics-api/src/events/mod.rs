@@ -4,6 +4,7 @@
 
 use ates_core::bus::{EventHandler, HandlerError, IncomingEvent};
 use ates_core::unit_of_work::UnitOfWork;
+use sea_orm::{DatabaseTransaction, DbErr};
 
 use crate::domain::read_models;
 
@@ -17,5 +18,14 @@ impl EventHandler for AnalyticsEvents {
 
     async fn handle(&self, work: &UnitOfWork, event: &IncomingEvent) -> Result<(), HandlerError> {
         read_models::apply(work, event).await
+    }
+
+    /// Everything analytics keeps is built from events.
+    fn rebuilt_domains(&self) -> Vec<&'static str> {
+        ates_core::bus::consumer::domains_of(&self.subscriptions())
+    }
+
+    async fn forget_rebuilt(&self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
+        read_models::forget_everything(txn).await
     }
 }

@@ -109,6 +109,25 @@ pub trait EventHandler: Send + Sync + 'static {
     /// what its events did.
     fn applied(&self, _event: &IncomingEvent) {}
 
+    /// The domains whose events build only what this service can build
+    /// again from the streams (an account replica, read models): what
+    /// `rebuild` empties with [`Self::forget_rebuilt`] and replays. Never
+    /// a domain whose events move money or send mail (accounting's
+    /// `tasks`): a replay must not price, pay or mail twice. None by
+    /// default.
+    fn rebuilt_domains(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// Empties, in `txn`, what the events of [`Self::rebuilt_domains`]
+    /// built.
+    fn forget_rebuilt(
+        &self,
+        _txn: &sea_orm::DatabaseTransaction,
+    ) -> impl Future<Output = Result<(), DbErr>> + Send {
+        async { Ok(()) }
+    }
+
     /// Applies several events of one stream, in order, in one transaction.
     /// Any error undoes the whole batch, which the consumer then applies
     /// event by event with [`Self::handle`] (so a bad event is judged
@@ -249,25 +268,12 @@ pub async fn replay<H: EventHandler>(
     durable_name: &str,
     letter: &super::dead_letter::StoredDeadLetter,
 ) -> Replayed {
-    let subscriptions: BTreeSet<(String, u32)> = handler
-        .subscriptions()
-        .into_iter()
-        .map(|(name, version)| (name.to_owned(), version))
-        .collect();
     let domain = letter
         .original_subject
         .split('.')
         .next()
-        .unwrap_or_default()
-        .to_owned();
-    let worker = StreamWorker {
-        bus: bus.clone(),
-        db: db.clone(),
-        handler,
-        subscriptions: Arc::new(subscriptions),
-        settings: ConsumerSettings::new(durable_name),
-        domain,
-    };
+        .unwrap_or_default();
+    let worker = Workers::new(bus, db, handler, ConsumerSettings::new(durable_name)).on(domain);
     let subject = bus.naming().wire_subject(&letter.original_subject);
     let delivery = Delivery {
         subject: &subject,
@@ -302,28 +308,78 @@ pub async fn run<H: EventHandler>(
     settings: ConsumerSettings,
     shutdown: CancellationToken,
 ) {
-    let subscribed = handler.subscriptions();
-    let domains = domains_of(&subscribed);
-    let subscriptions: BTreeSet<(String, u32)> = subscribed
-        .into_iter()
-        .map(|(name, version)| (name.to_owned(), version))
-        .collect();
-    let subscriptions = Arc::new(subscriptions);
+    let domains = domains_of(&handler.subscriptions());
+    let workers = Workers::new(&bus, &db, handler, settings);
     let mut tasks = Vec::new();
     for domain in domains {
-        let worker = StreamWorker {
-            bus: bus.clone(),
-            db: db.clone(),
-            handler: handler.clone(),
-            subscriptions: subscriptions.clone(),
-            settings: settings.clone(),
-            domain: domain.to_owned(),
-        };
-        tasks.push(tokio::spawn(worker.run(shutdown.clone())));
+        tasks.push(tokio::spawn(workers.on(domain).run(shutdown.clone())));
     }
     for task in tasks {
         if let Err(error) = task.await {
             tracing::error!(%error, "consumer task failed");
+        }
+    }
+}
+
+/// Applies, as the live consumer would, every event waiting for the
+/// durable consumer `settings.durable_name` on the streams of `domains`
+/// (created from the beginning of each stream if missing), until nothing
+/// waits and nothing awaits a retry. Returns how many deliveries it handled
+/// per domain. What `rebuild` replays the streams with.
+pub async fn catch_up<H: EventHandler>(
+    bus: &EventBus,
+    db: &DatabaseConnection,
+    handler: Arc<H>,
+    settings: &ConsumerSettings,
+    domains: &[&str],
+) -> Result<Vec<(String, u64)>, async_nats::Error> {
+    let workers = Workers::new(bus, db, handler, settings.clone());
+    let mut handled = Vec::with_capacity(domains.len());
+    for domain in domains {
+        handled.push(((*domain).to_owned(), workers.on(domain).catch_up().await?));
+    }
+    Ok(handled)
+}
+
+/// What the consumer of one handler shares across its streams.
+struct Workers<H> {
+    bus: EventBus,
+    db: DatabaseConnection,
+    handler: Arc<H>,
+    subscriptions: Arc<BTreeSet<(String, u32)>>,
+    settings: ConsumerSettings,
+}
+
+impl<H: EventHandler> Workers<H> {
+    fn new(
+        bus: &EventBus,
+        db: &DatabaseConnection,
+        handler: Arc<H>,
+        settings: ConsumerSettings,
+    ) -> Self {
+        let subscriptions = handler
+            .subscriptions()
+            .into_iter()
+            .map(|(name, version)| (name.to_owned(), version))
+            .collect();
+        Self {
+            bus: bus.clone(),
+            db: db.clone(),
+            handler,
+            subscriptions: Arc::new(subscriptions),
+            settings,
+        }
+    }
+
+    /// The worker of `domain`'s stream.
+    fn on(&self, domain: &str) -> StreamWorker<H> {
+        StreamWorker {
+            bus: self.bus.clone(),
+            db: self.db.clone(),
+            handler: self.handler.clone(),
+            subscriptions: self.subscriptions.clone(),
+            settings: self.settings.clone(),
+            domain: domain.to_owned(),
         }
     }
 }
@@ -372,22 +428,7 @@ impl<H: EventHandler> StreamWorker<H> {
         let Some(stream) = self.bus.wait_for_stream(&self.domain, shutdown).await? else {
             return Ok(());
         };
-        self.bus.ensure_dead_letter_stream().await?;
-        let naming = self.bus.naming();
-        let consumer: jetstream::consumer::Consumer<pull::Config> = stream
-            .get_or_create_consumer(
-                &self.settings.durable_name,
-                pull::Config {
-                    durable_name: Some(self.settings.durable_name.clone()),
-                    deliver_policy: DeliverPolicy::All,
-                    ack_policy: AckPolicy::Explicit,
-                    ack_wait: self.settings.ack_wait,
-                    max_deliver: i64::from(self.settings.max_deliver),
-                    filter_subject: naming.domain_subjects(&self.domain),
-                    ..Default::default()
-                },
-            )
-            .await?;
+        let consumer = self.durable(&stream).await?;
         // Whatever is ready at once (up to a batch) is applied in one
         // database transaction: a backlog drains many events per commit,
         // a trickle still goes one by one without waiting.
@@ -413,6 +454,61 @@ impl<H: EventHandler> StreamWorker<H> {
             if let Some(error) = broken {
                 return Err(error.into());
             }
+        }
+    }
+
+    /// The durable consumer on `stream` (created if needed, from the
+    /// beginning of the stream), and the dead-letter stream it may write.
+    async fn durable(
+        &self,
+        stream: &jetstream::stream::Stream,
+    ) -> Result<jetstream::consumer::Consumer<pull::Config>, async_nats::Error> {
+        self.bus.ensure_dead_letter_stream().await?;
+        // Created, or updated to this configuration (a changed
+        // `max_deliver` or `ack_wait` applies to an existing consumer).
+        let consumer = stream
+            .create_consumer(pull::Config {
+                durable_name: Some(self.settings.durable_name.clone()),
+                deliver_policy: DeliverPolicy::All,
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: self.settings.ack_wait,
+                max_deliver: i64::from(self.settings.max_deliver),
+                filter_subject: self.bus.naming().domain_subjects(&self.domain),
+                ..Default::default()
+            })
+            .await?;
+        Ok(consumer)
+    }
+
+    /// Processes what waits for the durable consumer until nothing does:
+    /// no message pending and none waiting for a retry (applied or dead
+    /// lettered by then). Returns how many deliveries it handled.
+    async fn catch_up(&self) -> Result<u64, async_nats::Error> {
+        let Some(stream) = self.bus.existing_stream(&self.domain).await? else {
+            return Ok(0);
+        };
+        let mut consumer = self.durable(&stream).await?;
+        let mut handled = 0u64;
+        loop {
+            let batch: Vec<jetstream::Message> = consumer
+                .batch()
+                .max_messages(BATCH_SIZE)
+                .expires(Duration::from_secs(1))
+                .messages()
+                .await?
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()?;
+            if batch.is_empty() {
+                let info = consumer.info().await?;
+                if info.num_pending == 0 && info.num_ack_pending == 0 {
+                    return Ok(handled);
+                }
+                continue;
+            }
+            handled += batch.len() as u64;
+            self.process(batch).await?;
         }
     }
 
@@ -833,14 +929,21 @@ pub async fn delete_durable(
     Ok(())
 }
 
-/// Forgets which events `consumer` applied (part of a rebuild).
+/// Forgets that `consumer` applied the events of `domains` (part of a
+/// rebuild): the replay applies them again.
 pub async fn forget_processed(
     conn: &impl sea_orm::ConnectionTrait,
     consumer: &str,
+    domains: &[&str],
 ) -> Result<(), DbErr> {
+    use sea_orm::sea_query::Condition;
     use sea_orm::{ColumnTrait, QueryFilter};
+    let of_domains = domains.iter().fold(Condition::any(), |any, domain| {
+        any.add(processed_event::Column::EventName.starts_with(format!("{domain}.")))
+    });
     processed_event::Entity::delete_many()
         .filter(processed_event::Column::Consumer.eq(consumer))
+        .filter(of_domains)
         .exec(conn)
         .await?;
     Ok(())

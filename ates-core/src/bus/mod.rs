@@ -395,34 +395,46 @@ impl EventBus {
         domain: &str,
         shutdown: &tokio_util::sync::CancellationToken,
     ) -> Result<Option<stream::Stream>, async_nats::Error> {
-        use async_nats::jetstream::ErrorCode;
-        use async_nats::jetstream::context::GetStreamErrorKind;
-        let name = self.naming.domain_stream(domain);
         let mut attempt = 0u32;
         loop {
-            match self.jetstream.get_stream(&name).await {
-                Ok(stream) => {
-                    if attempt > 0 {
-                        tracing::info!(stream = %name, "the stream exists now");
-                    }
-                    return Ok(Some(stream));
+            if let Some(stream) = self.existing_stream(domain).await? {
+                if attempt > 0 {
+                    tracing::info!(stream = %stream.cached_info().config.name, "the stream exists now");
                 }
-                Err(error)
-                    if matches!(error.kind(), GetStreamErrorKind::JetStream(inner)
-                        if inner.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
-                {
-                    attempt = attempt.saturating_add(1);
-                    if attempt == 1 {
-                        tracing::warn!(stream = %name, producer = domain_producer(domain).unwrap_or("its producer"), "the stream does not exist yet; waiting for its producer to create it");
-                    }
-                    let wait = backoff(attempt, Duration::from_millis(100), Duration::from_secs(2));
-                    tokio::select! {
-                        () = shutdown.cancelled() => return Ok(None),
-                        () = tokio::time::sleep(wait) => {}
-                    }
-                }
-                Err(error) => return Err(error.into()),
+                return Ok(Some(stream));
             }
+            attempt = attempt.saturating_add(1);
+            if attempt == 1 {
+                tracing::warn!(stream = %self.naming.domain_stream(domain), producer = domain_producer(domain).unwrap_or("its producer"), "the stream does not exist yet; waiting for its producer to create it");
+            }
+            let wait = backoff(attempt, Duration::from_millis(100), Duration::from_secs(2));
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(None),
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// `domain`'s stream, or `None` when its producer has not created it.
+    pub async fn existing_stream(
+        &self,
+        domain: &str,
+    ) -> Result<Option<stream::Stream>, async_nats::Error> {
+        use async_nats::jetstream::ErrorCode;
+        use async_nats::jetstream::context::GetStreamErrorKind;
+        match self
+            .jetstream
+            .get_stream(self.naming.domain_stream(domain))
+            .await
+        {
+            Ok(stream) => Ok(Some(stream)),
+            Err(error)
+                if matches!(error.kind(), GetStreamErrorKind::JetStream(inner)
+                    if inner.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(error.into()),
         }
     }
 

@@ -405,6 +405,8 @@ pub fn service_settings(
         jwt_audience: "ates".into(),
         auth_keys: AuthKeys::Url(jwks_url.to_owned()),
         consumer_name: service.to_owned(),
+        consumer_max_deliver: 10,
+        consumer_retry_base: Duration::from_millis(500),
         business_timezone: chrono_tz::UTC,
     }
 }
@@ -593,6 +595,78 @@ pub fn page_path(path: &str, cursor: Option<&str>) -> String {
     match cursor {
         Some(cursor) => format!("{path}{separator}per_page=100&cursor={cursor}"),
         None => format!("{path}{separator}per_page=100"),
+    }
+}
+
+/// The number `sql` (a `SELECT COUNT(*) ...`) answers on `db`.
+pub async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .expect("the count runs")
+        .expect("a row");
+    row.try_get_by_index::<i64>(0).expect("a number")
+}
+
+/// What a service binary's command printed, and whether it succeeded.
+#[derive(Debug)]
+pub struct CommandRun {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `binary ARGS` (a service's operator command: `rebuild`,
+/// `dead-letters list`) as an operator would, with only the environment
+/// `settings` describes: the broker with its credentials and TLS, the
+/// database and the consumer name.
+pub async fn run_command(binary: &str, settings: &ServiceSettings, args: &[&str]) -> CommandRun {
+    use crate::bus::identity::BusCredentials;
+    let bus = &settings.bus;
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .args(args)
+        .env_clear()
+        .env("NATS_URL", &bus.nats_url)
+        .env("DATABASE_URL", &settings.database_url)
+        .env("CONSUMER_NAME", &settings.consumer_name)
+        .env("RUST_LOG", "warn");
+    if let Some(prefix) = &bus.subject_prefix {
+        command.env("NATS_SUBJECT_PREFIX", prefix);
+    }
+    match &bus.credentials {
+        BusCredentials::None => {}
+        BusCredentials::UserPassword { user, password } => {
+            command
+                .env("NATS_USER", user)
+                .env("NATS_PASSWORD", password.expose());
+        }
+        BusCredentials::Token(token) => {
+            command.env("NATS_TOKEN", token.expose());
+        }
+        BusCredentials::NkeySeedFile(path) => {
+            command.env("NATS_NKEY_SEED_FILE", path);
+        }
+        BusCredentials::CredsFile(path) => {
+            command.env("NATS_CREDS_FILE", path);
+        }
+    }
+    if let Some(ca) = &bus.tls.ca_file {
+        command.env("NATS_TLS_CA_FILE", ca);
+    }
+    if let Some((certificate, key)) = &bus.tls.client_certificate {
+        command
+            .env("NATS_TLS_CERT_FILE", certificate)
+            .env("NATS_TLS_KEY_FILE", key);
+    }
+    let output = command.output().await.expect("the binary runs");
+    CommandRun {
+        ok: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 

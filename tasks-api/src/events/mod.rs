@@ -6,6 +6,7 @@
 use ates_core::account_replica;
 use ates_core::bus::{EventHandler, HandlerError, IncomingEvent};
 use ates_core::unit_of_work::UnitOfWork;
+use sea_orm::{DatabaseTransaction, DbErr};
 
 /// The account-events consumer.
 #[derive(Debug, Clone, Copy)]
@@ -18,5 +19,14 @@ impl EventHandler for AccountEvents {
 
     async fn handle(&self, work: &UnitOfWork, event: &IncomingEvent) -> Result<(), HandlerError> {
         account_replica::apply(work, event).await
+    }
+
+    /// The account replica; never the ledger's task events.
+    fn rebuilt_domains(&self) -> Vec<&'static str> {
+        vec![account_replica::DOMAIN]
+    }
+
+    async fn forget_rebuilt(&self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
+        account_replica::forget_all(txn).await
     }
 }
