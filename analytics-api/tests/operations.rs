@@ -535,3 +535,18 @@ async fn the_dead_letters_commands_list_show_replay_and_discard_beside_the_runni
     let (ok, _, err) = dead_letters_command(&elsewhere, &["list"]).await;
     assert!(!ok && err.contains("cannot open the database"), "{err}");
 }
+
+#[tokio::test]
+async fn with_metrics_off_no_metrics_are_served() {
+    let broker = ates_core::testing::TestBroker::start().await;
+    let analytics = AnalyticsApp::spawn_with(&broker, "http://127.0.0.1:9/unused", |config| {
+        config.metrics = false;
+    })
+    .await;
+    let get = |path: &str| analytics.client.get(analytics.url(path)).send();
+    assert_eq!(
+        get("/metrics").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(get("/healthz").await.unwrap().status(), StatusCode::OK);
+}

@@ -10,6 +10,9 @@
 //!    `GET /v1/tasks/mine`, then 500 tasks/s for the event lag from the
 //!    create request to `accounting.transaction_applied` on the bus. Peak
 //!    resident memory of each service is read from `/proc` at the end.
+//!    Then what metrics and tracing cost: every service restarted with
+//!    both off (`METRICS=off`, `OTEL_SDK_DISABLED=true`), then on, twice,
+//!    the same create and read loads in each.
 //! 2. Outbox relay drain next to raw JetStream publishing on the same
 //!    server (measured first, while the server is quiet; three alternating
 //!    rounds, medians): the async-nats client publishes N envelopes with
@@ -290,6 +293,11 @@ struct System {
     nats_url: String,
     /// The services' logs.
     dir: tempfile::TempDir,
+    /// Metrics and tracing on (the default), or off (`METRICS=off`,
+    /// `OTEL_SDK_DISABLED=true`) to measure what they cost.
+    observed: bool,
+    /// The peak memory of the processes `restart_all` replaced, MiB.
+    earlier_peaks: HashMap<&'static str, f64>,
 }
 
 impl Drop for System {
@@ -332,6 +340,8 @@ impl System {
             binaries,
             nats_url: nats_url.to_owned(),
             dir: tempfile::tempdir().expect("a temporary directory"),
+            observed: true,
+            earlier_peaks: HashMap::new(),
         };
         for service in SERVICES {
             let child = system.spawn(service);
@@ -356,9 +366,12 @@ impl System {
             .append(true)
             .open(self.dir.path().join(format!("{service}.log")))
             .expect("log file");
+        let switch = if self.observed { "on" } else { "off" };
         Command::new(&binary)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("METRICS", switch)
+            .env("OTEL_SDK_DISABLED", (!self.observed).to_string())
             .env("RUST_LOG", "warn")
             .env("NATS_URL", &self.nats_url)
             .env("BIND_ADDR", format!("127.0.0.1:{}", self.ports[service]))
@@ -425,6 +438,28 @@ impl System {
         before
     }
 
+    /// Every service stopped (`kill -9`) and started again on its database
+    /// with metrics and tracing `observed` or not; returns once all answer.
+    async fn restart_all(&mut self, observed: bool) {
+        self.observed = observed;
+        for service in SERVICES {
+            let peak = self.peak_rss_of(service);
+            let earlier = self.earlier_peaks.entry(service).or_default();
+            *earlier = earlier.max(peak);
+        }
+        for (_, child) in &mut self.children {
+            child.kill().expect("kill -9");
+            child.wait().expect("the killed process is reaped");
+        }
+        for index in 0..self.children.len() {
+            let service = self.children[index].0;
+            self.children[index].1 = self.spawn(service);
+        }
+        for service in SERVICES {
+            self.wait_until_healthy(service).await;
+        }
+    }
+
     fn url(&self, service: &str, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.ports[service])
     }
@@ -433,11 +468,15 @@ impl System {
         self.databases[service].url()
     }
 
-    /// Peak resident memory (VmHWM) of each service, MiB.
+    /// Peak resident memory (VmHWM) of each service, MiB, over its
+    /// processes before and after `restart_all`.
     fn peak_rss(&self) -> Vec<(&'static str, f64)> {
         SERVICES
             .iter()
-            .map(|service| (*service, self.peak_rss_of(service)))
+            .map(|service| {
+                let earlier = self.earlier_peaks.get(service).copied().unwrap_or(0.0);
+                (*service, self.peak_rss_of(service).max(earlier))
+            })
             .collect()
     }
 
@@ -530,6 +569,109 @@ where
         elapsed: started.elapsed(),
         latencies,
     }
+}
+
+/// `POST /v1/tasks` and `GET /v1/tasks/mine`, measured with metrics and
+/// tracing off and on.
+struct Overhead {
+    /// Per mode (off, on): the creates' and the reads' loads, every round.
+    posts: [Vec<Load>; 2],
+    mine: [Vec<Load>; 2],
+}
+
+/// The rounds of the overhead measure.
+const OVERHEAD_ROUNDS: usize = 2;
+
+/// Restarts every service with metrics and tracing off, then on,
+/// `OVERHEAD_ROUNDS` times, and runs the same `POST /v1/tasks` and
+/// `GET /v1/tasks/mine` loads in each, waiting between loads until the
+/// ledger holds every created task's fee (so each load starts quiet).
+/// Ends with them on.
+async fn overhead<C, M>(
+    system: &mut System,
+    ledger: &DatabaseConnection,
+    duration: Duration,
+    create: C,
+    mine: M,
+) -> Overhead
+where
+    C: Fn() -> reqwest::RequestBuilder + Clone + Send + 'static,
+    M: Fn() -> reqwest::RequestBuilder + Clone + Send + 'static,
+{
+    let mut measured = Overhead {
+        posts: [Vec::new(), Vec::new()],
+        mine: [Vec::new(), Vec::new()],
+    };
+    for _ in 0..OVERHEAD_ROUNDS {
+        for observed in [false, true] {
+            system.restart_all(observed).await;
+            let mode = usize::from(observed);
+            // The first create also waits for tasks-api to fetch the keys.
+            let started = Instant::now();
+            while create().send().await.map(|r| r.status().as_u16()).ok() != Some(201) {
+                assert!(started.elapsed() < Duration::from_secs(30), "no create");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            caught_up(ledger, system).await;
+            measured.posts[mode].push(load(duration, 201, create.clone()).await);
+            caught_up(ledger, system).await;
+            measured.mine[mode].push(load(duration, 200, mine.clone()).await);
+        }
+    }
+    measured
+}
+
+/// Waits until accounting's ledger holds a fee for every task tasks-api
+/// has.
+async fn caught_up(ledger: &DatabaseConnection, system: &System) {
+    let tasks_db = db::connect(system.database_url("tasks-api"), 1)
+        .await
+        .expect("tasks' database");
+    let started = Instant::now();
+    loop {
+        let tasks = count(&tasks_db, "SELECT COUNT(*) AS n FROM tasks").await;
+        if fees(ledger).await >= tasks {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the ledger never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tasks_db.close().await.expect("closed");
+}
+
+/// The rows of the overhead measure: each mode's mean rate and p99 over
+/// its rounds, and what turning them on costs.
+fn overhead_rows(measured: &mut Overhead, seconds: u64) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (name, loads) in [
+        ("POST /v1/tasks", &mut measured.posts),
+        ("GET /v1/tasks/mine", &mut measured.mine),
+    ] {
+        let mut summary = [(0.0, 0.0); 2];
+        for (mode, rounds) in loads.iter_mut().enumerate() {
+            let rate = rounds.iter().map(Load::rate).sum::<f64>() / rounds.len() as f64;
+            let mut latencies: Vec<Duration> = rounds
+                .iter()
+                .flat_map(|load| load.latencies.iter().copied())
+                .collect();
+            summary[mode] = (rate, ms(percentile(&mut latencies, 99)));
+        }
+        let [(off_rate, off_p99), (on_rate, on_p99)] = summary;
+        let cost = 100.0 * (off_rate - on_rate) / off_rate;
+        rows.push(row(
+            format!(
+                "{name}, metrics and tracing off / on, {OVERHEAD_ROUNDS} alternating rounds of {seconds} s"
+            ),
+            format!(
+                "off {off_rate:.0} req/s (p99 {off_p99:.1} ms), on {on_rate:.0} req/s (p99 {on_p99:.1} ms)"
+            ),
+            format!("cost of on: {cost:.1}% of the rate"),
+        ));
+    }
+    rows
 }
 
 /// Assignment fees in accounting's ledger.
@@ -1328,6 +1470,24 @@ async fn main() {
         .await
     };
 
+    // What metrics and tracing cost: the same loads with both off and on.
+    let mut overhead = {
+        let (client, url, token) = (
+            client.clone(),
+            system.url("tasks-api", "/v1/tasks/mine"),
+            token.clone(),
+        );
+        let mine = move || client.get(&url).bearer_auth(&token);
+        overhead(
+            &mut system,
+            &ledger,
+            Duration::from_secs(seconds),
+            create.clone(),
+            mine,
+        )
+        .await
+    };
+
     let bus = EventBus::connect(&BusConfig {
         nats_url: server.url(),
         subject_prefix: None,
@@ -1424,6 +1584,7 @@ async fn main() {
             verdict(pipeline >= targets.pipeline)
         ),
     ));
+    rows.extend(overhead_rows(&mut overhead, seconds));
     let (p50, p99) = (ms(percentile(&mut lag, 50)), ms(percentile(&mut lag, 99)));
     rows.push(row(
         format!("event lag create -> fee applied at {LAG_RATE} tasks/s, p50 / p99"),

@@ -38,6 +38,15 @@ pub fn parse<T: FromStr>(name: &str, default: T) -> anyhow::Result<T> {
     }
 }
 
+/// An `on`/`off` variable, `on` when unset.
+pub fn switch(name: &str) -> anyhow::Result<bool> {
+    match var(name).as_deref() {
+        None | Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => anyhow::bail!("{name}={other:?} is not on or off"),
+    }
+}
+
 /// A whole-number variable that must lie in `range`.
 fn within(name: &str, default: u32, range: std::ops::RangeInclusive<u32>) -> anyhow::Result<u32> {
     let value = parse(name, default)?;
@@ -108,6 +117,9 @@ pub struct ServiceSettings {
     /// `BUSINESS_TIMEZONE` (default `UTC`): an IANA zone such as
     /// `Europe/Moscow`; business days run from midnight to midnight there.
     pub business_timezone: chrono_tz::Tz,
+    /// `METRICS` (`on` by default; `off` to measure their cost): `off`
+    /// serves no `/metrics` and counts no request or consumed event.
+    pub metrics: bool,
 }
 
 /// A service's whole configuration: the settings every service reads, and
@@ -165,6 +177,7 @@ impl ServiceSettings {
                 1..=60_000,
             )?)),
             business_timezone: business_timezone()?,
+            metrics: switch("METRICS")?,
         })
     }
 

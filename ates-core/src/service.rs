@@ -191,9 +191,12 @@ impl<S: AtesService> Prepared<S> {
         let subscriptions = handler.subscriptions();
         let events: Vec<&str> = subscriptions.iter().map(|(name, _)| *name).collect();
         let mut settings = self.config.settings().consumer();
-        settings.metrics = self
-            .metrics
-            .consumer(&events, &consumer::domains_of(&subscriptions));
+        if self.config.settings().metrics {
+            settings.metrics = Some(
+                self.metrics
+                    .consumer(&events, &consumer::domains_of(&subscriptions)),
+            );
+        }
         tokio::spawn(consumer::run(
             self.bus.clone(),
             self.db.clone(),
@@ -213,12 +216,16 @@ impl<S: AtesService> Prepared<S> {
             bus: self.bus.clone(),
             consumer: self.config.settings().consumer_name.clone(),
         };
+        let observed = self
+            .config
+            .settings()
+            .metrics
+            .then_some((&self.metrics, sources));
         crate::http::service_app(
             S::api().layer(store.layer()),
             self.state.clone(),
             self.http(),
-            &self.metrics,
-            sources,
+            observed,
         )
     }
 

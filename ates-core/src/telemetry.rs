@@ -12,7 +12,9 @@
 //! NATS headers. They are exported over OTLP (HTTP with protobuf) only
 //! when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set; `OTEL_SERVICE_NAME`
-//! overrides the service name.
+//! overrides the service name. `OTEL_SDK_DISABLED=true` leaves
+//! OpenTelemetry out altogether (to measure its cost): no span gets trace
+//! context, so no trace id is logged or travels with the events.
 
 use std::sync::OnceLock;
 
@@ -88,8 +90,19 @@ fn test_logs() -> Box<dyn Layer<Registry> + Send + Sync> {
 }
 
 fn install(service: &str, logs: Box<dyn Layer<Registry> + Send + Sync>, endpoint: Option<&str>) {
+    let disabled = std::env::var("OTEL_SDK_DISABLED").is_ok_and(|value| value == "true");
+    let mut layers = vec![logs];
+    if !disabled {
+        layers.push(traces(service, endpoint));
+    }
+    // An Err only means a subscriber is already installed.
+    drop(tracing_subscriber::registry().with(layers).try_init());
+}
+
+/// The OpenTelemetry layer over aTES's own crates.
+fn traces(service: &str, endpoint: Option<&str>) -> Box<dyn Layer<Registry> + Send + Sync> {
     let provider = PROVIDER.get_or_init(|| tracer_provider(service, endpoint));
-    let traces = tracing_opentelemetry::layer()
+    tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("ates"))
         .with_filter(
             TRACED_CRATES
@@ -97,14 +110,8 @@ fn install(service: &str, logs: Box<dyn Layer<Registry> + Send + Sync>, endpoint
                 .fold(Targets::new(), |targets, target| {
                     targets.with_target(*target, Level::INFO)
                 }),
-        );
-    // An Err only means a subscriber is already installed.
-    drop(
-        tracing_subscriber::registry()
-            .with(logs)
-            .with(traces)
-            .try_init(),
-    );
+        )
+        .boxed()
 }
 
 /// Every span sampled (so its context propagates); exported in batches

@@ -178,8 +178,8 @@ pub struct ConsumerSettings {
     pub retry_max: Duration,
     /// How long JetStream waits for an ack before redelivering.
     pub ack_wait: Duration,
-    /// Where each event's outcome is counted.
-    pub metrics: ConsumerMetrics,
+    /// Where each event's outcome is counted (nowhere with `METRICS=off`).
+    pub metrics: Option<ConsumerMetrics>,
 }
 
 impl ConsumerSettings {
@@ -190,7 +190,7 @@ impl ConsumerSettings {
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),
             ack_wait: Duration::from_secs(30),
-            metrics: ConsumerMetrics::default(),
+            metrics: None,
         }
     }
 }
@@ -564,9 +564,9 @@ impl<H: EventHandler> StreamWorker<H> {
             Outcome::Retry(_) if delivered < self.settings.max_deliver => EventOutcome::retried,
             Outcome::Retry(_) | Outcome::DeadLetter(_) => EventOutcome::dead_lettered,
         };
-        self.settings
-            .metrics
-            .record(self.event_name(message.subject.as_str()), counted);
+        if let Some(metrics) = &self.settings.metrics {
+            metrics.record(self.event_name(message.subject.as_str()), counted);
+        }
         match outcome {
             Outcome::Applied | Outcome::AlreadyApplied | Outcome::Skipped => {
                 message.ack().await?;

@@ -422,17 +422,19 @@ pub fn openapi_of<S: Clone + Send + Sync + 'static>(api: OpenApiRouter<S>) -> Op
     openapi
 }
 
-/// A service's HTTP application: its routes with their state, `/metrics`
-/// (sampled from `sources`), the docs and the shared conventions, every
-/// request counted and timed in `metrics`.
+/// A service's HTTP application: its routes with their state, the docs and
+/// the shared conventions; with `observed`, also `/metrics` (sampled from
+/// its sources) and every request counted and timed in its metrics.
 pub fn service_app<S: Clone + Send + Sync + 'static>(
     api: OpenApiRouter<S>,
     state: S,
     settings: &HttpSettings,
-    metrics: &Metrics,
-    sources: Sources,
+    observed: Option<(&Metrics, Sources)>,
 ) -> anyhow::Result<Router> {
     let (router, openapi) = api.with_state(state).split_for_parts();
+    let Some((metrics, sources)) = observed else {
+        return apply_conventions(router, openapi, settings);
+    };
     let scraped = metrics.clone();
     let router = router
         .route(

@@ -408,6 +408,7 @@ pub fn service_settings(
         consumer_max_deliver: 10,
         consumer_retry_base: Duration::from_millis(500),
         business_timezone: chrono_tz::UTC,
+        metrics: true,
     }
 }
 
