@@ -8,7 +8,7 @@ TEST_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 timed_e2e = began=$$(date +%s); $(2) npm --prefix web run e2e; e2e=$$?; \
 	echo "browser tests ($(1)): $$(( $$(date +%s) - began ))s"; [ $$e2e -eq 0 ]
 
-.PHONY: test-web test-web-postgres screenshots web-deps test-contract test-contract-postgres bench-parts compose-check demo run test test-postgres test-db-clean check deps bench bench-postgres schemas-lock fmt openapi test-alerts
+.PHONY: test-web test-web-postgres screenshots web-deps test-contract test-contract-postgres bench-parts compose-check demo run test test-postgres test-db-clean check deps bench bench-postgres schemas-lock fmt openapi test-alerts test-k8s
 
 ## Run the whole system locally: NATS (JetStream) + every service on SQLite.
 run:
@@ -20,7 +20,7 @@ demo:
 
 ## The whole test suite (formatting, lints, unit and integration tests,
 ## contract fuzzing, the web app's checks and browser tests) on SQLite.
-test: deps check compose-check test-alerts
+test: deps check compose-check test-alerts test-k8s
 	$(CARGO) test --workspace --all-features
 	$(MAKE) --no-print-directory test-contract
 	$(MAKE) --no-print-directory test-web
@@ -69,6 +69,12 @@ test-contract-postgres: deps
 ## compose.yaml is valid and matches what the binaries read (no Docker engine needed).
 compose-check:
 	/usr/bin/python3 scripts/check-compose.py
+
+## The Kubernetes manifests (deploy/k8s/) offline: kubernetes-validate's
+## schemas (--strict), and every Deployment's env, ports, probes, resources,
+## PDB and broker identity against what the binaries read (no cluster needed).
+test-k8s:
+	/usr/bin/python3 scripts/check-k8s.py
 
 ## Prometheus and Grafana files (deploy/): promtool checks the scrape config
 ## and the alert rules, runs the rules' unit tests and parses every query of

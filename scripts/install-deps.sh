@@ -87,3 +87,13 @@ if ! python3 -c 'import openapi_python_client' >/dev/null 2>&1; then
     || python3 -m pip install --quiet openapi-python-client 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages openapi-python-client
 fi
+# kubernetes-validate: `make test-k8s` checks deploy/k8s/ with it offline
+# (it bundles the Kubernetes schemas); one version, so every machine
+# validates against the same schemas.
+KUBERNETES_VALIDATE=1.37.0
+if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))' 2>/dev/null)" != "$KUBERNETES_VALIDATE" ]; then
+  echo "installing kubernetes-validate $KUBERNETES_VALIDATE (pip)"
+  python3 -m pip install --quiet --user "kubernetes-validate==$KUBERNETES_VALIDATE" 2>/dev/null \
+    || python3 -m pip install --quiet "kubernetes-validate==$KUBERNETES_VALIDATE" 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages "kubernetes-validate==$KUBERNETES_VALIDATE"
+fi

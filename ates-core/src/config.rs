@@ -284,6 +284,16 @@ pub fn bus_settings(
         (None, None) => None,
         _ => anyhow::bail!("NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together"),
     };
+    let stream_replicas = match var("NATS_STREAM_REPLICAS") {
+        None => 1,
+        Some(value) => value
+            .parse::<usize>()
+            .ok()
+            .filter(|replicas| (1..=5).contains(replicas))
+            .ok_or_else(|| {
+                anyhow::anyhow!("NATS_STREAM_REPLICAS={value:?} is not a number from 1 to 5")
+            })?,
+    };
     Ok(BusConfig {
         nats_url,
         subject_prefix: var("NATS_SUBJECT_PREFIX"),
@@ -293,6 +303,7 @@ pub fn bus_settings(
             ca_file: var("NATS_TLS_CA_FILE").map(PathBuf::from),
             client_certificate,
         },
+        stream_replicas,
     })
 }
 

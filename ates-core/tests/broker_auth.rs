@@ -586,3 +586,19 @@ async fn tls_with_a_ca_file_and_a_client_certificate_reaches_a_broker_whose_cert
     .expect_err("a certificate without its key");
     assert!(half.to_string().contains("NATS_TLS_KEY_FILE"), "{half}");
 }
+
+#[test]
+fn the_stream_replica_count_is_one_to_five_and_one_by_default() {
+    let url = ("NATS_URL", "nats://127.0.0.1:4222".to_owned());
+    let replicas = |value: Option<&str>| {
+        let mut variables = vec![url.clone()];
+        variables.extend(value.map(|value| ("NATS_STREAM_REPLICAS", value.to_owned())));
+        settings("tasks-api", &variables).map(|config| config.stream_replicas)
+    };
+    assert_eq!(replicas(None).unwrap(), 1);
+    assert_eq!(replicas(Some("3")).unwrap(), 3);
+    for wrong in ["0", "6", "three", "-1", ""] {
+        let error = replicas(Some(wrong)).unwrap_err().to_string();
+        assert!(error.contains("NATS_STREAM_REPLICAS"), "{wrong}: {error}");
+    }
+}

@@ -169,6 +169,10 @@ pub struct BusConfig {
     pub credentials: BusCredentials,
     /// TLS to the broker.
     pub tls: BusTls,
+    /// `NATS_STREAM_REPLICAS` (1 by default, at most 5): the copies a
+    /// JetStream cluster keeps of each stream this service creates (3 on a
+    /// three-node cluster). 0 means the server's default (1).
+    pub stream_replicas: usize,
 }
 
 impl std::fmt::Debug for BusConfig {
@@ -196,6 +200,7 @@ pub struct EventBus {
     streams_ready: Arc<std::sync::atomic::AtomicBool>,
     dead_letters_ready: Arc<std::sync::atomic::AtomicBool>,
     status: Arc<BrokerStatus>,
+    stream_replicas: usize,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -281,6 +286,7 @@ impl EventBus {
             streams_ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             dead_letters_ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             status,
+            stream_replicas: config.stream_replicas,
         })
     }
 
@@ -381,6 +387,7 @@ impl EventBus {
             .get_or_create_stream(stream_config(
                 self.naming.dead_letter_stream(),
                 self.naming.with_prefix("deadletter.>"),
+                self.stream_replicas,
             ))
             .await?;
         self.dead_letters_ready.store(true, Ordering::Release);
@@ -449,17 +456,18 @@ impl EventBus {
 
     async fn ensure_stream(&self, name: String, subjects: String) -> Result<(), async_nats::Error> {
         self.jetstream
-            .create_or_update_stream(stream_config(name, subjects))
+            .create_or_update_stream(stream_config(name, subjects, self.stream_replicas))
             .await?;
         Ok(())
     }
 }
 
-/// The configuration of every aTES stream.
-fn stream_config(name: String, subjects: String) -> stream::Config {
+/// The configuration of every aTES stream, kept in `replicas` copies.
+fn stream_config(name: String, subjects: String, replicas: usize) -> stream::Config {
     stream::Config {
         name,
         subjects: vec![subjects],
+        num_replicas: replicas,
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         duplicate_window: DUPLICATE_WINDOW,

@@ -290,6 +290,7 @@ impl TestBroker {
             service: service.to_owned(),
             credentials,
             tls: self.tls.clone(),
+            stream_replicas: 1,
         }
     }
 }
