@@ -8,7 +8,7 @@ TEST_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 timed_e2e = began=$$(date +%s); $(2) npm --prefix web run e2e; e2e=$$?; \
 	echo "browser tests ($(1)): $$(( $$(date +%s) - began ))s"; [ $$e2e -eq 0 ]
 
-.PHONY: test-web test-web-postgres screenshots web-deps test-contract test-contract-postgres bench-parts compose-check demo run test test-postgres test-db-clean check deps bench bench-postgres schemas-lock fmt openapi test-alerts test-k8s
+.PHONY: test-web test-web-postgres screenshots web-deps test-contract test-contract-postgres bench-parts compose-check demo run test test-postgres test-db-clean check deps bench bench-postgres schemas-lock fmt openapi test-alerts test-k8s test-cluster
 
 ## Run the whole system locally: NATS (JetStream) + every service on SQLite.
 run:
@@ -69,6 +69,17 @@ test-contract-postgres: deps
 ## compose.yaml is valid and matches what the binaries read (no Docker engine needed).
 compose-check:
 	/usr/bin/python3 scripts/check-compose.py
+
+## Scale-out under faults: a three-node JetStream cluster, two instances of
+## each service on PostgreSQL behind nginx, load with a NATS node and one
+## instance of each service killed and restarted; prints the reconciliation
+## (lost and doubled must be 0) and the failover stall.
+test-cluster: deps
+	scripts/ensure-postgres.sh
+	$(CARGO) build --bins --quiet
+	began=$$(date +%s); TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(CARGO) test -p ates-core --test cluster \
+	  -- --ignored --nocapture; status=$$?; \
+	echo "cluster suite: $$(( $$(date +%s) - began ))s"; $(MAKE) --no-print-directory test-db-clean; exit $$status
 
 ## The Kubernetes manifests (deploy/k8s/) offline: kubernetes-validate's
 ## schemas (--strict), and every Deployment's env, ports, probes, resources,

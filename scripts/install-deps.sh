@@ -50,26 +50,37 @@ if ! command -v docker-compose >/dev/null || ! /usr/bin/python3 -c 'import yaml'
   echo "installing docker-compose (apt-get install docker-compose)"
   apt_install docker-compose
 fi
-# promtool (Debian's prometheus package): `make test-alerts` checks
-# deploy/prometheus/ with it. Only the tool is wanted, so no Recommends
-# (node-exporter) and no daemon: a policy-rc.d that refuses service starts
-# is put in place for the install when the machine has none, and on a
-# systemd machine the unit the package enables is disabled again.
-if ! command -v promtool >/dev/null; then
-  echo "installing promtool (apt-get install prometheus)"
+# A package whose program the tests run themselves, so no Recommends and no
+# daemon: a policy-rc.d that refuses service starts is put in place for the
+# install when the machine has none, and on a systemd machine the unit the
+# package enables is disabled again.
+install_without_daemon() {
+  local package=$1
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
     as_root chmod 755 /usr/sbin/policy-rc.d
     trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
-    apt_install --no-install-recommends prometheus
+    apt_install --no-install-recommends "$package"
     as_root rm -f /usr/sbin/policy-rc.d
     trap - EXIT
   else
-    apt_install --no-install-recommends prometheus
+    apt_install --no-install-recommends "$package"
   fi
   if [ -d /run/systemd/system ]; then
-    as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+    as_root systemctl disable --now "$package" >/dev/null 2>&1 || true
   fi
+}
+# promtool (Debian's prometheus package): `make test-alerts` checks
+# deploy/prometheus/ with it.
+if ! command -v promtool >/dev/null; then
+  echo "installing promtool (apt-get install prometheus)"
+  install_without_daemon prometheus
+fi
+# nginx: the load balancer in front of each service's two instances in
+# `make test-cluster`; the suite starts its own, so no daemon.
+if [ ! -x /usr/sbin/nginx ]; then
+  echo "installing nginx (apt-get install nginx)"
+  install_without_daemon nginx
 fi
 # schemathesis: the contract fuzzing (scripts/contract-fuzz.py); one
 # version, so a fixed seed makes the same cases everywhere.

@@ -256,6 +256,29 @@ pub fn is_refused_value(error: &DbErr) -> bool {
     }
 }
 
+/// Whether the database gave up on a statement because of other
+/// transactions (a deadlock, a serialization failure, a lock it could not
+/// get, SQLite busy): nothing was written, and the same request may
+/// succeed a moment later.
+pub fn is_contention(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let (DbErr::Exec(RuntimeErr::SqlxError(error))
+    | DbErr::Query(RuntimeErr::SqlxError(error))
+    | DbErr::Conn(RuntimeErr::SqlxError(error))) = error
+    else {
+        return false;
+    };
+    error
+        .as_database_error()
+        .and_then(|database| database.code())
+        .is_some_and(|code| {
+            matches!(
+                code.as_ref(),
+                "40P01" | "40001" | "55P03" | "5" | "6" | "261" | "517"
+            )
+        })
+}
+
 /// A stored value the code does not know: a role, status or kind written by
 /// hand or by another version. Reading it is an internal error, logged with
 /// the row's id, never a silent default (an unknown role must not become
@@ -308,6 +331,41 @@ pub async fn open<M: sea_orm_migration::MigratorTrait>(
     let db = connect(url, max_connections)
         .await
         .with_context(|| format!("cannot open the database at {url}"))?;
-    M::up(&db, None).await.context("migrations failed")?;
+    // Instances that start together on one empty PostgreSQL database take
+    // turns (the loser would fail creating the same types and tables):
+    // an advisory lock, held on a connection of its own while the
+    // migrations run on the pool.
+    let turn = if db.get_database_backend() == DbBackend::Postgres {
+        let turn = connect(url, 1).await?;
+        turn.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .await
+            .context("cannot take the migration lock")?;
+        Some(turn)
+    } else {
+        None
+    };
+    // On SQLite, another process that migrates the same file at the same
+    // time makes this one's transaction fail (it wrote nothing); the next
+    // attempt finds that migration applied.
+    let mut migrated = M::up(&db, None).await;
+    for _ in 1..MIGRATION_ATTEMPTS {
+        if migrated.is_ok() || turn.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        migrated = M::up(&db, None).await;
+    }
+    let migrated = migrated.context("migrations failed");
+    if let Some(turn) = turn {
+        // Closing the connection releases the lock as well.
+        turn.close().await.ok();
+    }
+    migrated?;
     Ok(db)
 }
+
+/// How often SQLite's migrations are tried (see [`open`]).
+const MIGRATION_ATTEMPTS: u32 = 5;
+
+/// The PostgreSQL advisory lock the migrations of a database run under.
+const MIGRATION_LOCK: i64 = 0x0061_7465_736d_6967; // "atesmig"

@@ -16,7 +16,7 @@ use ates_core::bus::{
     Naming, consumer, dead_letter,
 };
 use ates_core::config::bus_settings;
-use ates_core::testing::{NatsServer, TestBroker, TestDatabase, eventually};
+use ates_core::testing::{NatsServer, TestBroker, TestDatabase, eventually, free_port};
 use ates_core::unit_of_work::UnitOfWork;
 use event_schemas::accounts::AccountCreatedV1;
 use event_schemas::tasks::TaskCompletedV1;
@@ -601,4 +601,14 @@ fn the_stream_replica_count_is_one_to_five_and_one_by_default() {
         let error = replicas(Some(wrong)).unwrap_err().to_string();
         assert!(error.contains("NATS_STREAM_REPLICAS"), "{wrong}: {error}");
     }
+}
+
+#[tokio::test]
+async fn a_seed_list_reaches_the_node_that_answers() {
+    let server = NatsServer::start().await;
+    let seeds = format!("nats://127.0.0.1:{}, {}", free_port(), server.url());
+    let config = settings("tasks-api", &[("NATS_URL", seeds)]).unwrap();
+    let bus = connect(&config).await;
+    connected(&bus).await;
+    bus.client().flush().await.unwrap();
 }

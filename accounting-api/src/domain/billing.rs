@@ -202,14 +202,59 @@ pub async fn finish_close(
     let mut negative = 0;
     let mut after = None;
     loop {
-        let batch = pay_out_batch(db, outbox, &cycle, after, now).await?;
+        let batch = retried("a batch of payouts", || {
+            pay_out_batch(db, outbox, &cycle, after, now)
+        })
+        .await?;
         negative += batch.negative;
         match batch.last {
             Some(last) => after = Some(last),
             None => break,
         }
     }
+    let mut summary = retried("marking the cycle closed", || {
+        mark_closed(db, outbox, &cycle, now)
+    })
+    .await?;
+    summary.negative_balances_carried = negative;
+    Ok(summary)
+}
 
+/// The attempts at one transaction of a close: a transaction that fails
+/// (a deadlock with the ledger's writes, a lost connection) wrote nothing
+/// and runs again, so that a close is not left half done until the next
+/// start.
+const CLOSE_ATTEMPTS: u32 = 5;
+
+async fn retried<T, F, Fut>(what: &str, mut step: F) -> Result<T, AccountingError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AccountingError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match step().await {
+            Ok(value) => return Ok(value),
+            Err(AccountingError::Internal(error)) if attempt < CLOSE_ATTEMPTS => {
+                let wait = std::time::Duration::from_millis(50 * 2u64.pow(attempt));
+                tracing::warn!(error = format!("{error:#}"), attempt, retry_in = ?wait, "{what} failed; trying again");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Marks `cycle` closed with its payouts' count and sum, and publishes
+/// `accounting.billing_cycle_closed` (once).
+async fn mark_closed(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    cycle: &billing_cycle::Model,
+    now: DateTime<Utc>,
+) -> Result<CloseSummary, AccountingError> {
+    let cycle_id = cycle.id;
     let work = UnitOfWork::begin(db, outbox).await?;
     let (count, total) = payout_totals(&work, cycle.id).await?;
     let next = billing_cycle::Entity::find()
@@ -256,10 +301,10 @@ pub async fn finish_close(
             closed_at: Some(closed_at),
             payments_count: count,
             payments_total_cents: total,
-            ..cycle
+            ..cycle.clone()
         },
         next_cycle_id: next.id,
-        negative_balances_carried: negative,
+        negative_balances_carried: 0,
     })
 }
 

@@ -268,7 +268,16 @@ impl EventBus {
         if config.nats_url.trim_start().starts_with("tls://") {
             options = options.require_tls(true);
         }
-        let client = options.connect(config.nats_url.as_str()).await?;
+        // A seed list (`nats://a:4222,nats://b:4222`) names every node of
+        // a cluster: the client connects to one and moves to another when
+        // it is lost.
+        let seeds: Vec<&str> = config
+            .nats_url
+            .split(',')
+            .map(str::trim)
+            .filter(|seed| !seed.is_empty())
+            .collect();
+        let client = options.connect(seeds).await?;
         tracing::info!(broker = %address, credentials = config.credentials.kind(), tls = config.tls.ca_file.is_some(), "broker connection set up");
         let jetstream = jetstream::ContextBuilder::new()
             // API calls and publish acks; generous, as a loaded broker

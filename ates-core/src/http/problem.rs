@@ -181,6 +181,13 @@ impl From<sea_orm::DbErr> for ApiError {
             tracing::warn!(error = %error, "the database refused a value");
             return ApiError::invalid_field("body", "a value of this request cannot be stored");
         }
+        if crate::db::is_contention(&error) {
+            tracing::warn!(error = %error, "the database is busy with other transactions");
+            return ApiError::Overloaded {
+                detail: "the database is busy with other requests; try again".into(),
+                retry_after_secs: 1,
+            };
+        }
         ApiError::Internal(error.into())
     }
 }
