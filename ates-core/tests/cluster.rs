@@ -629,6 +629,55 @@ fn longest_gap(moments: &mut [Duration], window: (Duration, Duration)) -> Durati
         .unwrap_or_default()
 }
 
+/// When JetStream stored each message of `domain`'s stream, in
+/// nanoseconds since the epoch, oldest first.
+async fn publish_times(bus: &EventBus, domain: &str) -> Vec<i128> {
+    use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+    use futures::StreamExt;
+    let mut stream = bus
+        .jetstream()
+        .get_stream(bus.naming().domain_stream(domain))
+        .await
+        .unwrap();
+    let count = stream.info().await.unwrap().state.messages;
+    let reader = stream
+        .create_consumer(pull::Config {
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::None,
+            inactive_threshold: Duration::from_secs(10),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = reader
+        .fetch()
+        .max_messages(usize::try_from(count).unwrap())
+        .expires(Duration::from_secs(5))
+        .messages()
+        .await
+        .unwrap();
+    let mut times = Vec::new();
+    while let Some(message) = messages.next().await {
+        times.push(
+            message
+                .unwrap()
+                .info()
+                .unwrap()
+                .published
+                .unix_timestamp_nanos(),
+        );
+    }
+    times
+}
+
+/// Now, in nanoseconds since the epoch.
+fn now_nanos() -> i128 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i128::try_from(since.as_nanos()).unwrap()
+}
+
 /// One line of the reconciliation: what it counts, the two sides, lost
 /// and doubled.
 struct Line {
@@ -698,6 +747,7 @@ async fn the_cluster_loses_a_node_and_an_instance_of_each_service_and_nothing_is
     let leader = cluster.leader_of(&bus, "tasks").await;
     cluster.nodes[leader].stop().await;
     let leader_killed = started.elapsed();
+    let leader_killed_at = now_nanos();
     eprintln!(
         "cluster: killed {} (the TASKS leader) at {:.1} s",
         cluster.names[leader],
@@ -918,6 +968,20 @@ async fn the_cluster_loses_a_node_and_an_instance_of_each_service_and_nothing_is
     eprintln!(
         "longest pause between successful creates around the TASKS leader's loss: {} ms",
         stall.as_millis()
+    );
+    let second = 1_000_000_000i128;
+    let times = publish_times(&bus, "tasks").await;
+    let event_stall = times
+        .windows(2)
+        .filter(|pair| {
+            pair[1] >= leader_killed_at - second && pair[0] <= leader_killed_at + 10 * second
+        })
+        .map(|pair| pair[1] - pair[0])
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "longest pause between events stored in TASKS around its leader's loss: {} ms",
+        event_stall / 1_000_000
     );
     eprintln!("suite took {:.1} s", suite.elapsed().as_secs_f64());
     eprintln!(
