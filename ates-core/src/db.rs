@@ -328,9 +328,12 @@ pub async fn open<M: sea_orm_migration::MigratorTrait>(
     max_connections: u32,
 ) -> anyhow::Result<DatabaseConnection> {
     use anyhow::Context;
-    let db = connect(url, max_connections)
-        .await
-        .with_context(|| format!("cannot open the database at {url}"))?;
+    let db = connect(url, max_connections).await.with_context(|| {
+        format!(
+            "cannot open the database at {}",
+            crate::bus::identity::redacted_url(url)
+        )
+    })?;
     // Instances that start together on one empty PostgreSQL database take
     // turns (the loser would fail creating the same types and tables):
     // an advisory lock, held on a connection of its own while the

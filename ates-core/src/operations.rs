@@ -127,9 +127,7 @@ pub async fn dead_letters<H: EventHandler>(
     );
     let consumer = settings.consumer_name.as_str();
     let db = open_database(&settings.database_url).await?;
-    let bus = EventBus::connect(&settings.bus)
-        .await
-        .context("cannot set up the NATS connection")?;
+    let bus = connect_broker(settings).await?;
     let waiting = within_broker_wait(settings, dead_letter::waiting(&bus, &db, consumer))
         .await?
         .context("cannot read the dead letters")?;
@@ -376,9 +374,12 @@ pub async fn restore<H: EventHandler>(
         );
         return Ok(());
     }
-    let bus = EventBus::connect(&settings.bus)
-        .await
-        .context("cannot set up the NATS connection")?;
+    let bus = connect_broker(settings).await.map_err(|error| {
+        anyhow::anyhow!(
+            "restored, but {error:#}: delete the durable consumers named {} before starting the service",
+            settings.consumer_name
+        )
+    })?;
     tokio::time::timeout(
         BROKER_WAIT,
         consumer::delete_durable(&bus, &settings.consumer_name, &domains),
@@ -420,9 +421,7 @@ pub async fn rebuild<H: EventHandler>(
     );
     let consumer = settings.consumer_name.as_str();
     let db = open_database(&settings.database_url).await?;
-    let bus = EventBus::connect(&settings.bus)
-        .await
-        .context("cannot set up the NATS connection")?;
+    let bus = connect_broker(settings).await?;
     for domain in &domains {
         let waiting = within_broker_wait(settings, pull_requests_waiting(&bus, domain, consumer))
             .await?
@@ -468,6 +467,22 @@ async fn pull_requests_waiting(
         Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => Ok(0),
         Err(error) => Err(error.into()),
     }
+}
+
+/// The service's bus, once connected: a clear error when the broker does
+/// not accept the connection within [`BROKER_WAIT`] (before any request
+/// of the command times out on its own).
+async fn connect_broker(settings: &ServiceSettings) -> anyhow::Result<EventBus> {
+    let bus = EventBus::connect(&settings.bus)
+        .await
+        .context("cannot set up the NATS connection")?;
+    within_broker_wait(settings, async {
+        while !bus.is_connected() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await?;
+    Ok(bus)
 }
 
 /// `work` against the broker, or a clear error when the broker does not

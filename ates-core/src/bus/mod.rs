@@ -155,6 +155,14 @@ impl Naming {
     }
 }
 
+/// How long a JetStream API call or a publish's acknowledgement may take.
+/// A publish in flight when its stream's leader dies waits this long, then
+/// the relay sends it again (JetStream drops a copy it already holds, by
+/// message id): the events of a domain stop for about this long plus the
+/// election. 10 s made that stall 10.7 s in `make test-cluster`; a loaded
+/// broker still acknowledges in well under it.
+const JETSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Where the broker is, how this service is named on it and who it is.
 #[derive(Clone, Default)]
 pub struct BusConfig {
@@ -280,9 +288,7 @@ impl EventBus {
         let client = options.connect(seeds).await?;
         tracing::info!(broker = %address, credentials = config.credentials.kind(), tls = config.tls.ca_file.is_some(), "broker connection set up");
         let jetstream = jetstream::ContextBuilder::new()
-            // API calls and publish acks; generous, as a loaded broker
-            // answers slowly and a timeout only means a retry.
-            .timeout(Duration::from_secs(10))
+            .timeout(JETSTREAM_TIMEOUT)
             .max_ack_inflight(4096)
             .backpressure_on_inflight(true)
             .build(client.clone());
