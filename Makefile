@@ -78,7 +78,7 @@ test-cluster: deps
 	scripts/ensure-postgres.sh
 	$(CARGO) build --bins --quiet
 	began=$$(date +%s); TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(CARGO) test -p ates-core --test cluster \
-	  -- --ignored --nocapture; status=$$?; \
+	  -- --nocapture; status=$$?; \
 	echo "cluster suite: $$(( $$(date +%s) - began ))s"; $(MAKE) --no-print-directory test-db-clean; exit $$status
 
 ## The Kubernetes manifests (deploy/k8s/) offline: kubernetes-validate's

@@ -428,6 +428,23 @@ pub async fn published_messages(
     bus: &EventBus,
     domain: &str,
 ) -> Vec<(serde_json::Value, async_nats::HeaderMap)> {
+    stored_messages(bus, domain)
+        .await
+        .into_iter()
+        .map(|message| {
+            let event: serde_json::Value =
+                serde_json::from_slice(&message.payload).expect("events are JSON");
+            if let Err(error) = event_schemas::validate_envelope(&event) {
+                panic!("published event breaks the registry: {error}: {event}");
+            }
+            (event, message.headers.clone().unwrap_or_default())
+        })
+        .collect()
+}
+
+/// Every message of a domain's stream as JetStream stored it (oldest
+/// first, with its metadata); none when the stream does not exist.
+pub async fn stored_messages(bus: &EventBus, domain: &str) -> Vec<async_nats::jetstream::Message> {
     use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
     use futures::StreamExt;
 
@@ -451,24 +468,16 @@ pub async fn published_messages(
         })
         .await
         .expect("a reader on the stream");
-    let mut messages = reader
+    reader
         .fetch()
         .max_messages(usize::try_from(count).expect("count fits"))
         .expires(Duration::from_secs(5))
         .messages()
         .await
-        .expect("fetch");
-    let mut events = Vec::new();
-    while let Some(message) = messages.next().await {
-        let message = message.expect("a message");
-        let event: serde_json::Value =
-            serde_json::from_slice(&message.payload).expect("events are JSON");
-        if let Err(error) = event_schemas::validate_envelope(&event) {
-            panic!("published event breaks the registry: {error}: {event}");
-        }
-        events.push((event, message.headers.clone().unwrap_or_default()));
-    }
-    events
+        .expect("fetch")
+        .map(|message| message.expect("a message"))
+        .collect()
+        .await
 }
 
 /// A service the harness starts: how a test configures it, and the typed
