@@ -323,7 +323,32 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 
 /// Connects to `url` and brings the schema up to date with `M`'s
 /// migrations: how every service opens its database at start.
+///
+/// On SQLite, another process that opens or migrates the same file at
+/// the same moment can make this one's connection (switching the file to
+/// WAL) or migration transaction fail with "database is locked", having
+/// written nothing; the next attempt finds the file in WAL mode and the
+/// migration applied. PostgreSQL instances take turns instead (see
+/// [`migrate_in_turn`]).
 pub async fn open<M: sea_orm_migration::MigratorTrait>(
+    url: &str,
+    max_connections: u32,
+) -> anyhow::Result<DatabaseConnection> {
+    let sqlite = DbBackend::Sqlite.is_prefix_of(url);
+    let mut attempt = 1;
+    loop {
+        match open_once::<M>(url, max_connections).await {
+            Err(error) if sqlite && attempt < OPEN_ATTEMPTS => {
+                tracing::debug!(attempt, error = %format!("{error:#}"), "opening the database again");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            opened => return opened,
+        }
+    }
+}
+
+async fn open_once<M: sea_orm_migration::MigratorTrait>(
     url: &str,
     max_connections: u32,
 ) -> anyhow::Result<DatabaseConnection> {
@@ -334,41 +359,36 @@ pub async fn open<M: sea_orm_migration::MigratorTrait>(
             crate::bus::identity::redacted_url(url)
         )
     })?;
-    // Instances that start together on one empty PostgreSQL database take
-    // turns (the loser would fail creating the same types and tables):
-    // an advisory lock, held on a connection of its own while the
-    // migrations run on the pool.
-    let turn = if db.get_database_backend() == DbBackend::Postgres {
-        let turn = connect(url, 1).await?;
-        turn.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
-            .await
-            .context("cannot take the migration lock")?;
-        Some(turn)
+    if db.get_database_backend() == DbBackend::Postgres {
+        migrate_in_turn::<M>(url, &db).await?;
     } else {
-        None
-    };
-    // On SQLite, another process that migrates the same file at the same
-    // time makes this one's transaction fail (it wrote nothing); the next
-    // attempt finds that migration applied.
-    let mut migrated = M::up(&db, None).await;
-    for _ in 1..MIGRATION_ATTEMPTS {
-        if migrated.is_ok() || turn.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        migrated = M::up(&db, None).await;
+        M::up(&db, None).await.context("migrations failed")?;
     }
-    let migrated = migrated.context("migrations failed");
-    if let Some(turn) = turn {
-        // Closing the connection releases the lock as well.
-        turn.close().await.ok();
-    }
-    migrated?;
     Ok(db)
 }
 
-/// How often SQLite's migrations are tried (see [`open`]).
-const MIGRATION_ATTEMPTS: u32 = 5;
+/// Instances that start together on one empty PostgreSQL database take
+/// turns (the loser would fail creating the same types and tables): an
+/// advisory lock, held on a connection of its own while the migrations
+/// run on the pool.
+async fn migrate_in_turn<M: sea_orm_migration::MigratorTrait>(
+    url: &str,
+    db: &DatabaseConnection,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let turn = connect(url, 1).await?;
+    turn.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .await
+        .context("cannot take the migration lock")?;
+    let migrated = M::up(db, None).await.context("migrations failed");
+    // Closing the connection releases the lock as well.
+    turn.close().await.ok();
+    migrated
+}
+
+/// How often a SQLite database is opened before its error is final (see
+/// [`open`]).
+const OPEN_ATTEMPTS: u32 = 8;
 
 /// The PostgreSQL advisory lock the migrations of a database run under.
 const MIGRATION_LOCK: i64 = 0x0061_7465_736d_6967; // "atesmig"

@@ -8,7 +8,7 @@ use ates_core::testing::TestDatabase;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_starting_together_on_an_empty_database_all_migrate_it() {
-    for _ in 0..3 {
+    for _ in 0..10 {
         let database = TestDatabase::create().await;
         let url = database.url();
         let (first, second, third) = tokio::join!(
