@@ -279,6 +279,17 @@ pub fn is_contention(error: &DbErr) -> bool {
         })
 }
 
+/// What a transaction fails with when the idempotent request it belongs to
+/// was taken over by a retry (see [`crate::idempotency::Pledge::keep`]).
+pub const SUPERSEDED: &str =
+    "a later request with this Idempotency-Key took the request over; nothing was stored";
+
+/// Whether `error` is [`SUPERSEDED`]: nothing was written, and a repeat of
+/// the request gets the answer of the request that took it over.
+pub fn is_superseded(error: &DbErr) -> bool {
+    matches!(error, DbErr::Custom(message) if message == SUPERSEDED)
+}
+
 /// A stored value the code does not know: a role, status or kind written by
 /// hand or by another version. Reading it is an internal error, logged with
 /// the row's id, never a silent default (an unknown role must not become

@@ -17,6 +17,8 @@ use sea_orm::{
 
 use crate::bus::{Outbox, OutboxError, StagedEvent};
 use crate::db::{self, WriteTurn};
+use crate::http::ApiError;
+use crate::idempotency::Answer;
 
 /// A command's changes and events, written in one transaction.
 pub struct UnitOfWork {
@@ -89,8 +91,20 @@ impl UnitOfWork {
     }
 
     /// Commits; the outermost unit then wakes the relay to publish its
-    /// events now rather than at its next poll.
+    /// events now rather than at its next poll. The outermost unit of an
+    /// idempotent request first keeps the request's pledge in its
+    /// transaction ([`crate::idempotency::Pledge`]): the mark that the
+    /// command committed is stored with the command, and a request a retry
+    /// took over commits nothing.
     pub async fn commit(self) -> Result<(), DbErr> {
+        if self.outermost.is_some() {
+            crate::idempotency::keep_current(&self.txn).await?;
+        }
+        self.commit_kept().await
+    }
+
+    /// Commits a unit whose pledge is kept (or that has none).
+    async fn commit_kept(self) -> Result<(), DbErr> {
         self.txn.commit().await?;
         if self.outermost.is_some() {
             self.outbox.notify_committed();
@@ -101,6 +115,56 @@ impl UnitOfWork {
     /// Undoes the unit (as dropping it does), saying so.
     pub async fn rollback(self) -> Result<(), DbErr> {
         self.txn.rollback().await
+    }
+}
+
+/// A command's result, written in its unit of work and not committed yet:
+/// the handler turns it into the request's answer, and an idempotent
+/// request stores that answer in the same transaction
+/// ([`Written::commit_answering`]), so a crash between the commit and the
+/// answer cannot leave a retry without it. Other callers [`Written::commit`].
+#[must_use = "nothing is stored until it is committed"]
+#[derive(Debug)]
+pub struct Written<T> {
+    work: UnitOfWork,
+    value: T,
+}
+
+impl<T> Written<T> {
+    pub fn new(work: UnitOfWork, value: T) -> Self {
+        Self { work, value }
+    }
+
+    /// The same writes, with the result made into another.
+    pub fn map<U>(self, make: impl FnOnce(T) -> U) -> Written<U> {
+        Written {
+            work: self.work,
+            value: make(self.value),
+        }
+    }
+
+    /// Commits, and returns the command's result.
+    pub async fn commit(self) -> Result<T, DbErr> {
+        self.work.commit().await?;
+        Ok(self.value)
+    }
+
+    /// Commits with the answer `answer` makes of the result; the answer of
+    /// an idempotent request is stored in the transaction (see
+    /// [`crate::idempotency::Pledge::keep_answering`]).
+    pub async fn commit_answering(
+        self,
+        answer: impl FnOnce(&T) -> Result<Answer, ApiError>,
+    ) -> Result<Answer, ApiError> {
+        let answer = answer(&self.value)?;
+        match crate::idempotency::current() {
+            Some(pledge) if answer.status().is_success() => {
+                pledge.keep_answering(&self.work.txn, &answer).await?;
+                self.work.commit_kept().await?;
+            }
+            _ => self.work.commit().await?,
+        }
+        Ok(answer)
     }
 }
 

@@ -260,6 +260,17 @@ impl System {
         self.instances.get_mut(service).unwrap()[index].child = Some(child);
     }
 
+    /// The warnings and errors every instance of `service` logged.
+    fn logs_of(&self, service: &str) -> String {
+        (0..2)
+            .map(|index| {
+                let file = self.logs.path().join(format!("{service}-{index}.log"));
+                let text = std::fs::read_to_string(file).unwrap_or_default();
+                format!("--- {service}-{index}\n{text}")
+            })
+            .collect()
+    }
+
     async fn kill(&mut self, service: &'static str, index: usize) {
         if let Some(mut child) = self.instances.get_mut(service).unwrap()[index].child.take() {
             child.kill().await.unwrap();
@@ -418,8 +429,22 @@ impl Client {
                     if expected.contains(&status) {
                         return (status, answer);
                     }
-                    // The key is reserved by an attempt still running, or
-                    // by one whose instance died (its lease is 120 s).
+                    // The key is reserved by an attempt still running (or
+                    // whose instance died, until its heartbeat has been
+                    // silent long enough for this retry to take it over);
+                    // an attempt that committed and died before storing
+                    // its answer leaves the client nothing to retry.
+                    if status == StatusCode::CONFLICT
+                        && answer["detail"]
+                            .as_str()
+                            .is_some_and(|detail| detail.contains("look the result up"))
+                    {
+                        self.seen.lock().unwrap().unresolved.push(format!(
+                            "{method} {url}: {}",
+                            answer["detail"].as_str().unwrap_or_default()
+                        ));
+                        return (status, answer);
+                    }
                     if status == StatusCode::CONFLICT
                         && answer["detail"]
                             .as_str()
@@ -738,7 +763,15 @@ async fn the_cluster_loses_a_node_and_an_instance_of_each_service_and_nothing_is
             &json!({}),
         )
         .await
-        .expect("the close of the day");
+        .unwrap_or_else(|| {
+            let seen = client.seen.lock().unwrap();
+            panic!(
+                "the close of the day did not succeed: {:?} {:?}\naccounting-api's logs:\n{}",
+                seen.unresolved,
+                seen.failures,
+                system.logs_of("accounting-api")
+            )
+        });
     let payouts = closed["cycle"]["payments_count"].as_i64().unwrap();
     let tasks_db = system.db("tasks-api").await;
     let ledger = system.db("accounting-api").await;

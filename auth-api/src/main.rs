@@ -63,7 +63,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             };
             let account = accounts::create(&db, &outbox, new, ates_core::db::now())
                 .await
-                .map_err(|error| anyhow::anyhow!("cannot create the admin: {error}"))?;
+                .map_err(|error| anyhow::anyhow!("cannot create the admin: {error}"))?
+                .commit()
+                .await?;
             println!("created admin {} ({})", account.email, account.id);
             if generated {
                 println!(

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use ates_core::bus::EventBus;
-use ates_core::testing::{eventually, problem, published_events, replayed};
+use ates_core::testing::{
+    Interrupted, eventually, plant_interrupted, problem, published_events, replayed,
+};
 use auth_api::testing::TestApp as AuthApp;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -335,5 +337,105 @@ async fn malformed_keys_are_400_and_failed_requests_give_the_key_back() {
     let corrected = system.create(&system.admin, "Fix the nest", KEY).await;
     assert_eq!(corrected.status(), StatusCode::CREATED);
     assert!(!replayed(&corrected));
+    assert_eq!(system.total_tasks().await, 1);
+}
+
+/// What an instance that died mid-request left, for the key `key`.
+fn interrupted<'a>(
+    system: &'a Retries,
+    key: &'a str,
+    body: &'a Value,
+    committed: bool,
+    silent_for: Duration,
+) -> Interrupted<'a> {
+    Interrupted {
+        account_id: &system.worker_id,
+        key,
+        path: "/v1/tasks",
+        body,
+        committed,
+        silent_for,
+    }
+}
+
+#[tokio::test]
+async fn a_retry_takes_over_a_request_whose_instance_died_before_it_committed() {
+    let system = Retries::start().await;
+    let body = json!({"title": "Fix the nest", "description": "to do"});
+    // The heartbeat stopped 6 s ago and nothing was committed: the
+    // instance died before the task was stored.
+    plant_interrupted(
+        &system.tasks.db,
+        interrupted(&system, KEY, &body, false, Duration::from_secs(6)),
+    )
+    .await;
+
+    let retry = system.create(&system.worker, "Fix the nest", KEY).await;
+    assert_eq!(retry.status(), StatusCode::CREATED, "the retry runs");
+    assert!(!replayed(&retry));
+    let task: Task = retry.json().await.unwrap();
+    let again = system.create(&system.worker, "Fix the nest", KEY).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert!(replayed(&again), "its answer is stored like any other");
+    assert_eq!(again.json::<Task>().await.unwrap(), task);
+
+    let created = system.events_after("tasks.created", &json!(task.id)).await;
+    assert_eq!(created.len(), 1, "one task, published once");
+    assert_eq!(system.total_tasks().await, 1);
+}
+
+#[tokio::test]
+async fn a_request_still_running_or_interrupted_after_it_committed_is_never_run_again() {
+    let system = Retries::start().await;
+    let body = json!({"title": "Fix the nest", "description": "to do"});
+
+    // Its heartbeat is fresh: its instance still runs it.
+    plant_interrupted(
+        &system.tasks.db,
+        interrupted(&system, "running", &body, false, Duration::ZERO),
+    )
+    .await;
+    let running = system
+        .create(&system.worker, "Fix the nest", "running")
+        .await;
+    assert_eq!(running.headers()["retry-after"], "1");
+    let detail = problem(running, StatusCode::CONFLICT).await;
+    assert!(
+        detail["detail"].as_str().unwrap().contains("still running"),
+        "{detail}"
+    );
+
+    // The command committed, then the instance died before the answer was
+    // stored: running it again would do it twice.
+    plant_interrupted(
+        &system.tasks.db,
+        interrupted(&system, "committed", &body, true, Duration::from_secs(6)),
+    )
+    .await;
+    let lost = system
+        .create(&system.worker, "Fix the nest", "committed")
+        .await;
+    assert!(
+        lost.headers().get("retry-after").is_none(),
+        "waiting will not help"
+    );
+    let detail = problem(lost, StatusCode::CONFLICT).await;
+    assert!(
+        detail["detail"]
+            .as_str()
+            .unwrap()
+            .contains("look the result up"),
+        "{detail}"
+    );
+
+    // The marker: a request with a new key runs, so the two above were
+    // answered by this instance and ran nothing.
+    let marker = system.create(&system.worker, "Marker", "marker").await;
+    assert_eq!(marker.status(), StatusCode::CREATED);
+    let marker: Task = marker.json().await.unwrap();
+    let created = system
+        .events_after("tasks.created", &json!(marker.id))
+        .await;
+    assert_eq!(created.len(), 1, "only the marker was created");
     assert_eq!(system.total_tasks().await, 1);
 }

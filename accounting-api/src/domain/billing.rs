@@ -127,6 +127,9 @@ pub async fn begin_close(
         return Err(AccountingError::CloseInProgress);
     }
     open_next(&txn, calendar, now).await?;
+    // The close has begun: a request's key that runs it is kept here, so
+    // its retry never begins another.
+    ates_core::idempotency::keep_current(&*txn).await?;
     txn.commit().await?;
     Ok(billing_cycle::Model {
         status: CycleStatus::Closing.as_str().into(),

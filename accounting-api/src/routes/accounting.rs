@@ -354,7 +354,9 @@ pub async fn close(
     // The close runs on its own task: a client that goes away does not
     // stop it half-way (a dropped handler would leave the cycle `closing`
     // until the next start).
-    let close = tokio::spawn(
+    let pledge = ates_core::idempotency::current();
+    let close = tokio::spawn(ates_core::idempotency::carrying(
+        pledge,
         async move {
             let summary = billing::close_now(
                 &state.db,
@@ -369,7 +371,7 @@ pub async fn close(
         }
         // Its events carry the request's trace.
         .in_current_span(),
-    );
+    ));
     let summary = close.await.map_err(|error| {
         AccountingError::Internal(anyhow::anyhow!("the close stopped: {error}"))
     })??;

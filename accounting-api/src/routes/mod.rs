@@ -39,7 +39,7 @@ impl From<AccountingError> for ApiError {
     fn from(error: AccountingError) -> Self {
         match error {
             AccountingError::CloseInProgress => ApiError::Conflict(error.to_string()),
-            AccountingError::Internal(cause) => ApiError::Internal(cause),
+            AccountingError::Internal(cause) => ApiError::internal(cause),
         }
     }
 }

@@ -107,8 +107,14 @@ impl ApiError {
         }])
     }
 
+    /// An error the caller cannot fix. A database error inside it keeps
+    /// its meaning: contention and a taken-over request are 503 with
+    /// `Retry-After` (nothing was written), a refused value 422.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
-        ApiError::Internal(error.into())
+        match error.into().downcast::<sea_orm::DbErr>() {
+            Ok(error) => ApiError::from(error),
+            Err(error) => ApiError::Internal(error),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -180,6 +186,13 @@ impl From<sea_orm::DbErr> for ApiError {
         if crate::db::is_refused_value(&error) {
             tracing::warn!(error = %error, "the database refused a value");
             return ApiError::invalid_field("body", "a value of this request cannot be stored");
+        }
+        if crate::db::is_superseded(&error) {
+            tracing::warn!("an idempotent request was taken over by its retry");
+            return ApiError::Overloaded {
+                detail: format!("{}; try again to get its answer", crate::db::SUPERSEDED),
+                retry_after_secs: 1,
+            };
         }
         if crate::db::is_contention(&error) {
             tracing::warn!(error = %error, "the database is busy with other transactions");

@@ -27,19 +27,35 @@
 //!    so running the repeat is safe and it gets the answer that is true
 //!    now; a 5xx must never be stored.
 //!
-//! The answer is stored after the command's transaction commits, not in
-//! it (the commands own their transactions; the group commit of task
-//! creations writes many requests in one). A process that dies in between
-//! leaves a reservation without an answer: its repeats get 409 (without
-//! `Retry-After` once it is older than [`IN_FLIGHT_LEASE`]: "interrupted,
-//! look the result up") until the window ends, never a second execution.
+//! An instance can die while it runs a request (a crash, `kill -9`, a
+//! node lost), leaving a reservation without an answer. Two more columns
+//! tell its repeat what happened:
+//!
+//! - The command marks the reservation committed *in its own transaction*
+//!   (a [`Pledge`], kept by [`crate::unit_of_work::UnitOfWork::commit`]),
+//!   so the mark and the command's effect are stored together or not at
+//!   all. The mark requires the reservation to still be this request's.
+//! - While the request runs, its instance writes a heartbeat every
+//!   [`HEARTBEAT`].
+//!
+//! A repeat that finds a reservation without an answer gets 409 with
+//! `Retry-After` while the heartbeat is fresh. Once it has been silent
+//! for [`TAKEOVER_AFTER`]: a reservation that committed nothing is taken
+//! over (the repeat gets a new reservation id and runs the operation; the
+//! first request, were it only slow, can no longer commit, since its
+//! pledge finds the reservation gone, and answers 503 with `Retry-After`);
+//! a reservation that committed but was never answered (the instance died
+//! between its commit and storing the answer, a moment) gets 409 without
+//! `Retry-After`: "interrupted, look the result up", never a second
+//! execution.
 
 pub mod key;
 pub mod store;
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -50,7 +66,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, http};
 use base64::Engine as _;
 use futures::FutureExt as _;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -75,9 +91,12 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 /// The longest window accepted (`IDEMPOTENCY_WINDOW_SECS`).
 pub const MAX_WINDOW: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
-/// A reservation without an answer older than this was interrupted (the
-/// process stopped while the request ran): longer than any request takes.
-pub const IN_FLIGHT_LEASE: Duration = Duration::from_secs(120);
+/// How often the instance running a request says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// A reservation without an answer whose heartbeat has been silent this
+/// long was interrupted: its instance is gone.
+pub const TAKEOVER_AFTER: Duration = Duration::from_secs(5);
 
 /// How often expired rows are pruned (at a reservation, at most this
 /// often per process).
@@ -89,6 +108,139 @@ const STORED_HEADERS: [HeaderName; 3] = [
     header::LOCATION,
     header::CACHE_CONTROL,
 ];
+
+tokio::task_local! {
+    /// The reservation of the idempotent request this task runs.
+    static PLEDGE: Pledge;
+}
+
+/// The reservation an idempotent request runs under, which its command
+/// marks committed in its own transaction ([`Pledge::keep`]). The layer
+/// sets it for the handler's task; a handler that hands its command to
+/// another task hands its pledge too ([`current`], [`carrying`]).
+#[derive(Clone)]
+pub struct Pledge {
+    reservation_id: uuid::Uuid,
+    scope: Arc<str>,
+    key_hash: Arc<str>,
+    secret: Arc<Secret>,
+    /// Set once [`Pledge::keep_answering`] stored the answer in the
+    /// command's transaction: the layer then stores nothing after it.
+    answered: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Pledge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pledge")
+            .field("reservation_id", &self.reservation_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pledge {
+    /// Inside the command's transaction, before it commits: marks the
+    /// reservation committed. Fails when a retry took the reservation over
+    /// (this request was presumed dead): the transaction must then not
+    /// commit, and the request answers 503 with `Retry-After`
+    /// ([`crate::db::is_superseded`]). Keeping a pledge again (a command of
+    /// several transactions) changes nothing.
+    pub async fn keep(&self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let row = (&*self.scope, &*self.key_hash);
+        superseded_unless(store::pledge(txn, self.reservation_id, row, crate::db::now()).await?)
+    }
+
+    /// [`Pledge::keep`], storing `answer` too in the command's transaction:
+    /// the request's effect and its answer are committed together, so no
+    /// crash can leave one without the other. The request must then give
+    /// exactly this answer ([`Answer::into_response`]).
+    pub async fn keep_answering(
+        &self,
+        txn: &impl ConnectionTrait,
+        answer: &Answer,
+    ) -> Result<(), DbErr> {
+        let row = (&*self.scope, &*self.key_hash);
+        let sealed = seal_answer(
+            &self.secret,
+            &sealed_context(row.0, row.1, self.reservation_id),
+            &answer.parts,
+            &answer.body,
+        )
+        .map_err(|error| DbErr::Custom(format!("cannot seal an idempotent answer: {error:#}")))?;
+        let stored = store::pledge_answering(
+            txn,
+            self.reservation_id,
+            row,
+            crate::db::now(),
+            answer.parts.status.as_u16(),
+            sealed,
+        )
+        .await?;
+        superseded_unless(stored)?;
+        self.answered.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+fn superseded_unless(kept: bool) -> Result<(), DbErr> {
+    if kept {
+        Ok(())
+    } else {
+        Err(DbErr::Custom(crate::db::SUPERSEDED.to_owned()))
+    }
+}
+
+/// A successful answer, ready to be stored with the command that gave it
+/// ([`Pledge::keep_answering`]) and then sent as it is.
+#[derive(Debug)]
+pub struct Answer {
+    parts: http::response::Parts,
+    body: Bytes,
+}
+
+impl Answer {
+    /// `body` as JSON with `status`, as axum's `Json` sends it.
+    pub fn json(status: StatusCode, body: &impl Serialize) -> Result<Self, serde_json::Error> {
+        let body = Bytes::from(serde_json::to_vec(body)?);
+        let (mut parts, ()) = Response::new(()).into_parts();
+        parts.status = status;
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok(Self { parts, body })
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.parts.status
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        Response::from_parts(self.parts, Body::from(self.body))
+    }
+}
+
+/// The pledge of the idempotent request this task runs, if any.
+pub fn current() -> Option<Pledge> {
+    PLEDGE.try_with(Pledge::clone).ok()
+}
+
+/// Runs `future` (to be spawned on another task) under `pledge`.
+pub async fn carrying<F: Future>(pledge: Option<Pledge>, future: F) -> F::Output {
+    match pledge {
+        Some(pledge) => PLEDGE.scope(pledge, future).await,
+        None => future.await,
+    }
+}
+
+/// Keeps the pledge of the request this task runs, if any, in `txn`.
+pub async fn keep_current(txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    match current() {
+        Some(pledge) => pledge.keep(txn).await,
+        None => Ok(()),
+    }
+}
 
 /// Who a key belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,75 +519,126 @@ async fn guarded(
     let now = crate::db::now();
     store.prune_now_and_then(now).await;
     let window = chrono::Duration::from_std(store.window).unwrap_or(chrono::Duration::days(1));
-    // Twice at most: a row seen taken may be gone a moment later (its
-    // request failed and gave it back).
+    // Three times at most: a row seen taken may be gone a moment later (its
+    // request failed and gave it back), or taken over by another repeat.
     for _ in 0..3 {
         let reserved = store::reserve(&store.db, &attempt, now, now + window)
             .await
             .map_err(|error| ApiError::from(error).into_response())?;
-        if let Some(reservation_id) = reserved {
-            let request = Request::from_parts(parts, Body::from(body));
-            return Ok(run(
-                store.clone(),
-                reservation_id,
-                (scope, key_hash),
-                secret,
-                request,
-                next,
-            )
-            .await);
-        }
-        let row = store::find(&store.db, &scope, &key_hash)
-            .await
-            .map_err(|error| ApiError::from(error).into_response())?;
-        if let Some(row) = row {
-            return Err(answer_repeat(&attempt, &secret, row, now));
-        }
+        let reservation_id = match reserved {
+            Some(reservation_id) => reservation_id,
+            None => {
+                let row = store::find(&store.db, &scope, &key_hash)
+                    .await
+                    .map_err(|error| ApiError::from(error).into_response())?;
+                let Some(row) = row else { continue };
+                match answer_repeat(&attempt, &secret, &row, now) {
+                    Repeat::Answer(response) => return Err(response),
+                    Repeat::TakeOver => match take_over(store, &row, now).await? {
+                        Some(reservation_id) => reservation_id,
+                        None => continue,
+                    },
+                }
+            }
+        };
+        let request = Request::from_parts(parts, Body::from(body));
+        let pledge = Pledge {
+            reservation_id,
+            scope: scope.into(),
+            key_hash: key_hash.into(),
+            secret: Arc::new(secret),
+            answered: Arc::new(AtomicBool::new(false)),
+        };
+        return Ok(run(store.clone(), pledge, request, next).await);
     }
     Err(in_flight("another request with this Idempotency-Key is being answered").into_response())
 }
 
-/// What a repeat gets when the key is held.
+/// Takes the reservation of `row`'s interrupted request over; `None` when
+/// another repeat was first or the request committed after all.
+async fn take_over(
+    store: &IdempotencyStore,
+    row: &store::StoredKey,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<uuid::Uuid>, Response> {
+    let silence =
+        chrono::Duration::from_std(TAKEOVER_AFTER).unwrap_or(chrono::Duration::seconds(5));
+    let taken = store::take_over(
+        &store.db,
+        row.reservation_id,
+        (&row.scope, &row.key_hash),
+        now - silence,
+        now,
+    )
+    .await
+    .map_err(|error| ApiError::from(error).into_response())?;
+    if taken.is_some() {
+        tracing::warn!(
+            interrupted = %row.reservation_id,
+            "took over the reservation of an interrupted request"
+        );
+    }
+    Ok(taken)
+}
+
+/// What a repeat finds when the key is held.
+enum Repeat {
+    /// The stored answer, or why there is none to give.
+    Answer(Response),
+    /// The first request was interrupted before committing anything: run
+    /// this one in its place.
+    TakeOver,
+}
+
 fn answer_repeat(
     attempt: &Attempt<'_>,
     secret: &Secret,
-    row: store::StoredKey,
+    row: &store::StoredKey,
     now: chrono::DateTime<chrono::Utc>,
-) -> Response {
+) -> Repeat {
     if row.method != attempt.method || row.path != attempt.path {
-        return reused(&format!(
+        return Repeat::Answer(reused(&format!(
             "this Idempotency-Key was used for {} {}; use a new key for another request",
             row.method, row.path
-        ));
+        )));
     }
     if row.request_hash != attempt.request_hash {
-        return reused(
+        return Repeat::Answer(reused(
             "this Idempotency-Key was used with another request body; use a new key for another request",
-        );
+        ));
     }
     let (Some(status), Some(sealed)) = (row.status, row.response.as_deref()) else {
-        let running_for = (now - row.created_at).to_std().unwrap_or_default();
-        if running_for < IN_FLIGHT_LEASE {
-            return in_flight(
+        let silent_for = (now - row.alive_at.unwrap_or(row.created_at))
+            .to_std()
+            .unwrap_or_default();
+        if silent_for < TAKEOVER_AFTER {
+            return Repeat::Answer(in_flight(
                 "the first request with this Idempotency-Key is still running; try again shortly",
-            );
+            ));
         }
-        return ApiError::Conflict(
-            "the first request with this Idempotency-Key was interrupted and its effect is unknown: \
-             look the result up, and use a new key to try again"
-                .into(),
-        )
-        .into_response();
+        if row.committed_at.is_none() && row.alive_at.is_some() {
+            return Repeat::TakeOver;
+        }
+        return Repeat::Answer(
+            ApiError::Conflict(
+                "the first request with this Idempotency-Key was interrupted after it took effect, \
+                 and its answer was lost: look the result up, and use a new key to try again"
+                    .into(),
+            )
+            .into_response(),
+        );
     };
-    match replay(
-        secret,
-        &sealed_context(&row.scope, &row.key_hash, row.reservation_id),
-        status,
-        sealed,
-    ) {
-        Ok(response) => response,
-        Err(error) => ApiError::internal(error).into_response(),
-    }
+    Repeat::Answer(
+        match replay(
+            secret,
+            &sealed_context(&row.scope, &row.key_hash, row.reservation_id),
+            status,
+            sealed,
+        ) {
+            Ok(response) => response,
+            Err(error) => ApiError::internal(error).into_response(),
+        },
+    )
 }
 
 fn reused(message: &str) -> Response {
@@ -469,20 +672,19 @@ fn replay(secret: &Secret, context: &str, status: i32, sealed: &[u8]) -> anyhow:
     Ok(response)
 }
 
-/// Runs the handler for the reservation and stores or releases the key. The
-/// handler runs in a task of its own: a client that hangs up does not
-/// cancel it halfway, and its answer is still stored for the retry.
-async fn run(
-    store: IdempotencyStore,
-    reservation_id: uuid::Uuid,
-    (scope, key_hash): (String, String),
-    secret: Secret,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Runs the handler under the reservation's pledge and stores or releases
+/// the key. The handler runs in a task of its own: a client that hangs up
+/// does not cancel it halfway, and its answer is still stored for the
+/// retry. A heartbeat runs beside it until it answers.
+async fn run(store: IdempotencyStore, pledge: Pledge, request: Request, next: Next) -> Response {
     let task = tokio::spawn(async move {
-        let row = (scope.as_str(), key_hash.as_str());
-        let answered = AssertUnwindSafe(next.run(request)).catch_unwind().await;
+        let heartbeat = tokio::spawn(heartbeat(store.clone(), pledge.clone()));
+        let answered = AssertUnwindSafe(PLEDGE.scope(pledge.clone(), next.run(request)))
+            .catch_unwind()
+            .await;
+        heartbeat.abort();
+        let row = (&*pledge.scope, &*pledge.key_hash);
+        let reservation_id = pledge.reservation_id;
         let response = match answered {
             Ok(response) => response,
             Err(_) => {
@@ -492,6 +694,10 @@ async fn run(
         };
         if !response.status().is_success() {
             release(&store, reservation_id, row).await;
+            return response;
+        }
+        if pledge.answered.load(Ordering::Acquire) {
+            // Stored with the command, in its transaction.
             return response;
         }
         let (parts, body) = response.into_parts();
@@ -504,10 +710,10 @@ async fn run(
                     .into_response();
             }
         };
-        let context = sealed_context(&scope, &key_hash, reservation_id);
+        let context = sealed_context(row.0, row.1, reservation_id);
         if let Err(error) = store_answer(
             &store,
-            &secret,
+            &pledge.secret,
             &context,
             reservation_id,
             row,
@@ -531,6 +737,22 @@ async fn run(
     }
 }
 
+/// Says every [`HEARTBEAT`] that the request of `pledge` still runs here.
+async fn heartbeat(store: IdempotencyStore, pledge: Pledge) {
+    let mut every = tokio::time::interval(HEARTBEAT);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let row = (&*pledge.scope, &*pledge.key_hash);
+        if let Err(error) =
+            store::beat(&store.db, pledge.reservation_id, row, crate::db::now()).await
+        {
+            tracing::warn!(%error, "cannot write an idempotent request's heartbeat");
+        }
+    }
+}
+
 async fn store_answer(
     store: &IdempotencyStore,
     secret: &Secret,
@@ -540,18 +762,7 @@ async fn store_answer(
     parts: &http::response::Parts,
     body: &Bytes,
 ) -> anyhow::Result<()> {
-    let headers = STORED_HEADERS
-        .iter()
-        .filter_map(|name| {
-            let value = parts.headers.get(name)?.to_str().ok()?;
-            Some((name.as_str().to_owned(), value.to_owned()))
-        })
-        .collect();
-    let answer = StoredAnswer {
-        headers,
-        body: base64::engine::general_purpose::STANDARD.encode(body),
-    };
-    let sealed = secret.seal(context, &serde_json::to_vec(&answer)?)?;
+    let sealed = seal_answer(secret, context, parts, body)?;
     let stored = store::record(
         &store.db,
         reservation_id,
@@ -566,10 +777,32 @@ async fn store_answer(
     Ok(())
 }
 
+/// The stored form of an answer: its kept headers and body, sealed with
+/// the key's secret for the row of `context`.
+fn seal_answer(
+    secret: &Secret,
+    context: &str,
+    parts: &http::response::Parts,
+    body: &Bytes,
+) -> anyhow::Result<Vec<u8>> {
+    let headers = STORED_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = parts.headers.get(name)?.to_str().ok()?;
+            Some((name.as_str().to_owned(), value.to_owned()))
+        })
+        .collect();
+    let answer = StoredAnswer {
+        headers,
+        body: base64::engine::general_purpose::STANDARD.encode(body),
+    };
+    Ok(secret.seal(context, &serde_json::to_vec(&answer)?)?)
+}
+
 async fn release(store: &IdempotencyStore, reservation_id: uuid::Uuid, row: (&str, &str)) {
     if let Err(error) = store::release(&store.db, reservation_id, row).await {
-        // Left reserved, repeats get 409 until the window ends: never a
-        // second execution.
+        // Left reserved, repeats get 409 once its heartbeat is silent, and
+        // then take it over unless it committed: never a second execution.
         tracing::error!(%error, "cannot give an idempotency key back");
     }
 }

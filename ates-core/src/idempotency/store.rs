@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+};
 use sea_orm_migration::async_trait::async_trait;
 use sea_orm_migration::prelude::*;
 use uuid::Uuid;
@@ -39,6 +41,13 @@ pub mod entity {
         pub created_at: DateTimeUtc,
         /// After this the key is free again (and the row may be pruned).
         pub expires_at: DateTimeUtc,
+        /// When the request's command committed (written in the command's
+        /// own transaction, see [`super::Pledge`]); `None` while nothing
+        /// it did is stored.
+        pub committed_at: Option<DateTimeUtc>,
+        /// The last sign of life of the instance running the request (its
+        /// heartbeat); `None` on rows reserved before heartbeats existed.
+        pub alive_at: Option<DateTimeUtc>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}
@@ -58,7 +67,7 @@ pub struct Attempt<'a> {
 }
 
 /// What a reservation sets, for a new row and for one whose window ended.
-const RESERVED: [Column; 8] = [
+const RESERVED: [Column; 10] = [
     Column::ReservationId,
     Column::Method,
     Column::Path,
@@ -67,6 +76,8 @@ const RESERVED: [Column; 8] = [
     Column::Response,
     Column::CreatedAt,
     Column::ExpiresAt,
+    Column::CommittedAt,
+    Column::AliveAt,
 ];
 
 /// Takes the key for this request unless a request within the window holds
@@ -94,6 +105,8 @@ pub async fn reserve(
             Option::<Vec<u8>>::None.into(),
             now.into(),
             expires_at.into(),
+            Option::<DateTime<Utc>>::None.into(),
+            now.into(),
         ])
         .map_err(|error| DbErr::Custom(error.to_string()))?
         .on_conflict(
@@ -119,6 +132,95 @@ pub async fn find(
         .await
 }
 
+/// The row of `(scope, key_hash)` while `reservation_id` holds it.
+fn held_by(reservation_id: Uuid, (scope, key_hash): (&str, &str)) -> Condition {
+    Condition::all()
+        .add(Column::Scope.eq(scope))
+        .add(Column::KeyHash.eq(key_hash))
+        .add(Column::ReservationId.eq(reservation_id))
+}
+
+/// The heartbeat of a running request: its instance is alive at `now`.
+pub async fn beat(
+    conn: &DatabaseConnection,
+    reservation_id: Uuid,
+    (scope, key_hash): (&str, &str),
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let _turn = db::write_turn(conn).await;
+    Entity::update_many()
+        .col_expr(Column::AliveAt, Expr::value(now))
+        .filter(held_by(reservation_id, (scope, key_hash)))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Inside a command's transaction: marks `reservation_id` committed, so
+/// no later request takes the key over. False when the reservation is no
+/// longer this one (a retry took it over): the command must not commit.
+pub async fn pledge(
+    txn: &impl ConnectionTrait,
+    reservation_id: Uuid,
+    (scope, key_hash): (&str, &str),
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let updated = Entity::update_many()
+        .col_expr(Column::CommittedAt, Expr::value(now))
+        .filter(held_by(reservation_id, (scope, key_hash)))
+        .filter(Column::Status.is_null())
+        .exec(txn)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// [`pledge`], storing the request's answer in the same statement.
+pub async fn pledge_answering(
+    txn: &impl ConnectionTrait,
+    reservation_id: Uuid,
+    (scope, key_hash): (&str, &str),
+    now: DateTime<Utc>,
+    status: u16,
+    response: Vec<u8>,
+) -> Result<bool, DbErr> {
+    let updated = Entity::update_many()
+        .col_expr(Column::CommittedAt, Expr::value(now))
+        .col_expr(Column::Status, Expr::value(i32::from(status)))
+        .col_expr(Column::Response, Expr::value(response))
+        .filter(held_by(reservation_id, (scope, key_hash)))
+        .filter(Column::Status.is_null())
+        .exec(txn)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Takes over the reservation `interrupted` of a request that committed
+/// nothing and whose instance gave no sign of life since `silent_since`:
+/// `Some(new reservation id)` when this request now holds the key. The
+/// interrupted request, should it still be running, can no longer commit
+/// (its [`pledge`] finds the reservation gone).
+pub async fn take_over(
+    conn: &DatabaseConnection,
+    interrupted: Uuid,
+    (scope, key_hash): (&str, &str),
+    silent_since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, DbErr> {
+    let reservation_id = Uuid::new_v4();
+    let _turn = db::write_turn(conn).await;
+    let updated = Entity::update_many()
+        .col_expr(Column::ReservationId, Expr::value(reservation_id))
+        .col_expr(Column::AliveAt, Expr::value(now))
+        .filter(held_by(interrupted, (scope, key_hash)))
+        .filter(Column::Status.is_null())
+        .filter(Column::CommittedAt.is_null())
+        .filter(Column::AliveAt.lt(silent_since))
+        .filter(Column::ExpiresAt.gt(now))
+        .exec(conn)
+        .await?;
+    Ok((updated.rows_affected == 1).then_some(reservation_id))
+}
+
 /// Stores the answer of `reservation_id`; false when the reservation is
 /// gone (its window ended and the row was pruned or taken over).
 pub async fn record(
@@ -132,15 +234,14 @@ pub async fn record(
     let updated = Entity::update_many()
         .col_expr(Column::Status, Expr::value(i32::from(status)))
         .col_expr(Column::Response, Expr::value(response))
-        .filter(Column::Scope.eq(scope))
-        .filter(Column::KeyHash.eq(key_hash))
-        .filter(Column::ReservationId.eq(reservation_id))
+        .filter(held_by(reservation_id, (scope, key_hash)))
         .exec(conn)
         .await?;
     Ok(updated.rows_affected == 1)
 }
 
-/// Gives the key back: the request failed, so a repeat runs again.
+/// Gives the key back: the request failed before committing anything, so a
+/// repeat runs again. A reservation whose command committed is kept.
 pub async fn release(
     conn: &DatabaseConnection,
     reservation_id: Uuid,
@@ -148,9 +249,8 @@ pub async fn release(
 ) -> Result<(), DbErr> {
     let _turn = db::write_turn(conn).await;
     Entity::delete_many()
-        .filter(Column::Scope.eq(scope))
-        .filter(Column::KeyHash.eq(key_hash))
-        .filter(Column::ReservationId.eq(reservation_id))
+        .filter(held_by(reservation_id, (scope, key_hash)))
+        .filter(Column::CommittedAt.is_null())
         .exec(conn)
         .await?;
     Ok(())
@@ -179,6 +279,8 @@ enum IdempotencyKeys {
     Response,
     CreatedAt,
     ExpiresAt,
+    CommittedAt,
+    AliveAt,
 }
 
 struct CreateIdempotencyKeys;
@@ -231,8 +333,35 @@ impl MigrationTrait for CreateIdempotencyKeys {
     }
 }
 
+struct AddProgress;
+
+impl MigrationName for AddProgress {
+    fn name(&self) -> &str {
+        "m20261206_000001_idempotency_keys_progress"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for AddProgress {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use IdempotencyKeys as K;
+        // One column per statement: SQLite alters one thing at a time.
+        for column in [K::CommittedAt, K::AliveAt] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(K::Table)
+                        .add_column(ColumnDef::new(column).timestamp_with_time_zone().null())
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 /// The table's migrations, for the migrator of every service that takes
 /// `Idempotency-Key` (as [`crate::account_replica::migrations`]).
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateIdempotencyKeys)]
+    vec![Box::new(CreateIdempotencyKeys), Box::new(AddProgress)]
 }

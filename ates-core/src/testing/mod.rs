@@ -1260,3 +1260,61 @@ mod tests {
         );
     }
 }
+
+/// What an instance that died while it ran an idempotent `POST` leaves
+/// behind: the key reserved without an answer, its heartbeat silent for
+/// `silent_for`, and, when `committed`, the mark that the command committed
+/// (which, in a real crash, comes with the command's effect).
+#[derive(Debug, Clone)]
+pub struct Interrupted<'a> {
+    /// The caller the key belongs to (the token's account).
+    pub account_id: &'a str,
+    pub key: &'a str,
+    pub path: &'a str,
+    /// The JSON body, hashed as `reqwest`'s `json` sends it.
+    pub body: &'a serde_json::Value,
+    pub committed: bool,
+    pub silent_for: Duration,
+}
+
+/// Stores `interrupted`'s reservation in a service's database, as the dead
+/// instance would have, for a test of what the retry gets.
+pub async fn plant_interrupted(db: &DatabaseConnection, interrupted: Interrupted<'_>) {
+    use crate::idempotency::IdempotencyKey;
+    use crate::idempotency::store::entity;
+    use sea_orm::{ActiveModelTrait as _, IntoActiveModel as _};
+
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        crate::idempotency::key::HEADER,
+        interrupted.key.parse().expect("a header value"),
+    );
+    let key = IdempotencyKey::from_headers(&headers)
+        .expect("a well-formed key")
+        .expect("the key");
+    let scope = format!("account:{}", interrupted.account_id);
+    let body = serde_json::to_vec(interrupted.body).expect("JSON");
+    let now = db::now();
+    let silent_since =
+        now - chrono::Duration::from_std(interrupted.silent_for).expect("a duration");
+    entity::Model {
+        key_hash: key.hash(),
+        request_hash: key
+            .secret(&scope)
+            .request_hash("POST", interrupted.path, &body),
+        scope,
+        reservation_id: Uuid::new_v4(),
+        method: "POST".into(),
+        path: interrupted.path.into(),
+        status: None,
+        response: None,
+        created_at: silent_since,
+        expires_at: now + chrono::Duration::hours(24),
+        committed_at: interrupted.committed.then_some(silent_since),
+        alive_at: Some(silent_since),
+    }
+    .into_active_model()
+    .insert(db)
+    .await
+    .expect("the reservation is stored");
+}

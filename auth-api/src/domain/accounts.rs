@@ -8,7 +8,7 @@ use ates_core::bus::Outbox;
 use ates_core::db::{self, is_unique_violation};
 use ates_core::http::ApiError;
 use ates_core::page::{Keyset, Page, PageRequest};
-use ates_core::unit_of_work::UnitOfWork;
+use ates_core::unit_of_work::{UnitOfWork, Written};
 use chrono::{DateTime, Utc};
 use event_schemas::accounts::{
     AccountCreatedV2, AccountDeactivatedV2, AccountRoleChangedV2, AccountUpdatedV2, Role,
@@ -74,14 +74,14 @@ impl AccountGate for AccountsGate {
     }
 }
 
-/// Creates an account and publishes `accounts.created`. Sign-up passes
-/// `Role::Worker`; the bootstrap admin `Role::Admin`.
+/// Creates an account and publishes `accounts.created`, to be committed.
+/// Sign-up passes `Role::Worker`; the bootstrap admin `Role::Admin`.
 pub async fn create(
     db: &DatabaseConnection,
     outbox: &Outbox,
     new: NewAccount,
     now: DateTime<Utc>,
-) -> Result<account::Model, AuthError> {
+) -> Result<Written<account::Model>, AuthError> {
     let password_hash = passwords::hash(new.password).await?;
     let model = account::Model {
         id: Uuid::now_v7(),
@@ -117,8 +117,7 @@ pub async fn create(
         revision: model.revision,
     })
     .await?;
-    work.commit().await?;
-    Ok(model)
+    Ok(Written::new(work, model))
 }
 
 /// Who may sign up without an admin (`SIGNUP`, `SIGNUP_ALLOWED_DOMAINS`).
@@ -202,7 +201,7 @@ pub async fn sign_up(
     policy: &SignUpPolicy,
     sign_up: SignUp,
     now: DateTime<Utc>,
-) -> Result<account::Model, AuthError> {
+) -> Result<Written<account::Model>, AuthError> {
     policy.admits(&sign_up.email)?;
     let new = NewAccount {
         email: sign_up.email,
@@ -239,7 +238,7 @@ pub async fn create_by_admin(
     outbox: &Outbox,
     new: AdminNewAccount,
     now: DateTime<Utc>,
-) -> Result<WithAdminPassword, AuthError> {
+) -> Result<Written<WithAdminPassword>, AuthError> {
     let (password, generated_password) = chosen_or_generated(new.password);
     let new = NewAccount {
         email: new.email,
@@ -248,11 +247,12 @@ pub async fn create_by_admin(
         role: new.role,
         must_change_password: true,
     };
-    let account = create(db, outbox, new, now).await?;
-    Ok(WithAdminPassword {
-        account,
-        generated_password,
-    })
+    Ok(create(db, outbox, new, now)
+        .await?
+        .map(|account| WithAdminPassword {
+            account,
+            generated_password,
+        }))
 }
 
 /// The password to use, and the same again when it was generated.
@@ -295,6 +295,8 @@ pub async fn set_temporary_password(
         .one(&txn)
         .await?
         .ok_or(AuthError::AccountNotFound)?;
+    // No unit of work (no event): the request's key is kept by hand.
+    ates_core::idempotency::keep_current(&*txn).await?;
     txn.commit().await?;
     Ok(WithAdminPassword {
         account,
@@ -458,7 +460,10 @@ pub async fn ensure_admin(
         must_change_password,
     };
     match create(db, outbox, new, now).await {
-        Ok(_) => Ok(AdminBootstrap::Created),
+        Ok(written) => {
+            written.commit().await?;
+            Ok(AdminBootstrap::Created)
+        }
         Err(AuthError::EmailTaken) => Ok(AdminBootstrap::AlreadyExists),
         Err(error) => Err(error),
     }

@@ -251,6 +251,8 @@ pub async fn change_password(
         .await?
         .ok_or(AuthError::InvalidCredentials)?;
     let tokens = issue(&txn, policy, &account, Uuid::now_v7(), now).await?;
+    // No unit of work (no event): the request's key is kept by hand.
+    ates_core::idempotency::keep_current(&*txn).await?;
     txn.commit().await?;
     Ok(tokens)
 }

@@ -3,6 +3,7 @@
 
 use ates_core::auth::AuthUser;
 use ates_core::http::{ApiError, PathParam, Problem, ValidatedJson, ValidatedQuery};
+use ates_core::idempotency::Answer;
 use ates_core::page::SearchQuery;
 use axum::Json;
 use axum::extract::State;
@@ -186,7 +187,7 @@ pub async fn sign_up(
     ClientAddress(client): ClientAddress,
     admin: Option<AuthUser>,
     ValidatedJson(body): ValidatedJson<SignUpRequest>,
-) -> Result<(StatusCode, Json<CreatedAccount>), ApiError> {
+) -> Result<Answer, ApiError> {
     let now = ates_core::db::now();
     throttle::admit_client(&state.db, &state.sessions.throttle, client, now).await?;
     if let Some(admin) = admin {
@@ -197,8 +198,10 @@ pub async fn sign_up(
             role: body.role.unwrap_or(Role::Worker),
             password: body.password,
         };
-        let created = accounts::create_by_admin(&state.db, &state.outbox, new, now).await?;
-        return Ok((StatusCode::CREATED, Json(created.try_into()?)));
+        return accounts::create_by_admin(&state.db, &state.outbox, new, now)
+            .await?
+            .commit_answering(|created| created_answer(&CreatedAccount::try_from(created.clone())?))
+            .await;
     }
     if body.role.is_some() {
         return Err(ApiError::Forbidden(
@@ -216,12 +219,20 @@ pub async fn sign_up(
         password,
         full_name: body.full_name,
     };
-    let account = accounts::sign_up(&state.db, &state.outbox, &state.signup, sign_up, now).await?;
-    let created = CreatedAccount {
-        account: account.try_into()?,
-        temporary_password: None,
-    };
-    Ok((StatusCode::CREATED, Json(created)))
+    accounts::sign_up(&state.db, &state.outbox, &state.signup, sign_up, now)
+        .await?
+        .commit_answering(|account| {
+            created_answer(&CreatedAccount {
+                account: account.clone().try_into()?,
+                temporary_password: None,
+            })
+        })
+        .await
+}
+
+/// A 201 with the created account.
+fn created_answer(created: &CreatedAccount) -> Result<Answer, ApiError> {
+    Answer::json(StatusCode::CREATED, created).map_err(ApiError::internal)
 }
 
 /// The caller's own account.

@@ -87,7 +87,7 @@ impl From<AuthError> for ApiError {
                 detail: error.to_string(),
             },
             AuthError::InvalidField { field, message } => ApiError::invalid_field(field, message),
-            AuthError::Internal(cause) => ApiError::Internal(cause),
+            AuthError::Internal(cause) => ApiError::internal(cause),
         }
     }
 }

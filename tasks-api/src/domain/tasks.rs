@@ -13,8 +13,9 @@
 
 use ates_core::account_replica::entity as account;
 use ates_core::bus::Outbox;
+use ates_core::idempotency::{Answer, Pledge};
 use ates_core::page::{Keyset, Page, PageRequest, Position};
-use ates_core::unit_of_work::UnitOfWork;
+use ates_core::unit_of_work::{UnitOfWork, Written};
 use chrono::{DateTime, Utc};
 use event_schemas::accounts::Role;
 use event_schemas::tasks::{TaskAssignedV2, TaskCompletedV2, TaskCreatedV3, TaskStatus};
@@ -74,14 +75,20 @@ fn draw(eligible: &[Uuid], rng: &mut impl Rng) -> Result<Uuid, TaskError> {
         .ok_or(TaskError::NoEligibleAssignee)
 }
 
-/// One request to create a task: who asks, for what, and the request's
-/// span, whose trace the task's events carry.
+/// One request to create a task: who asks, for what, the request's span,
+/// whose trace the task's events carry, and, for an idempotent request, its
+/// pledge and how it answers, so its answer is stored in the transaction
+/// that stores the task.
 #[derive(Debug, Clone)]
 pub struct Creation {
     pub creator: Uuid,
     pub task: NewTask,
     pub cause: tracing::Span,
+    pub answering: Option<(Pledge, Answering)>,
 }
+
+/// The answer a creation gives for its task.
+pub type Answering = fn(&task::Model) -> anyhow::Result<Answer>;
 
 /// Creates tasks, each assigned at once to an independently drawn eligible
 /// account, all in one transaction (see `ates_core::batcher`); publishes
@@ -104,6 +111,7 @@ pub async fn create_batch(
         creator,
         task: new,
         cause,
+        answering,
     } in requests
     {
         let assignee = draw(&eligible, rng)?;
@@ -144,6 +152,9 @@ pub async fn create_batch(
         })?;
         events.push(created_event);
         events.push(assigned_event);
+        if let Some((pledge, answer)) = answering {
+            pledge.keep_answering(&work, &answer(&model)?).await?;
+        }
         created.push(model);
     }
     // Ten columns a row: a batch stays far below the parameter limits.
@@ -161,14 +172,14 @@ pub async fn create_batch(
 }
 
 /// Gives every open task an independently drawn eligible assignee, in one
-/// transaction; returns how many were reassigned. A task completed
-/// meanwhile is left alone (the update requires it still open).
+/// transaction; returns how many were reassigned, to be committed. A task
+/// completed meanwhile is left alone (the update requires it still open).
 pub async fn shuffle(
     db: &DatabaseConnection,
     outbox: &Outbox,
     rng: &mut (impl Rng + Send),
     now: DateTime<Utc>,
-) -> Result<u64, TaskError> {
+) -> Result<Written<u64>, TaskError> {
     let work = UnitOfWork::begin(db, outbox).await?;
     let eligible = eligible_assignees(&work).await?;
     let open: Vec<(Uuid, Uuid)> = task::Entity::find()
@@ -180,7 +191,7 @@ pub async fn shuffle(
         .all(&work)
         .await?;
     if open.is_empty() {
-        return Ok(0);
+        return Ok(Written::new(work, 0));
     }
     if eligible.is_empty() {
         return Err(TaskError::NoEligibleAssignee);
@@ -211,19 +222,19 @@ pub async fn shuffle(
         reassigned += 1;
     }
     work.add_staged(assignments).await?;
-    work.commit().await?;
-    Ok(reassigned)
+    Ok(Written::new(work, reassigned))
 }
 
-/// Marks a task done by its assignee; publishes `tasks.completed`.
-/// Completing a done task is `AlreadyDone` and publishes nothing.
+/// Marks a task done by its assignee and publishes `tasks.completed`, to
+/// be committed. Completing a done task is `AlreadyDone` and publishes
+/// nothing.
 pub async fn complete(
     db: &DatabaseConnection,
     outbox: &Outbox,
     task_id: Uuid,
     caller: Uuid,
     now: DateTime<Utc>,
-) -> Result<task::Model, TaskError> {
+) -> Result<Written<task::Model>, TaskError> {
     let work = UnitOfWork::begin(db, outbox).await?;
     let task = task::Entity::find_by_id(task_id)
         .one(&work)
@@ -257,8 +268,7 @@ pub async fn complete(
         revision: done.revision,
     })
     .await?;
-    work.commit().await?;
-    Ok(done)
+    Ok(Written::new(work, done))
 }
 
 pub async fn find(db: &DatabaseConnection, task_id: Uuid) -> Result<task::Model, TaskError> {

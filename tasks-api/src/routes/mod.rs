@@ -45,7 +45,7 @@ impl From<TaskError> for ApiError {
             TaskError::NotFound => ApiError::NotFound(error.to_string()),
             TaskError::NotTheAssignee => ApiError::Forbidden(error.to_string()),
             TaskError::RefusedValue => ApiError::invalid_field("body", error.to_string()),
-            TaskError::Internal(cause) => ApiError::Internal(cause),
+            TaskError::Internal(cause) => ApiError::internal(cause),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use ates_core::auth::AuthUser;
 use ates_core::http::{ApiError, PathParam, Problem, ValidatedJson, ValidatedQuery};
+use ates_core::idempotency::Answer;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -192,7 +193,7 @@ pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
     ValidatedJson(body): ValidatedJson<CreateTaskRequest>,
-) -> Result<(StatusCode, Json<Task>), ApiError> {
+) -> Result<Answer, ApiError> {
     let new = NewTask {
         title: body.title,
         jira_id: body.jira_id,
@@ -204,11 +205,21 @@ pub async fn create(
             creator: user.account_id,
             task: new,
             cause: tracing::Span::current(),
+            answering: ates_core::idempotency::current()
+                .map(|pledge| (pledge, created as tasks::Answering)),
         })
         .await
         .map_err(|stopped| ApiError::Unavailable(stopped.to_string()))??;
     state.counters.created.inc();
-    Ok((StatusCode::CREATED, Json(Task::try_from(task)?)))
+    created(&task).map_err(ApiError::internal)
+}
+
+/// What `POST /v1/tasks` answers for the task it created.
+fn created(task: &task::Model) -> anyhow::Result<Answer> {
+    Ok(Answer::json(
+        StatusCode::CREATED,
+        &Task::try_from(task.clone())?,
+    )?)
 }
 
 /// All tasks (any role), newest first, filtered, a page at a time: follow
@@ -291,17 +302,19 @@ pub async fn complete(
     State(state): State<AppState>,
     user: AuthUser,
     PathParam(id): PathParam<Uuid>,
-) -> Result<Json<Task>, ApiError> {
-    let task = tasks::complete(
+) -> Result<Answer, ApiError> {
+    let answer = tasks::complete(
         &state.db,
         &state.outbox,
         id,
         user.account_id,
         ates_core::db::now(),
     )
+    .await?
+    .commit_answering(|task| ok_json(&Task::try_from(task.clone())?))
     .await?;
     state.counters.completed.inc();
-    Ok(Json(Task::try_from(task)?))
+    Ok(answer)
 }
 
 /// Reassign every open task at random (admins and managers).
@@ -311,13 +324,16 @@ pub async fn complete(
         (status = 401, description = "no or bad token", body = Problem),
         (status = 403, description = "neither admin nor manager", body = Problem),
         (status = 409, description = "no one can take tasks", body = Problem)))]
-pub async fn shuffle(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> Result<Json<ShuffleResult>, ApiError> {
+pub async fn shuffle(State(state): State<AppState>, user: AuthUser) -> Result<Answer, ApiError> {
     user.require_role(&[Role::Admin, Role::Manager])?;
     let mut rng = StdRng::from_os_rng();
-    let reassigned =
-        tasks::shuffle(&state.db, &state.outbox, &mut rng, ates_core::db::now()).await?;
-    Ok(Json(ShuffleResult { reassigned }))
+    tasks::shuffle(&state.db, &state.outbox, &mut rng, ates_core::db::now())
+        .await?
+        .commit_answering(|&reassigned| ok_json(&ShuffleResult { reassigned }))
+        .await
+}
+
+/// A 200 with `body`.
+fn ok_json(body: &impl Serialize) -> Result<Answer, ApiError> {
+    Answer::json(StatusCode::OK, body).map_err(ApiError::internal)
 }
