@@ -275,7 +275,14 @@ async fn an_event_stored_while_nats_is_down_arrives_once_when_it_is_back() {
         1,
         "published exactly once"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The marker: an event published after it on the same stream; once the
+    // consumer applied it, a second delivery of the first would have been
+    // applied before.
+    let marker = harness.complete_through_outbox(Uuid::new_v4()).await;
+    eventually(WAIT, "the marker to be applied", || async {
+        (harness.applied(marker.event_id).await.len() == 1).then_some(())
+    })
+    .await;
     assert_eq!(harness.applied(envelope.event_id).await.len(), 1);
 }
 

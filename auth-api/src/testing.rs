@@ -443,16 +443,22 @@ impl TestApp {
     }
 
     /// Waits until `count` account events with the given name exist.
+    /// Waits until exactly `count` events named `name` are in the stream
+    /// (more is a failure too: the wait times out saying what it wanted).
     pub async fn wait_for_events(&self, name: &str, count: usize) -> Vec<Value> {
-        eventually(Duration::from_secs(20), name, || async {
-            let matching: Vec<Value> = self
-                .account_events()
-                .await
-                .into_iter()
-                .filter(|event| event["event_name"] == name)
-                .collect();
-            (matching.len() >= count).then_some(matching)
-        })
+        eventually(
+            Duration::from_secs(20),
+            &format!("exactly {count} {name}"),
+            || async {
+                let matching: Vec<Value> = self
+                    .account_events()
+                    .await
+                    .into_iter()
+                    .filter(|event| event["event_name"] == name)
+                    .collect();
+                (matching.len() == count).then_some(matching)
+            },
+        )
         .await
     }
 }
