@@ -1089,3 +1089,48 @@ async fn out_of_order_and_duplicate_account_events_end_in_the_newest_state() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_shuffle_with_no_eligible_account_is_409_and_reassigns_nothing() {
+    let system = System::start().await;
+    let manager = system.popug("boss@popug.inc", "manager").await;
+    let kesha = system.popug("kesha@popug.inc", "worker").await;
+    let task = system.tasks.task(&manager.token, "Fix the nest").await;
+    system.auth.deactivate(&kesha.id).await;
+    system.tasks.wait_for_account(&kesha.id, false).await;
+
+    let refused = problem(
+        system.tasks.shuffle(&manager.token).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no one can take tasks"),
+        "{refused}"
+    );
+    let kept = system
+        .tasks
+        .fetch(&manager.token, &task.id.to_string())
+        .await;
+    assert_eq!(
+        kept.assignee_id.to_string(),
+        kesha.id,
+        "the task keeps its assignee"
+    );
+
+    // The marker: a task assigned after the refusal; its tasks.assigned
+    // comes after any the shuffle could have published.
+    let popug = system.popug("popug@popug.inc", "worker").await;
+    let marker = system.tasks.task(&manager.token, "The marker").await;
+    assert_eq!(marker.assignee_id.to_string(), popug.id);
+    let assigned = system.task_events("tasks.assigned", 2).await;
+    assert!(
+        assigned
+            .iter()
+            .all(|event| event["data"]["previous_assignee_id"].is_null()),
+        "the refused shuffle reassigned nothing: {assigned:?}"
+    );
+}
