@@ -250,3 +250,31 @@ async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
     assert_eq!(behind_proxy.password_checks_run(), 5);
     assert_eq!(direct.password_checks_run(), 2);
 }
+
+#[tokio::test]
+async fn a_login_that_succeeds_gives_its_slot_back_and_only_its_own() {
+    let app = TestApp::spawn().await;
+    app.worker("kesha@popug.inc").await;
+    let client = Client::new();
+    let url = app.url("/v1/auth/login");
+    let login = |password: &'static str| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            login_at(&client, &url, "kesha@popug.inc", password, None)
+                .await
+                .0
+        }
+    };
+    // LIMIT - 1 failures, then the right password, which gives its own
+    // check back: exactly one more failure fits in the window, then 429.
+    for _ in 1..LIMIT {
+        assert_eq!(login("wrong password").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login(PASSWORD).await, StatusCode::OK);
+    assert_eq!(login("wrong password").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login("wrong password").await, StatusCode::TOO_MANY_REQUESTS);
+    // A success never clears the failures that were counted: now even the
+    // right password waits for the window's end.
+    assert_eq!(login(PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.password_checks_run(), LIMIT + 1);
+}
