@@ -807,9 +807,12 @@ proptest! {
     }
 }
 
-/// Applies a history (some events twice) in batches of `batch` events and
-/// closes cycles in between; every account's balance must equal the sum of
-/// its ledger entries.
+/// Applies a history in batches of `batch` events straight to the ledger
+/// and closes cycles in between; every account's balance must equal the
+/// sum of its ledger entries. (No event comes twice here: duplicates stop
+/// at the consumer's processed-event check, before the ledger, which
+/// `an_event_delivered_twice_is_applied_once` in ates-core's bus tests and
+/// the cluster suite's fee and reward lines prove.)
 async fn ledger_sums_to_balances(
     tasks: usize,
     closes_after: Vec<usize>,

@@ -27,10 +27,13 @@ async fn entries(app: &AnalyticsApp) -> u64 {
     ledger_entry::Entity::find().count(&app.db).await.unwrap()
 }
 
+/// Waits until analytics holds exactly `count` ledger entries.
 async fn wait_for_entries(app: &AnalyticsApp, count: u64) {
-    eventually(WAIT, "analytics to catch up", || async {
-        (entries(app).await >= count).then_some(())
-    })
+    eventually(
+        WAIT,
+        &format!("analytics to hold exactly {count} ledger entries"),
+        || async { (entries(app).await == count).then_some(()) },
+    )
     .await;
 }
 
@@ -423,9 +426,20 @@ async fn the_dashboard_agrees_with_accounting_on_one_event_history() {
 
     // After a close, payouts move balances; the answers still agree once
     // analytics holds exactly one more entry per payout.
+    let positive = accounting
+        .balances(&admin)
+        .await
+        .iter()
+        .filter(|row| row.balance_cents > 0)
+        .count();
+    assert!(positive > 0, "someone earned more than their fees");
     let close = accounting.closed_day(&admin).await;
     let payouts = u64::try_from(close.cycle.payments_count).unwrap();
-    assert!(payouts > 0, "someone earned more than their fees");
+    assert_eq!(
+        payouts,
+        u64::try_from(positive).unwrap(),
+        "one payout per positive balance"
+    );
     eventually(WAIT, "every payout in analytics", || async {
         (entries(&analytics).await == money + payouts).then_some(())
     })
