@@ -37,8 +37,12 @@ async fn a_token_verifies_with_pyjwt_against_the_served_jwks() {
     assert_eq!(claims["sub"], account.id.to_string());
     assert_eq!(claims["role"], "worker");
 
-    // And PyJWT refuses a tampered token.
-    let tampered = app.access_token("kesha@popug.inc").await.replace('.', ".x");
+    // And PyJWT refuses a token whose signature was altered (still valid
+    // base64url, so nothing but the signature check can refuse it).
+    let token = app.access_token("kesha@popug.inc").await;
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+    let tampered = format!("{signed}.{flipped}{}", &signature[1..]);
     let jwks_url = app.url("/.well-known/jwks.json");
     let output = tokio::task::spawn_blocking(move || {
         Command::new("python3")
@@ -49,4 +53,9 @@ async fn a_token_verifies_with_pyjwt_against_the_served_jwks() {
     .await
     .unwrap();
     assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("InvalidSignatureError"),
+        "refused for its signature, not another reason: {stderr}"
+    );
 }
