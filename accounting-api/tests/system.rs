@@ -480,3 +480,36 @@ fn the_committed_openapi_document_matches_the_code() {
         &ates_core::service::openapi::<accounting_api::AccountingApi>(),
     );
 }
+
+#[tokio::test]
+async fn accounts_seen_deactivated_are_refused_with_their_old_tokens() {
+    let system = System::start().await;
+    let worker = system.popug("kesha@popug.inc", "worker").await;
+    let admin = system.popug("chief@popug.inc", "admin").await;
+    system.accounting.wait_for_role(&admin.id, "admin").await;
+    let requests = [
+        ("/v1/me", &worker),
+        ("/v1/me/transactions", &worker),
+        ("/v1/accounts", &admin),
+        ("/v1/billing-cycles", &admin),
+    ];
+    for (path, who) in requests {
+        let response = system.accounting.get(path, &who.token).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path} before");
+    }
+    for who in [&worker, &admin] {
+        system.auth.deactivate(&who.id).await;
+        system.accounting.wait_for_account(&who.id, false).await;
+    }
+    for (path, who) in requests {
+        problem(
+            system.accounting.get(path, &who.token).await,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    }
+    // Only they are refused: the bootstrap admin still reads.
+    let bootstrap = system.auth.admin_token().await;
+    let response = system.accounting.get("/v1/accounts", &bootstrap).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}

@@ -459,3 +459,29 @@ fn the_committed_openapi_document_matches_the_code() {
         &ates_core::service::openapi::<analytics_api::AnalyticsApi>(),
     );
 }
+
+#[tokio::test]
+async fn an_admin_seen_deactivated_is_refused_with_the_old_token() {
+    let auth = AuthApp::spawn().await;
+    let analytics = AnalyticsApp::spawn(&auth.broker, &auth.jwks_url()).await;
+    let chief = auth.popug("chief@popug.inc", "admin").await;
+    analytics.wait_for_role(&chief.id, "admin").await;
+    let paths = ["/v1/dashboard/today", "/v1/most-expensive-task"];
+    for path in paths {
+        let response = analytics.get(path, &chief.token).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path} before");
+    }
+    auth.deactivate(&chief.id).await;
+    analytics.wait_for_account(&chief.id, false).await;
+    for path in paths {
+        problem(
+            analytics.get(path, &chief.token).await,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    }
+    // Only the deactivated admin is refused.
+    let bootstrap = auth.admin_token().await;
+    let response = analytics.get("/v1/dashboard/today", &bootstrap).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
