@@ -45,6 +45,7 @@ async fn main() {
         access_token_ttl: Duration::from_secs(900),
         refresh_token_ttl: Duration::from_secs(3600),
         signing_key_grace: Duration::from_secs(3600),
+        signing_key_lead: Duration::from_secs(35),
         admin_email: Some("admin@popug.inc".into()),
         admin_password: Some("admin password 1".into()),
         login_max_failures: 5,

@@ -22,6 +22,12 @@ pub struct Config {
     /// `SIGNING_KEY_GRACE_SECS` (default 3600): how long a retired key stays
     /// in the JWKS; at least the access-token lifetime.
     pub signing_key_grace: Duration,
+    /// `SIGNING_KEY_LEAD_SECS` (default 35): how long `rotate-keys`
+    /// publishes a new key in the JWKS before it signs, longer than the
+    /// 30 s a verifier may wait before fetching the JWKS again
+    /// (`ates_core::auth::TokenVerifier`), so no service ever meets a
+    /// token of a key it cannot fetch yet.
+    pub signing_key_lead: Duration,
     /// `ATES_ADMIN_EMAIL` / `ATES_ADMIN_PASSWORD`: the bootstrap admin.
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
@@ -86,6 +92,7 @@ impl ServiceConfig for Config {
             access_token_ttl: seconds("ACCESS_TOKEN_TTL_SECS", 900)?,
             refresh_token_ttl: seconds("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             signing_key_grace: seconds("SIGNING_KEY_GRACE_SECS", 3600)?,
+            signing_key_lead: seconds("SIGNING_KEY_LEAD_SECS", 35)?,
             admin_email: var("ATES_ADMIN_EMAIL"),
             admin_password: var("ATES_ADMIN_PASSWORD"),
             login_max_failures: parse("LOGIN_MAX_FAILURES", 5)?,

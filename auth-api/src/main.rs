@@ -78,9 +78,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = config_from_env::<AuthApi>()?;
             let db = ates_core::db::connect(&config.service.database_url, 2).await?;
             Migrator::up(&db, None).await?;
-            let kid = keys::rotate(&db).await?;
+            let kid = keys::rotate(&db, config.signing_key_lead).await?;
             println!(
-                "new signing key {kid}; the old one stays in the JWKS for {} s",
+                "new signing key {kid}: in the JWKS now, signing in {} s; the old one signs until then and stays in the JWKS {} s more",
+                config.signing_key_lead.as_secs(),
                 config.signing_key_grace.as_secs()
             );
             Ok(())

@@ -105,6 +105,7 @@ fn test_config(database: &TestDatabase, broker: &TestBroker) -> Config {
         access_token_ttl: Duration::from_secs(900),
         refresh_token_ttl: Duration::from_secs(3600),
         signing_key_grace: Duration::from_secs(3600),
+        signing_key_lead: Duration::from_secs(35),
         admin_email: Some(ADMIN_EMAIL.into()),
         admin_password: Some(ADMIN_PASSWORD.into()),
         login_max_failures: 3,

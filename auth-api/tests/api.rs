@@ -638,7 +638,9 @@ async fn retired_keys_leave_the_jwks_after_the_grace_period() {
     })
     .await;
     let db = app.database.connect().await;
-    auth_api::domain::keys::rotate(&db).await.unwrap();
+    auth_api::domain::keys::rotate(&db, Duration::ZERO)
+        .await
+        .unwrap();
     let jwks: Value = app
         .get("/.well-known/jwks.json", None)
         .await

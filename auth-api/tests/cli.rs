@@ -15,7 +15,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{TestApp, TokenResponse, jwt_part, problem};
 
-fn auth_api(app: &TestApp, args: &[&str], password: Option<&str>) -> Output {
+/// The `auth-api` binary with `args`, on `app`'s database and broker.
+fn auth_api_command(app: &TestApp, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_auth-api"));
     command
         .args(args)
@@ -26,6 +27,11 @@ fn auth_api(app: &TestApp, args: &[&str], password: Option<&str>) -> Output {
     if let Some(prefix) = app.broker.prefix() {
         command.env("NATS_SUBJECT_PREFIX", prefix);
     }
+    command
+}
+
+fn auth_api(app: &TestApp, args: &[&str], password: Option<&str>) -> Output {
+    let mut command = auth_api_command(app, args);
     if let Some(password) = password {
         command.env("ATES_ADMIN_PASSWORD", password);
     }
@@ -164,12 +170,19 @@ async fn serve_prints_a_generated_bootstrap_password_that_must_be_changed() {
 }
 
 #[tokio::test]
-async fn rotate_keys_signs_with_a_new_key_and_keeps_the_old_one_in_grace() {
+async fn rotate_keys_publishes_the_new_key_first_then_signs_with_it_and_keeps_the_old_one() {
     let app = TestApp::spawn().await;
     let old_token = app.admin_token().await;
     let old_kid = jwt_part(&old_token, 0)["kid"].as_str().unwrap().to_owned();
-    let output = auth_api(&app, &["rotate-keys"], None);
-    assert!(String::from_utf8_lossy(&output.stdout).contains("new signing key"));
+    let mut command = auth_api_command(&app, &["rotate-keys"]);
+    let output = command.env("SIGNING_KEY_LEAD_SECS", "2").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("signing in 2 s"), "{stdout}");
 
     let jwks: Value = app
         .get("/.well-known/jwks.json", None)
@@ -177,22 +190,25 @@ async fn rotate_keys_signs_with_a_new_key_and_keeps_the_old_one_in_grace() {
         .json()
         .await
         .unwrap();
-    let kids: Vec<&str> = jwks["keys"]
+    let kids: Vec<String> = jwks["keys"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|key| key["kid"].as_str().unwrap())
+        .map(|key| key["kid"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(
-        kids.len(),
-        2,
-        "the active key and the one in grace: {kids:?}"
-    );
+    assert_eq!(kids.len(), 2, "the new key is published at once: {kids:?}");
     assert_eq!(kids[1], old_kid);
+    let new_kid = &kids[0];
 
-    let new_token = app.admin_token().await;
-    assert_eq!(jwt_part(&new_token, 0)["kid"], kids[0], "the new key signs");
-    for token in [&old_token, &new_token] {
+    // Within the lead the old key still signs; then the new one does.
+    let during = app.admin_token().await;
+    assert_eq!(jwt_part(&during, 0)["kid"], old_kid.as_str(), "not yet");
+    let new_token = eventually(Duration::from_secs(10), "the new key to sign", || async {
+        let token = app.admin_token().await;
+        (jwt_part(&token, 0)["kid"] == new_kid.as_str()).then_some(token)
+    })
+    .await;
+    for token in [&old_token, &during, &new_token] {
         let me = app.get("/v1/accounts/me", Some(token)).await;
         assert_eq!(me.status(), StatusCode::OK);
     }

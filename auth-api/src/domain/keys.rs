@@ -1,7 +1,10 @@
 //! The signing keys: Ed25519, generated on first start and kept in the
-//! database (never regenerated on restart). The newest unretired key signs;
-//! rotation retires the old key, which stays in the JWKS for its grace
-//! period so tokens it signed still verify until they expire.
+//! database (never regenerated on restart). The oldest key not yet retired
+//! signs. Rotation adds a key and schedules the retirement of the one
+//! before it `lead` from now: the new key is in the JWKS at once but signs
+//! only from then, so every verifier can have fetched it first; the old
+//! one then stays in the JWKS for its grace period, so tokens it signed
+//! still verify until they expire.
 
 use std::time::Duration;
 
@@ -53,7 +56,7 @@ fn generate(now: DateTime<Utc>) -> signing_key::ActiveModel {
 
 /// Makes sure a signing key exists (first start); returns its kid.
 pub async fn ensure_signing_key(db: &impl ConnectionTrait) -> Result<String, DbErr> {
-    if let Some(key) = newest_active(db).await? {
+    if let Some(key) = signing_now(db, ates_core::db::now()).await? {
         return Ok(key.kid);
     }
     let model = signing_key::Entity::insert(generate(ates_core::db::now()))
@@ -63,12 +66,13 @@ pub async fn ensure_signing_key(db: &impl ConnectionTrait) -> Result<String, DbE
     Ok(model.kid)
 }
 
-/// Adds a new signing key and retires the ones before it; returns the new
-/// kid.
-pub async fn rotate(db: &impl ConnectionTrait) -> Result<String, DbErr> {
+/// Adds a new signing key, which signs from `lead` from now on, when the
+/// keys before it retire; returns the new kid.
+pub async fn rotate(db: &impl ConnectionTrait, lead: Duration) -> Result<String, DbErr> {
     let now = ates_core::db::now();
+    let signs_from = now + chrono::Duration::from_std(lead).unwrap_or(chrono::Duration::MAX);
     signing_key::Entity::update_many()
-        .col_expr(Column::RetiredAt, Expr::value(now))
+        .col_expr(Column::RetiredAt, Expr::value(signs_from))
         .filter(Column::RetiredAt.is_null())
         .exec(db)
         .await?;
@@ -78,17 +82,25 @@ pub async fn rotate(db: &impl ConnectionTrait) -> Result<String, DbErr> {
     Ok(model.kid)
 }
 
-async fn newest_active(db: &impl ConnectionTrait) -> Result<Option<signing_key::Model>, DbErr> {
+/// The key that signs at `now`: the oldest one not retired by then.
+async fn signing_now(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<Option<signing_key::Model>, DbErr> {
     signing_key::Entity::find()
-        .filter(Column::RetiredAt.is_null())
-        .order_by_desc(Column::CreatedAt)
+        .filter(
+            sea_orm::Condition::any()
+                .add(Column::RetiredAt.is_null())
+                .add(Column::RetiredAt.gt(now)),
+        )
+        .order_by_asc(Column::CreatedAt)
         .one(db)
         .await
 }
 
 /// The key that signs now.
 pub async fn active_key(db: &impl ConnectionTrait) -> anyhow::Result<ActiveKey> {
-    let model = newest_active(db)
+    let model = signing_now(db, ates_core::db::now())
         .await?
         .ok_or_else(|| anyhow::anyhow!("no signing key; the service creates one at start"))?;
     let seed: [u8; 32] = STANDARD
