@@ -1134,3 +1134,36 @@ async fn a_shuffle_with_no_eligible_account_is_409_and_reassigns_nothing() {
         "the refused shuffle reassigned nothing: {assigned:?}"
     );
 }
+
+/// A token's header (algorithm and key id), still encoded.
+fn header_of(token: &str) -> &str {
+    token.split('.').next().unwrap()
+}
+
+#[tokio::test]
+async fn a_running_service_accepts_the_tokens_of_a_rotated_key_from_its_first_one() {
+    let system = System::start().await;
+    let kesha = system.popug("kesha@popug.inc", "worker").await;
+    let page = system.tasks.get("/v1/tasks/mine", &kesha.token).await;
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "tasks-api knows the first key"
+    );
+
+    // What `auth-api rotate-keys` does with its default lead, moments after
+    // tasks-api fetched the JWKS (it may not fetch again for 30 s).
+    let auth_db = system.auth.database.connect().await;
+    auth_api::domain::keys::rotate(&auth_db, Duration::from_secs(35))
+        .await
+        .unwrap();
+    let first_new = eventually(Duration::from_secs(60), "the new key to sign", || async {
+        let token = system.auth.access_token("kesha@popug.inc").await;
+        (header_of(&token) != header_of(&kesha.token)).then_some(token)
+    })
+    .await;
+    for (which, token) in [("new", &first_new), ("old, in grace", &kesha.token)] {
+        let page = system.tasks.get("/v1/tasks/mine", token).await;
+        assert_eq!(page.status(), StatusCode::OK, "the {which} key's token");
+    }
+}
