@@ -193,13 +193,29 @@ struct VerifiedTokens(std::sync::Mutex<HashMap<String, (Claims, Instant)>>);
 
 impl VerifiedTokens {
     fn get(&self, token: &str) -> Option<Claims> {
+        self.get_at(token, Instant::now())
+    }
+
+    fn get_at(&self, token: &str, now: Instant) -> Option<Claims> {
         let cache = self.0.lock().ok()?;
         let (claims, until) = cache.get(token)?;
-        (Instant::now() < *until).then(|| claims.clone())
+        (now < *until).then(|| claims.clone())
     }
 
     fn remember(&self, token: &str, claims: &Claims) {
-        let now_unix = chrono::Utc::now().timestamp();
+        self.remember_at(
+            token,
+            claims,
+            Instant::now(),
+            chrono::Utc::now().timestamp(),
+        );
+    }
+
+    /// Remembers `claims` of `token` at `now` (`now_unix` on the wall
+    /// clock) until the token's expiry or [`VERIFIED_TTL`], whichever comes
+    /// first. A full cache drops what ended, or everything when nothing
+    /// did: it never holds more than [`VERIFIED_CAPACITY`].
+    fn remember_at(&self, token: &str, claims: &Claims, now: Instant, now_unix: i64) {
         let left = claims
             .exp
             .saturating_add(i64::try_from(CLOCK_LEEWAY_SECS).unwrap_or(0))
@@ -207,18 +223,22 @@ impl VerifiedTokens {
         let Ok(left) = u64::try_from(left) else {
             return;
         };
-        let until = Instant::now() + VERIFIED_TTL.min(Duration::from_secs(left));
+        let until = now + VERIFIED_TTL.min(Duration::from_secs(left));
         let Ok(mut cache) = self.0.lock() else {
             return;
         };
         if cache.len() >= VERIFIED_CAPACITY {
-            let now = Instant::now();
             cache.retain(|_, (_, until)| *until > now);
             if cache.len() >= VERIFIED_CAPACITY {
                 cache.clear();
             }
         }
         cache.insert(token.to_owned(), (claims.clone(), until));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.lock().map_or(0, |cache| cache.len())
     }
 
     fn forget_all(&self) {
@@ -554,5 +574,96 @@ where
         <AuthUser as FromRequestParts<S>>::from_request_parts(parts, state)
             .await
             .map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: i64) -> Claims {
+        Claims {
+            iss: "ates-auth".into(),
+            aud: "ates".into(),
+            sub: Uuid::nil(),
+            role: Role::Worker,
+            email: "kesha@popug.inc".into(),
+            iat: exp - 900,
+            exp,
+            jti: "jti".into(),
+        }
+    }
+
+    const NOW_UNIX: i64 = 1_800_000_000;
+
+    #[test]
+    fn a_verified_token_is_remembered_for_60_s_at_most() {
+        let cache = VerifiedTokens::default();
+        let now = Instant::now();
+        cache.remember_at("long", &claims(NOW_UNIX + 900), now, NOW_UNIX);
+        assert!(
+            cache
+                .get_at("long", now + Duration::from_secs(59))
+                .is_some()
+        );
+        assert!(
+            cache
+                .get_at("long", now + Duration::from_secs(60))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_until_its_expiry_with_the_leeway_at_most() {
+        let cache = VerifiedTokens::default();
+        let now = Instant::now();
+        // 10 s left, plus the 30 s leeway: 40 s.
+        cache.remember_at("short", &claims(NOW_UNIX + 10), now, NOW_UNIX);
+        assert!(
+            cache
+                .get_at("short", now + Duration::from_secs(39))
+                .is_some()
+        );
+        assert!(
+            cache
+                .get_at("short", now + Duration::from_secs(40))
+                .is_none()
+        );
+        // Expired beyond the leeway: not remembered at all.
+        cache.remember_at("expired", &claims(NOW_UNIX - 31), now, NOW_UNIX);
+        assert!(cache.get_at("expired", now).is_none());
+    }
+
+    #[test]
+    fn the_cache_never_holds_more_than_its_capacity() {
+        let cache = VerifiedTokens::default();
+        let now = Instant::now();
+        // Full of entries that end after 40 s and one that lasts 60 s.
+        for index in 1..VERIFIED_CAPACITY {
+            cache.remember_at(&format!("t{index}"), &claims(NOW_UNIX + 10), now, NOW_UNIX);
+        }
+        cache.remember_at("long", &claims(NOW_UNIX + 900), now, NOW_UNIX);
+        assert_eq!(cache.len(), VERIFIED_CAPACITY);
+
+        // Once the short ones ended, a new entry drops only them.
+        let later = now + Duration::from_secs(45);
+        cache.remember_at("next", &claims(NOW_UNIX + 900), later, NOW_UNIX + 45);
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get_at("long", later).is_some());
+        assert!(cache.get_at("next", later).is_some());
+
+        // Full of live entries, a new one empties it first.
+        for index in 2..VERIFIED_CAPACITY {
+            cache.remember_at(
+                &format!("u{index}"),
+                &claims(NOW_UNIX + 900),
+                later,
+                NOW_UNIX + 45,
+            );
+        }
+        assert_eq!(cache.len(), VERIFIED_CAPACITY);
+        cache.remember_at("last", &claims(NOW_UNIX + 900), later, NOW_UNIX + 45);
+        assert_eq!(cache.len(), 1);
+        assert!(cache.get_at("last", later).is_some());
     }
 }
