@@ -954,3 +954,70 @@ async fn a_tasks_details_change_only_with_a_newer_revision() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_scheduler_closes_each_business_day_at_its_midnight_in_the_business_zone() {
+    let database = TestDatabase::create().await;
+    let db = database.connect().await;
+    accounting_api::db::migrations::Migrator::up(&db, None)
+        .await
+        .unwrap();
+    // Moscow is UTC+3: its midnight is 21:00 UTC.
+    let calendar = BusinessCalendar::new(chrono_tz::Europe::Moscow);
+    let outbox = Outbox::detached("accounting-api");
+    let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+    let step = |now: DateTime<Utc>| {
+        let (db, outbox, calendar) = (&db, &outbox, &calendar);
+        async move {
+            billing::close_if_day_over(db, outbox, calendar, now)
+                .await
+                .unwrap()
+                .map(|summary| summary.cycle.business_date)
+        }
+    };
+    let dates = || async {
+        billing_cycle::Entity::find()
+            .order_by_asc(billing_cycle::Column::Seq)
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|cycle| (cycle.business_date, cycle.status))
+            .collect::<Vec<_>>()
+    };
+
+    // 23:00 in Moscow on 3 March: the day is not over, nothing closes.
+    assert_eq!(step(at("2026-03-03T20:00:00Z")).await, None);
+    assert_eq!(step(at("2026-03-03T20:59:59Z")).await, None);
+    assert_eq!(dates().await, [("2026-03-03".into(), "open".into())]);
+
+    // Midnight in Moscow: 3 March closes, 4 March opens, once.
+    assert_eq!(
+        step(at("2026-03-03T21:00:00Z")).await,
+        Some("2026-03-03".into())
+    );
+    assert_eq!(step(at("2026-03-03T21:00:01Z")).await, None);
+    assert_eq!(
+        dates().await,
+        [
+            ("2026-03-03".into(), "closed".into()),
+            ("2026-03-04".into(), "open".into())
+        ]
+    );
+
+    // The service was down over 5 March: at start the cycle of 4 March is
+    // closed, and the next one is of the day it is now.
+    assert_eq!(
+        step(at("2026-03-06T07:00:00Z")).await,
+        Some("2026-03-04".into())
+    );
+    assert_eq!(step(at("2026-03-06T07:00:01Z")).await, None);
+    assert_eq!(
+        dates().await,
+        [
+            ("2026-03-03".into(), "closed".into()),
+            ("2026-03-04".into(), "closed".into()),
+            ("2026-03-06".into(), "open".into())
+        ]
+    );
+}
