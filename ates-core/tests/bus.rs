@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
@@ -14,7 +14,7 @@ use ates_core::bus::{
     BusMigrator, ConsumerSettings, EventBus, EventHandler, HandlerError, IncomingEvent,
     OutboxError, RelaySettings, consumer, dead_letter,
 };
-use ates_core::testing::{TestBroker, TestDatabase, eventually};
+use ates_core::testing::{TestBroker, TestDatabase, count, eventually};
 use ates_core::unit_of_work::UnitOfWork;
 use bytes::Bytes;
 use chrono::Utc;
@@ -125,12 +125,17 @@ impl Harness {
     }
 
     fn start_relay(&self) {
+        self.start_relay_with(RelaySettings::default());
+    }
+
+    /// The relay with fast retries and `settings`' retention and pruning.
+    fn start_relay_with(&self, settings: RelaySettings) {
         let relay = self.bus.relay(
             self.db.clone(),
             RelaySettings {
                 retry_base: Duration::from_millis(50),
                 retry_max: Duration::from_millis(500),
-                ..RelaySettings::default()
+                ..settings
             },
         );
         tokio::spawn(relay.run(self.shutdown.clone()));
@@ -728,4 +733,37 @@ async fn events_of_a_forged_origin_go_to_dead_letters_and_change_nothing() {
     assert!(harness.applied(wrong_producer.event_id).await.is_empty());
     assert!(harness.applied(wrong_subject.event_id).await.is_empty());
     assert_eq!(harness.applied(marker.event_id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn published_rows_are_pruned_once_their_retention_ended_and_not_before() {
+    let harness = Harness::new(TestBroker::start().await).await;
+    let retention = Duration::from_secs(2);
+    harness.start_relay_with(RelaySettings {
+        retention: chrono::Duration::from_std(retention).unwrap(),
+        prune_every: Duration::from_millis(100),
+        ..RelaySettings::default()
+    });
+    let rows = || async { count(&harness.db, "SELECT COUNT(*) FROM outbox_events").await };
+    harness.complete_through_outbox(Uuid::new_v4()).await;
+    eventually(WAIT, "the row published", || async {
+        (harness.pending_outbox_rows().await == 0).then_some(())
+    })
+    .await;
+    let published = Instant::now();
+    assert_eq!(rows().await, 1, "a published row is kept for its retention");
+    eventually(WAIT, "the published row pruned", || async {
+        (rows().await == 0).then_some(())
+    })
+    .await;
+    assert!(
+        published.elapsed() >= retention - Duration::from_millis(500),
+        "pruned {:?} after it was published, before its retention of {retention:?}",
+        published.elapsed()
+    );
+    assert_eq!(
+        harness.stream_messages("tasks").await,
+        1,
+        "and it was published"
+    );
 }

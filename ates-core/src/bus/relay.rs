@@ -39,6 +39,8 @@ pub struct RelaySettings {
     pub retry_max: Duration,
     /// Published rows older than this are deleted from the outbox.
     pub retention: chrono::Duration,
+    /// How often published rows past their retention are deleted.
+    pub prune_every: Duration,
 }
 
 impl Default for RelaySettings {
@@ -49,12 +51,10 @@ impl Default for RelaySettings {
             retry_base: Duration::from_millis(200),
             retry_max: Duration::from_secs(10),
             retention: chrono::Duration::days(7),
+            prune_every: Duration::from_secs(600),
         }
     }
 }
-
-/// How often published rows past their retention are deleted.
-const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// The columns the relay needs from a pending row.
 #[derive(Debug, FromQueryResult)]
@@ -132,7 +132,7 @@ impl Relay {
             match round.await {
                 Ok(()) => {
                     failures = 0;
-                    if last_prune.elapsed() >= PRUNE_EVERY {
+                    if last_prune.elapsed() >= self.settings.prune_every {
                         last_prune = tokio::time::Instant::now();
                         if let Err(error) = self.prune().await {
                             tracing::warn!(%error, "outbox prune failed");
