@@ -513,3 +513,9 @@ async fn accounts_seen_deactivated_are_refused_with_their_old_tokens() {
     let response = system.accounting.get("/v1/accounts", &bootstrap).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn out_of_order_and_duplicate_account_events_end_in_the_newest_state() {
+    let system = System::start().await;
+    ates_core::testing::assert_late_account_events_never_win(&system.bus, &system.accounting).await;
+}

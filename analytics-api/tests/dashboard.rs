@@ -485,3 +485,13 @@ async fn an_admin_seen_deactivated_is_refused_with_the_old_token() {
     let response = analytics.get("/v1/dashboard/today", &bootstrap).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn out_of_order_and_duplicate_account_events_end_in_the_newest_state() {
+    let auth = AuthApp::spawn().await;
+    let analytics = AnalyticsApp::spawn(&auth.broker, &auth.jwks_url()).await;
+    let bus = EventBus::connect(&auth.broker.bus_config("analytics-test"))
+        .await
+        .unwrap();
+    ates_core::testing::assert_late_account_events_never_win(&bus, &analytics).await;
+}

@@ -1318,3 +1318,137 @@ pub async fn plant_interrupted(db: &DatabaseConnection, interrupted: Interrupted
     .await
     .expect("the reservation is stored");
 }
+
+/// Publishes one account's history out of order (the newest change first,
+/// then the older ones, each twice: a copy with a new event id and a
+/// redelivery of the same one) and a pre-revision event that claims a
+/// later date, then a sentinel account; once `service` holds the sentinel,
+/// its replica must hold the account's newest state: no late event
+/// overwrote it. Every service with an account replica runs it.
+pub async fn assert_late_account_events_never_win<S: TestedService>(
+    bus: &EventBus,
+    service: &RunningService<S>,
+) {
+    async fn publish_account_event<T: event_schemas::EventPayload>(
+        bus: &EventBus,
+        at: chrono::DateTime<chrono::Utc>,
+        data: T,
+    ) {
+        publish_event(bus, &event_schemas::Envelope::at("auth-api", at, data)).await;
+    }
+    fn far_future() -> chrono::DateTime<chrono::Utc> {
+        use chrono::TimeZone;
+        chrono::Utc
+            .with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
+            .single()
+            .expect("a valid date")
+    }
+    use event_schemas::Envelope;
+    use event_schemas::accounts::{
+        AccountCreatedV2, AccountDeactivatedV2, AccountRoleChangedV2, AccountUpdatedV1,
+        AccountUpdatedV2, Role,
+    };
+    let now = chrono::Utc::now();
+    let id = uuid::Uuid::now_v7();
+    let created = AccountCreatedV2 {
+        account_id: id,
+        email: "kesha@popug.inc".into(),
+        full_name: "Kesha".into(),
+        role: Role::Worker,
+        active: true,
+        created_at: now,
+        revision: 1,
+    };
+    let updated = Envelope::at(
+        "auth-api",
+        now,
+        AccountUpdatedV2 {
+            account_id: id,
+            email: "kesha@popug.inc".into(),
+            full_name: "Kesha Popugaev".into(),
+            role: Role::Manager,
+            active: true,
+            updated_at: now,
+            revision: 2,
+        },
+    );
+    // The newest change first, then the older ones, each twice (a copy
+    // with a new event id, and a redelivery of the same one), and a
+    // pre-revision event that claims a later time.
+    publish_account_event(
+        bus,
+        now,
+        AccountDeactivatedV2 {
+            account_id: id,
+            deactivated_at: now,
+            revision: 3,
+        },
+    )
+    .await;
+    publish_account_event(bus, now, created.clone()).await;
+    publish_event(bus, &updated).await;
+    publish_account_event(
+        bus,
+        now,
+        AccountRoleChangedV2 {
+            account_id: id,
+            previous_role: Role::Worker,
+            role: Role::Manager,
+            changed_at: now,
+            revision: 2,
+        },
+    )
+    .await;
+    publish_account_event(bus, now, created).await;
+    publish_event(bus, &updated).await;
+    publish_account_event(
+        bus,
+        far_future(),
+        AccountUpdatedV1 {
+            account_id: id,
+            email: "kesha@popug.inc".into(),
+            full_name: "An old event".into(),
+            role: Role::Admin,
+            active: true,
+            updated_at: far_future(),
+        },
+    )
+    .await;
+    // A sentinel after all of them: once it is in, they all were applied.
+    let sentinel = uuid::Uuid::now_v7();
+    publish_account_event(
+        bus,
+        now,
+        AccountCreatedV2 {
+            account_id: sentinel,
+            email: "sentinel@popug.inc".into(),
+            full_name: "Sentinel".into(),
+            role: Role::Worker,
+            active: true,
+            created_at: now,
+            revision: 1,
+        },
+    )
+    .await;
+    service.wait_for_account(&sentinel.to_string(), true).await;
+    let row = crate::account_replica::find(&service.db, id)
+        .await
+        .expect("the replica is read")
+        .expect("the account is in the replica");
+    assert_eq!(
+        (
+            row.email.as_str(),
+            row.full_name.as_str(),
+            row.role.as_str(),
+            row.active,
+            row.active_revision
+        ),
+        (
+            "kesha@popug.inc",
+            "Kesha Popugaev",
+            "manager",
+            false,
+            Some(3)
+        )
+    );
+}
