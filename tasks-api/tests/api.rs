@@ -877,12 +877,7 @@ async fn publish_account_event<T: event_schemas::EventPayload>(
         .await;
 }
 
-fn far_future() -> chrono::DateTime<chrono::Utc> {
-    use chrono::TimeZone;
-    chrono::Utc
-        .with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
-        .unwrap()
-}
+use ates_core::testing::far_future;
 
 #[tokio::test]
 async fn an_event_dated_in_year_9999_does_not_freeze_an_account() {

@@ -1319,6 +1319,15 @@ pub async fn plant_interrupted(db: &DatabaseConnection, interrupted: Interrupted
     .expect("the reservation is stored");
 }
 
+/// The last second of year 9999: a date no real event has.
+pub fn far_future() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
+        .single()
+        .expect("a valid date")
+}
+
 /// Publishes one account's history out of order (the newest change first,
 /// then the older ones, each twice: a copy with a new event id and a
 /// redelivery of the same one) and a pre-revision event that claims a
@@ -1335,13 +1344,6 @@ pub async fn assert_late_account_events_never_win<S: TestedService>(
         data: T,
     ) {
         publish_event(bus, &event_schemas::Envelope::at("auth-api", at, data)).await;
-    }
-    fn far_future() -> chrono::DateTime<chrono::Utc> {
-        use chrono::TimeZone;
-        chrono::Utc
-            .with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
-            .single()
-            .expect("a valid date")
     }
     use event_schemas::Envelope;
     use event_schemas::accounts::{
