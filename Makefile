@@ -8,7 +8,7 @@ TEST_POSTGRES_URL ?= postgres://postgres:postgres@127.0.0.1:5432/postgres
 timed_e2e = began=$$(date +%s); $(2) npm --prefix web run e2e; e2e=$$?; \
 	echo "browser tests ($(1)): $$(( $$(date +%s) - began ))s"; [ $$e2e -eq 0 ]
 
-.PHONY: test-web test-web-postgres screenshots web-deps test-contract test-contract-postgres bench-parts compose-check demo run test test-postgres test-db-clean check deps bench bench-postgres schemas-lock fmt openapi test-alerts test-k8s test-cluster
+.PHONY: test-web test-web-postgres screenshots web-deps test-contract test-contract-postgres bench-parts compose-check demo run test test-postgres test-db-clean check deps bench bench-postgres schemas-lock fmt openapi test-alerts test-k8s test-cluster mutants
 
 ## Run the whole system locally: NATS (JetStream) + every service on SQLite.
 run:
@@ -80,6 +80,20 @@ test-cluster: deps
 	began=$$(date +%s); TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(CARGO) test -p ates-core --test cluster \
 	  -- --nocapture; status=$$?; \
 	echo "cluster suite: $$(( $$(date +%s) - began ))s"; $(MAKE) --no-print-directory test-db-clean; exit $$status
+
+## Mutation testing (cargo-mutants, installed on first use) of the code that
+## moves money and decides access, each file against the tests that cover it;
+## slow (minutes per file on two cores), not part of CI. Reports go to
+## target/mutants/<name>/ (mutants.out/caught.txt, missed.txt, timeout.txt).
+MUTANTS = cargo mutants --in-place --no-shuffle
+mutants: deps
+	command -v cargo-mutants >/dev/null || $(CARGO) install cargo-mutants --locked --version 27.1.0
+	$(MUTANTS) -p ates-core -f ates-core/src/money.rs -o target/mutants/money -- --lib
+	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/pricing.rs -o target/mutants/pricing -- --lib --test ledger
+	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/ledger.rs -f accounting-api/src/domain/billing.rs -o target/mutants/ledger -- --test ledger --test system
+	$(MUTANTS) -p accounting-api -f accounting-api/src/mailer.rs -o target/mutants/mailer -- --test ledger --test system
+	$(MUTANTS) -p auth-api -f auth-api/src/domain/throttle.rs -o target/mutants/throttle -- --test throttle --test api
+	$(MUTANTS) -p ates-core -f ates-core/src/auth.rs --test-package tasks-api -o target/mutants/access -- --test api
 
 ## The Kubernetes manifests (deploy/k8s/) offline: kubernetes-validate's
 ## schemas (--strict), and every Deployment's env, ports, probes, resources,

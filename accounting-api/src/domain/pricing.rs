@@ -51,3 +51,26 @@ impl Pricing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every whole-dollar value of each range is drawn (2,000 tasks: the
+    /// chance that a value of 21 is never drawn is below 10^-40).
+    #[test]
+    fn prices_cover_each_range_end_to_end() {
+        let pricing = Pricing::new("coverage");
+        let (mut fees, mut rewards) = (
+            std::collections::BTreeSet::new(),
+            std::collections::BTreeSet::new(),
+        );
+        for id in 0..2_000u128 {
+            let price = pricing.price(Uuid::from_u128(id));
+            fees.insert(price.assignment_fee_cents / 100);
+            rewards.insert(price.reward_cents / 100);
+        }
+        assert_eq!(fees, FEE_DOLLARS.collect());
+        assert_eq!(rewards, REWARD_DOLLARS.collect());
+    }
+}
