@@ -59,6 +59,9 @@ const HELD_KEY_LIMIT: Duration = Duration::from_secs(20);
 /// The longest wait for the system to settle after the load.
 const SETTLE: Duration = Duration::from_secs(120);
 
+/// How long an instance may take to answer `/readyz` with 200.
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
 /// The three-node JetStream cluster.
 struct Cluster {
     nodes: Vec<NatsServer>,
@@ -281,19 +284,27 @@ impl System {
         let client = reqwest::Client::new();
         for instance in &self.instances[service] {
             let url = format!("http://127.0.0.1:{}/readyz", instance.port);
-            eventually(
-                Duration::from_secs(60),
-                &format!(
-                    "{service} on {} to be ready (logs in {})",
+            // Not `eventually`: a failure shows the last answer and the
+            // instances' logs (their directory is gone once the test ends).
+            let deadline = tokio::time::Instant::now() + READY_WITHIN;
+            loop {
+                let last = match client.get(&url).send().await {
+                    Ok(response) if response.status().is_success() => break,
+                    Ok(response) => format!(
+                        "{} {}",
+                        response.status(),
+                        response.text().await.unwrap_or_default()
+                    ),
+                    Err(error) => error.to_string(),
+                };
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{service} on {} not ready after {READY_WITHIN:?}; its last /readyz: {last}\n{}",
                     instance.port,
-                    self.logs.path().display()
-                ),
-                || async {
-                    let response = client.get(&url).send().await.ok()?;
-                    response.status().is_success().then_some(())
-                },
-            )
-            .await;
+                    self.logs_of(service)
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 
