@@ -868,16 +868,7 @@ fn the_committed_openapi_document_matches_the_code() {
 }
 
 /// Publishes an account event as auth-api's relay would.
-async fn publish_account_event<T: event_schemas::EventPayload>(
-    bus: &EventBus,
-    at: chrono::DateTime<chrono::Utc>,
-    data: T,
-) {
-    ates_core::testing::publish_event(bus, &event_schemas::Envelope::at("auth-api", at, data))
-        .await;
-}
-
-use ates_core::testing::far_future;
+use ates_core::testing::{far_future, publish_account_event};
 
 #[tokio::test]
 async fn an_event_dated_in_year_9999_does_not_freeze_an_account() {

@@ -138,6 +138,30 @@ impl std::fmt::Debug for Pledge {
 }
 
 impl Pledge {
+    /// The row of the key: its scope and key hash.
+    fn row(&self) -> (&str, &str) {
+        (&self.scope, &self.key_hash)
+    }
+
+    /// `parts` and `body` as stored for this reservation: the kept headers
+    /// and the body, sealed with the key's secret for this row.
+    fn seal(&self, parts: &http::response::Parts, body: &Bytes) -> anyhow::Result<Vec<u8>> {
+        let (scope, key_hash) = self.row();
+        let context = sealed_context(scope, key_hash, self.reservation_id);
+        let headers = STORED_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = parts.headers.get(name)?.to_str().ok()?;
+                Some((name.as_str().to_owned(), value.to_owned()))
+            })
+            .collect();
+        let answer = StoredAnswer {
+            headers,
+            body: base64::engine::general_purpose::STANDARD.encode(body),
+        };
+        Ok(self.secret.seal(&context, &serde_json::to_vec(&answer)?)?)
+    }
+
     /// Inside the command's transaction, before it commits: marks the
     /// reservation committed. Fails when a retry took the reservation over
     /// (this request was presumed dead): the transaction must then not
@@ -145,8 +169,8 @@ impl Pledge {
     /// ([`crate::db::is_superseded`]). Keeping a pledge again (a command of
     /// several transactions) changes nothing.
     pub async fn keep(&self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
-        let row = (&*self.scope, &*self.key_hash);
-        superseded_unless(store::pledge(txn, self.reservation_id, row, crate::db::now()).await?)
+        let kept = store::pledge(txn, self.reservation_id, self.row(), crate::db::now()).await?;
+        superseded_unless(kept)
     }
 
     /// [`Pledge::keep`], storing `answer` too in the command's transaction:
@@ -158,18 +182,13 @@ impl Pledge {
         txn: &impl ConnectionTrait,
         answer: &Answer,
     ) -> Result<(), DbErr> {
-        let row = (&*self.scope, &*self.key_hash);
-        let sealed = seal_answer(
-            &self.secret,
-            &sealed_context(row.0, row.1, self.reservation_id),
-            &answer.parts,
-            &answer.body,
-        )
-        .map_err(|error| DbErr::Custom(format!("cannot seal an idempotent answer: {error:#}")))?;
+        let sealed = self.seal(&answer.parts, &answer.body).map_err(|error| {
+            DbErr::Custom(format!("cannot seal an idempotent answer: {error:#}"))
+        })?;
         let stored = store::pledge_answering(
             txn,
             self.reservation_id,
-            row,
+            self.row(),
             crate::db::now(),
             answer.parts.status.as_u16(),
             sealed,
@@ -199,8 +218,8 @@ pub struct Answer {
 
 impl Answer {
     /// `body` as JSON with `status`, as axum's `Json` sends it.
-    pub fn json(status: StatusCode, body: &impl Serialize) -> Result<Self, serde_json::Error> {
-        let body = Bytes::from(serde_json::to_vec(body)?);
+    pub fn json(status: StatusCode, body: &impl Serialize) -> Result<Self, ApiError> {
+        let body = Bytes::from(serde_json::to_vec(body).map_err(ApiError::internal)?);
         let (mut parts, ()) = Response::new(()).into_parts();
         parts.status = status;
         parts.headers.insert(
@@ -683,17 +702,15 @@ async fn run(store: IdempotencyStore, pledge: Pledge, request: Request, next: Ne
             .catch_unwind()
             .await;
         heartbeat.abort();
-        let row = (&*pledge.scope, &*pledge.key_hash);
-        let reservation_id = pledge.reservation_id;
         let response = match answered {
             Ok(response) => response,
             Err(_) => {
-                release(&store, reservation_id, row).await;
+                release(&store, &pledge).await;
                 return ApiError::internal(anyhow::anyhow!("handler panicked")).into_response();
             }
         };
         if !response.status().is_success() {
-            release(&store, reservation_id, row).await;
+            release(&store, &pledge).await;
             return response;
         }
         if pledge.answered.load(Ordering::Acquire) {
@@ -710,18 +727,7 @@ async fn run(store: IdempotencyStore, pledge: Pledge, request: Request, next: Ne
                     .into_response();
             }
         };
-        let context = sealed_context(row.0, row.1, reservation_id);
-        if let Err(error) = store_answer(
-            &store,
-            &pledge.secret,
-            &context,
-            reservation_id,
-            row,
-            &parts,
-            &body,
-        )
-        .await
-        {
+        if let Err(error) = store_answer(&store, &pledge, &parts, &body).await {
             // The command ran: the reservation stays, so a repeat gets 409
             // rather than running it twice.
             tracing::error!(
@@ -744,10 +750,13 @@ async fn heartbeat(store: IdempotencyStore, pledge: Pledge) {
     every.tick().await;
     loop {
         every.tick().await;
-        let row = (&*pledge.scope, &*pledge.key_hash);
-        if let Err(error) =
-            store::beat(&store.db, pledge.reservation_id, row, crate::db::now()).await
-        {
+        let beat = store::beat(
+            &store.db,
+            pledge.reservation_id,
+            pledge.row(),
+            crate::db::now(),
+        );
+        if let Err(error) = beat.await {
             tracing::warn!(%error, "cannot write an idempotent request's heartbeat");
         }
     }
@@ -755,19 +764,17 @@ async fn heartbeat(store: IdempotencyStore, pledge: Pledge) {
 
 async fn store_answer(
     store: &IdempotencyStore,
-    secret: &Secret,
-    context: &str,
-    reservation_id: uuid::Uuid,
-    row: (&str, &str),
+    pledge: &Pledge,
     parts: &http::response::Parts,
     body: &Bytes,
 ) -> anyhow::Result<()> {
-    let sealed = seal_answer(secret, context, parts, body)?;
+    let sealed = pledge.seal(parts, body)?;
+    let status = parts.status.as_u16();
     let stored = store::record(
         &store.db,
-        reservation_id,
-        row,
-        parts.status.as_u16(),
+        pledge.reservation_id,
+        pledge.row(),
+        status,
         sealed,
     )
     .await?;
@@ -777,30 +784,8 @@ async fn store_answer(
     Ok(())
 }
 
-/// The stored form of an answer: its kept headers and body, sealed with
-/// the key's secret for the row of `context`.
-fn seal_answer(
-    secret: &Secret,
-    context: &str,
-    parts: &http::response::Parts,
-    body: &Bytes,
-) -> anyhow::Result<Vec<u8>> {
-    let headers = STORED_HEADERS
-        .iter()
-        .filter_map(|name| {
-            let value = parts.headers.get(name)?.to_str().ok()?;
-            Some((name.as_str().to_owned(), value.to_owned()))
-        })
-        .collect();
-    let answer = StoredAnswer {
-        headers,
-        body: base64::engine::general_purpose::STANDARD.encode(body),
-    };
-    Ok(secret.seal(context, &serde_json::to_vec(&answer)?)?)
-}
-
-async fn release(store: &IdempotencyStore, reservation_id: uuid::Uuid, row: (&str, &str)) {
-    if let Err(error) = store::release(&store.db, reservation_id, row).await {
+async fn release(store: &IdempotencyStore, pledge: &Pledge) {
+    if let Err(error) = store::release(&store.db, pledge.reservation_id, pledge.row()).await {
         // Left reserved, repeats get 409 once its heartbeat is silent, and
         // then take it over unless it committed: never a second execution.
         tracing::error!(%error, "cannot give an idempotency key back");

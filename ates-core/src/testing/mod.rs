@@ -1319,6 +1319,16 @@ pub async fn plant_interrupted(db: &DatabaseConnection, interrupted: Interrupted
     .expect("the reservation is stored");
 }
 
+/// Publishes `data` as an event of auth-api at `at`, behind its back (a
+/// late, copied or forged account event).
+pub async fn publish_account_event<T: event_schemas::EventPayload>(
+    bus: &EventBus,
+    at: chrono::DateTime<chrono::Utc>,
+    data: T,
+) {
+    publish_event(bus, &event_schemas::Envelope::at("auth-api", at, data)).await;
+}
+
 /// The last second of year 9999: a date no real event has.
 pub fn far_future() -> chrono::DateTime<chrono::Utc> {
     use chrono::TimeZone;
@@ -1338,13 +1348,6 @@ pub async fn assert_late_account_events_never_win<S: TestedService>(
     bus: &EventBus,
     service: &RunningService<S>,
 ) {
-    async fn publish_account_event<T: event_schemas::EventPayload>(
-        bus: &EventBus,
-        at: chrono::DateTime<chrono::Utc>,
-        data: T,
-    ) {
-        publish_event(bus, &event_schemas::Envelope::at("auth-api", at, data)).await;
-    }
     use event_schemas::Envelope;
     use event_schemas::accounts::{
         AccountCreatedV2, AccountDeactivatedV2, AccountRoleChangedV2, AccountUpdatedV1,

@@ -200,7 +200,12 @@ pub async fn sign_up(
         };
         return accounts::create_by_admin(&state.db, &state.outbox, new, now)
             .await?
-            .commit_answering(|created| created_answer(&CreatedAccount::try_from(created.clone())?))
+            .commit_answering(|created| {
+                Answer::json(
+                    StatusCode::CREATED,
+                    &CreatedAccount::try_from(created.clone())?,
+                )
+            })
             .await;
     }
     if body.role.is_some() {
@@ -222,17 +227,15 @@ pub async fn sign_up(
     accounts::sign_up(&state.db, &state.outbox, &state.signup, sign_up, now)
         .await?
         .commit_answering(|account| {
-            created_answer(&CreatedAccount {
-                account: account.clone().try_into()?,
-                temporary_password: None,
-            })
+            Answer::json(
+                StatusCode::CREATED,
+                &CreatedAccount {
+                    account: account.clone().try_into()?,
+                    temporary_password: None,
+                },
+            )
         })
         .await
-}
-
-/// A 201 with the created account.
-fn created_answer(created: &CreatedAccount) -> Result<Answer, ApiError> {
-    Answer::json(StatusCode::CREATED, created).map_err(ApiError::internal)
 }
 
 /// The caller's own account.

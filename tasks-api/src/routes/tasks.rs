@@ -311,7 +311,7 @@ pub async fn complete(
         ates_core::db::now(),
     )
     .await?
-    .commit_answering(|task| ok_json(&Task::try_from(task.clone())?))
+    .commit_answering(|task| Answer::json(StatusCode::OK, &Task::try_from(task.clone())?))
     .await?;
     state.counters.completed.inc();
     Ok(answer)
@@ -329,11 +329,6 @@ pub async fn shuffle(State(state): State<AppState>, user: AuthUser) -> Result<An
     let mut rng = StdRng::from_os_rng();
     tasks::shuffle(&state.db, &state.outbox, &mut rng, ates_core::db::now())
         .await?
-        .commit_answering(|&reassigned| ok_json(&ShuffleResult { reassigned }))
+        .commit_answering(|&reassigned| Answer::json(StatusCode::OK, &ShuffleResult { reassigned }))
         .await
-}
-
-/// A 200 with `body`.
-fn ok_json(body: &impl Serialize) -> Result<Answer, ApiError> {
-    Answer::json(StatusCode::OK, body).map_err(ApiError::internal)
 }
