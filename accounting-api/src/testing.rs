@@ -7,19 +7,23 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use ates_core::account_replica::entity as account;
 use ates_core::bus::Outbox;
 use ates_core::config::ServiceSettings;
 use ates_core::testing::{ApiClient, RunningService, TestedService, answer};
 use ates_core::unit_of_work::UnitOfWork;
 use event_schemas::accounting::TransactionKind;
 use reqwest::Response;
-use sea_orm::DatabaseConnection;
+use sea_orm::ActiveValue::Set;
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use uuid::Uuid;
 
 use crate::AccountingApi;
 use crate::config::Config;
+use crate::db::{billing_cycle, payout, payout_email};
 use crate::domain::ledger::{self, LedgerEntry};
+use crate::mailer;
 use crate::routes::accounting::{
     AccountBalance, BillingCycle, CloseResult, DailyEarnings, MyAccount, Transaction,
 };
@@ -143,6 +147,8 @@ pub struct SmtpSink {
     pub received: Arc<Mutex<Vec<ReceivedMail>>>,
     /// Every connection accepted, whether a message followed or not.
     pub connections: Arc<AtomicUsize>,
+    /// Messages still to turn away ([`SmtpSink::refuse_next`]).
+    refusals: Arc<AtomicUsize>,
     pub port: u16,
 }
 
@@ -152,16 +158,18 @@ impl SmtpSink {
         let sink = Self {
             received: Arc::default(),
             connections: Arc::default(),
+            refusals: Arc::default(),
             port: listener.local_addr().unwrap().port(),
         };
         let received = sink.received.clone();
         let connections = sink.connections.clone();
+        let refusals = sink.refusals.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 connections.fetch_add(1, Ordering::SeqCst);
-                let received = received.clone();
+                let (received, refusals) = (received.clone(), refusals.clone());
                 tokio::spawn(async move {
-                    let _ = serve_session(stream, received).await;
+                    let _ = serve_session(stream, received, refusals).await;
                 });
             }
         });
@@ -176,6 +184,13 @@ impl SmtpSink {
         self.received.lock().unwrap().clone()
     }
 
+    /// Turns the next `count` messages away after their data, with a
+    /// temporary failure (`451`), as a server that is out of space does;
+    /// they are not kept.
+    pub fn refuse_next(&self, count: usize) {
+        self.refusals.store(count, Ordering::SeqCst);
+    }
+
     /// How many SMTP connections were opened to the sink.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
@@ -185,6 +200,7 @@ impl SmtpSink {
 async fn serve_session(
     stream: tokio::net::TcpStream,
     received: Arc<Mutex<Vec<ReceivedMail>>>,
+    refusals: Arc<AtomicUsize>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
@@ -215,6 +231,18 @@ async fn serve_session(
                 data.push_str(&line);
                 data.push('\n');
             }
+            let refused = refusals
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(1)
+                })
+                .is_ok();
+            if refused {
+                (from, to) = (String::new(), Vec::new());
+                write
+                    .write_all(b"451 4.3.1 insufficient storage, try later\r\n")
+                    .await?;
+                continue;
+            }
             received.lock().unwrap().push(ReceivedMail {
                 from: std::mem::take(&mut from),
                 to: std::mem::take(&mut to),
@@ -230,4 +258,82 @@ async fn serve_session(
         }
     }
     Ok(())
+}
+
+/// A worker in the account replica with `email` and `full_name`, as
+/// replicated from auth-api; returns its id.
+pub async fn account_with(db: &DatabaseConnection, email: &str, full_name: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    replicate_account(db, id, email, full_name).await;
+    id
+}
+
+/// Puts account `id` into the replica as a worker with `email` and
+/// `full_name` (as its first `accounts.created` would).
+pub async fn replicate_account(db: &DatabaseConnection, id: Uuid, email: &str, full_name: &str) {
+    account::Entity::insert(account::ActiveModel {
+        id: Set(id),
+        email: Set(email.into()),
+        full_name: Set(full_name.into()),
+        role: Set("worker".into()),
+        active: Set(true),
+        state_at: Set(chrono::Utc::now()),
+        details_revision: Set(Some(1)),
+        role_revision: Set(Some(1)),
+        active_revision: Set(Some(1)),
+    })
+    .exec(db)
+    .await
+    .unwrap();
+}
+
+/// A pending email, due now, for a $12.34 payout to `account_id` of a
+/// close that has finished; returns the payout's id.
+pub async fn pending_payout_email(db: &DatabaseConnection, account_id: Uuid) -> Uuid {
+    let payout_id = Uuid::new_v4();
+    let cycle_id = Uuid::now_v7();
+    let now = chrono::Utc::now();
+    let seq = billing_cycle::Entity::find().count(db).await.unwrap() + 1;
+    billing_cycle::Entity::insert(billing_cycle::ActiveModel {
+        id: Set(cycle_id),
+        seq: Set(i64::try_from(seq).unwrap()),
+        business_date: Set("2026-12-01".into()),
+        status: Set("closed".into()),
+        opened_at: Set(now),
+        closed_at: Set(Some(now)),
+        payments_count: Set(1),
+        payments_total_cents: Set(1234),
+    })
+    .exec(db)
+    .await
+    .unwrap();
+    payout::Entity::insert(payout::ActiveModel {
+        id: Set(payout_id),
+        billing_cycle_id: Set(cycle_id),
+        account_id: Set(account_id),
+        transaction_id: Set(Uuid::now_v7()),
+        amount_cents: Set(1234),
+        created_at: Set(now),
+    })
+    .exec(db)
+    .await
+    .unwrap();
+    payout_email::Entity::insert(payout_email::ActiveModel {
+        payout_id: Set(payout_id),
+        account_id: Set(account_id),
+        amount_cents: Set(1234),
+        business_date: Set("2026-12-01".into()),
+        status: Set(mailer::PENDING.into()),
+        recipient: Set(None),
+        subject: Set(None),
+        body: Set(None),
+        attempts: Set(0),
+        last_error: Set(None),
+        next_attempt_at: Set(now - chrono::Duration::seconds(1)),
+        sent_at: Set(None),
+    })
+    .exec(db)
+    .await
+    .unwrap();
+    payout_id
 }

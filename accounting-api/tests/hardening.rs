@@ -6,86 +6,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use accounting_api::db::{billing_cycle, payout, payout_email, task, transaction};
+use accounting_api::db::{billing_cycle, payout_email, task, transaction};
 use accounting_api::mailer::{self, Mailer};
-use accounting_api::testing::{AccountingApp, SmtpSink};
-use ates_core::account_replica::entity as account;
+use accounting_api::testing::{AccountingApp, SmtpSink, account_with, pending_payout_email};
 use ates_core::testing::{
     TestDatabase, assert_bearer_any_case_and_no_store, assert_dates_bounded,
     assert_nosniff_everywhere,
 };
 use auth_api::testing::TestApp as AuthApp;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
-
-async fn account_with(db: &sea_orm::DatabaseConnection, email: &str, full_name: &str) -> Uuid {
-    let id = Uuid::new_v4();
-    account::Entity::insert(account::ActiveModel {
-        id: Set(id),
-        email: Set(email.into()),
-        full_name: Set(full_name.into()),
-        role: Set("worker".into()),
-        active: Set(true),
-        state_at: Set(chrono::Utc::now()),
-        details_revision: Set(Some(1)),
-        role_revision: Set(Some(1)),
-        active_revision: Set(Some(1)),
-    })
-    .exec(db)
-    .await
-    .unwrap();
-    id
-}
-
-/// A pending email for a payout of a finished close.
-async fn payout_for(db: &sea_orm::DatabaseConnection, account_id: Uuid) -> Uuid {
-    let payout_id = Uuid::new_v4();
-    let cycle_id = Uuid::now_v7();
-    let now = chrono::Utc::now();
-    let seq = billing_cycle::Entity::find().count(db).await.unwrap() + 1;
-    billing_cycle::Entity::insert(billing_cycle::ActiveModel {
-        id: Set(cycle_id),
-        seq: Set(i64::try_from(seq).unwrap()),
-        business_date: Set("2026-12-01".into()),
-        status: Set("closed".into()),
-        opened_at: Set(now),
-        closed_at: Set(Some(now)),
-        payments_count: Set(1),
-        payments_total_cents: Set(1234),
-    })
-    .exec(db)
-    .await
-    .unwrap();
-    payout::Entity::insert(payout::ActiveModel {
-        id: Set(payout_id),
-        billing_cycle_id: Set(cycle_id),
-        account_id: Set(account_id),
-        transaction_id: Set(Uuid::now_v7()),
-        amount_cents: Set(1234),
-        created_at: Set(now),
-    })
-    .exec(db)
-    .await
-    .unwrap();
-    payout_email::Entity::insert(payout_email::ActiveModel {
-        payout_id: Set(payout_id),
-        account_id: Set(account_id),
-        amount_cents: Set(1234),
-        business_date: Set("2026-12-01".into()),
-        status: Set(mailer::PENDING.into()),
-        recipient: Set(None),
-        subject: Set(None),
-        body: Set(None),
-        attempts: Set(0),
-        last_error: Set(None),
-        next_attempt_at: Set(chrono::Utc::now() - chrono::Duration::seconds(1)),
-        sent_at: Set(None),
-    })
-    .exec(db)
-    .await
-    .unwrap();
-    payout_id
-}
 
 #[tokio::test]
 async fn addresses_and_names_that_could_inject_smtp_headers_are_refused_unsent() {
@@ -99,11 +29,11 @@ async fn addresses_and_names_that_could_inject_smtp_headers_are_refused_unsent()
     let crlf_address = account_with(&db, "a@b.c\r\nBcc: x@y.z", "Evil").await;
     let named_address = account_with(&db, "\"Boss\" <boss@popug.inc>", "Boss").await;
     let crlf_name = account_with(&db, "name@popug.inc", "Kesha\r\nBcc: x@y.z").await;
-    let honest_payout = payout_for(&db, honest).await;
+    let honest_payout = pending_payout_email(&db, honest).await;
     let refused = [
-        payout_for(&db, crlf_address).await,
-        payout_for(&db, named_address).await,
-        payout_for(&db, crlf_name).await,
+        pending_payout_email(&db, crlf_address).await,
+        pending_payout_email(&db, named_address).await,
+        pending_payout_email(&db, crlf_name).await,
     ];
 
     let mailer = Mailer::new(

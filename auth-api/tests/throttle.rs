@@ -278,3 +278,191 @@ async fn a_login_that_succeeds_gives_its_slot_back_and_only_its_own() {
     assert_eq!(login(PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(app.password_checks_run(), LIMIT + 1);
 }
+
+// The throttle's store on its own, with the clock passed in: what is
+// remembered, for how long, and what is given back.
+
+mod store {
+    use std::net::IpAddr;
+    use std::time::Duration;
+
+    use ates_core::testing::TestDatabase;
+    use auth_api::db::migrations::Migrator;
+    use auth_api::db::{known_client, throttle_window};
+    use auth_api::domain::AuthError;
+    use auth_api::domain::passwords::Lane;
+    use auth_api::domain::throttle::{self, Client, ThrottlePolicy};
+    use chrono::{DateTime, TimeDelta, Utc};
+    use sea_orm::{DatabaseConnection, EntityTrait};
+
+    const EMAIL: &str = "kesha@popug.inc";
+    const WINDOW: Duration = Duration::from_secs(60);
+    const THIRTY_DAYS: TimeDelta = TimeDelta::days(30);
+
+    fn policy() -> ThrottlePolicy {
+        ThrottlePolicy {
+            email_max_checks: 2,
+            email_window: WINDOW,
+            client_max_attempts: 100,
+            client_window: WINDOW,
+        }
+    }
+
+    fn client(address: &str) -> Client {
+        Client(address.parse::<IpAddr>().unwrap())
+    }
+
+    async fn database() -> (TestDatabase, DatabaseConnection) {
+        let database = TestDatabase::create().await;
+        let db = ates_core::db::open::<Migrator>(database.url(), 4)
+            .await
+            .unwrap();
+        (database, db)
+    }
+
+    /// Whether a password check for [`EMAIL`] is reserved at `now`.
+    async fn check(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<(), AuthError> {
+        throttle::reserve_password_check(db, &policy(), EMAIL, client("10.0.0.1"), now)
+            .await
+            .map(|_| ())
+    }
+
+    fn refused(outcome: Result<(), AuthError>) -> bool {
+        matches!(outcome, Err(AuthError::Throttled { .. }))
+    }
+
+    #[tokio::test]
+    async fn a_released_check_frees_its_slot_once_and_only_in_its_own_window() {
+        let (_database, db) = database().await;
+        let start = ates_core::db::now();
+        let first =
+            throttle::reserve_password_check(&db, &policy(), EMAIL, client("10.0.0.1"), start)
+                .await
+                .unwrap();
+        // Released twice: the first gives the slot back, the second has
+        // nothing left to give (the count never goes below zero).
+        throttle::release(&db, first.clone()).await.unwrap();
+        throttle::release(&db, first.clone()).await.unwrap();
+        assert!(check(&db, start).await.is_ok());
+        assert!(check(&db, start).await.is_ok());
+        assert!(refused(check(&db, start).await), "the limit is 2 checks");
+
+        // In the next window, a reservation of the ended one gives nothing back.
+        let next = start + TimeDelta::seconds(61);
+        assert!(check(&db, next).await.is_ok());
+        throttle::release(&db, first).await.unwrap();
+        assert!(check(&db, next).await.is_ok());
+        assert!(
+            refused(check(&db, next).await),
+            "the ended window's release freed a slot"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_address_an_account_logged_in_from_is_known_for_30_days() {
+        let (_database, db) = database().await;
+        let start = ates_core::db::now();
+        let home = client("10.0.0.1");
+        let lane = |email: &'static str, from: Client, at: DateTime<Utc>| {
+            let db = db.clone();
+            async move { throttle::lane_of(&db, email, from, at).await.unwrap() }
+        };
+        assert_eq!(
+            lane(EMAIL, home, start).await,
+            Lane::Other,
+            "before any login"
+        );
+
+        let reservation = throttle::reserve_password_check(&db, &policy(), EMAIL, home, start)
+            .await
+            .unwrap();
+        throttle::let_in(&db, reservation, EMAIL, home, start)
+            .await
+            .unwrap();
+        assert_eq!(lane(EMAIL, home, start).await, Lane::Returning);
+        assert_eq!(lane(EMAIL, client("10.0.0.2"), start).await, Lane::Other);
+        assert_eq!(lane("other@popug.inc", home, start).await, Lane::Other);
+        let almost = start + THIRTY_DAYS - TimeDelta::milliseconds(1);
+        assert_eq!(lane(EMAIL, home, almost).await, Lane::Returning);
+        assert_eq!(lane(EMAIL, home, start + THIRTY_DAYS).await, Lane::Other);
+
+        // A later login there starts the 30 days again.
+        let later = start + TimeDelta::days(20);
+        let reservation = throttle::reserve_password_check(&db, &policy(), EMAIL, home, later)
+            .await
+            .unwrap();
+        throttle::let_in(&db, reservation, EMAIL, home, later)
+            .await
+            .unwrap();
+        assert_eq!(
+            lane(EMAIL, home, start + THIRTY_DAYS).await,
+            Lane::Returning
+        );
+    }
+
+    /// The throttle windows' buckets, sorted.
+    async fn buckets(db: &DatabaseConnection) -> Vec<String> {
+        let windows = throttle_window::Entity::find().all(db).await.unwrap();
+        let mut buckets: Vec<String> = windows.into_iter().map(|row| row.bucket).collect();
+        buckets.sort();
+        buckets
+    }
+
+    /// The known clients' addresses, sorted.
+    async fn known(db: &DatabaseConnection) -> Vec<String> {
+        let known = known_client::Entity::find().all(db).await.unwrap();
+        let mut clients: Vec<String> = known.into_iter().map(|row| row.client).collect();
+        clients.sort();
+        clients
+    }
+
+    #[tokio::test]
+    async fn pruning_deletes_ended_windows_and_addresses_unused_for_30_days() {
+        let (_database, db) = database().await;
+        let start = ates_core::db::now();
+        let reserve = |email: &'static str, from: Client, at: DateTime<Utc>| {
+            let db = db.clone();
+            async move {
+                throttle::reserve_password_check(&db, &policy(), email, from, at)
+                    .await
+                    .unwrap()
+            }
+        };
+        // Four buckets: two emails and two addresses, the second pair
+        // opened 30 s after the first.
+        let first = reserve(EMAIL, client("10.0.0.1"), start).await;
+        throttle::let_in(&db, first, EMAIL, client("10.0.0.1"), start)
+            .await
+            .unwrap();
+        let half = start + TimeDelta::seconds(30);
+        let second = reserve("other@popug.inc", client("10.0.0.2"), half).await;
+        throttle::let_in(&db, second, "other@popug.inc", client("10.0.0.2"), half)
+            .await
+            .unwrap();
+
+        assert_eq!(throttle::prune(&db, start).await.unwrap(), 0);
+        assert_eq!(buckets(&db).await.len(), 4);
+        // The first pair's window ends at start + 60 s, exactly.
+        assert_eq!(
+            throttle::prune(&db, start + TimeDelta::seconds(60))
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            buckets(&db).await,
+            ["client:10.0.0.2", "email:other@popug.inc"]
+        );
+        assert_eq!(known(&db).await, ["client:10.0.0.1", "client:10.0.0.2"]);
+
+        assert_eq!(throttle::prune(&db, start + THIRTY_DAYS).await.unwrap(), 2);
+        assert_eq!(buckets(&db).await, Vec::<String>::new());
+        assert_eq!(
+            known(&db).await,
+            ["client:10.0.0.2"],
+            "unused for exactly 30 days"
+        );
+        assert_eq!(throttle::prune(&db, half + THIRTY_DAYS).await.unwrap(), 0);
+        assert_eq!(known(&db).await, Vec::<String>::new());
+    }
+}
