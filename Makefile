@@ -87,6 +87,7 @@ test-cluster: deps
 ## target/mutants/<name>/ (mutants.out/caught.txt, missed.txt, timeout.txt).
 MUTANTS = cargo mutants --in-place --no-shuffle
 mutants: deps
+	mkdir -p target/mutants
 	command -v cargo-mutants >/dev/null || $(CARGO) install cargo-mutants --locked --version 27.1.0
 	$(MUTANTS) -p ates-core -f ates-core/src/money.rs -o target/mutants/money -- --lib
 	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/pricing.rs -o target/mutants/pricing -- --lib --test ledger
