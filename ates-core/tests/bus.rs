@@ -14,6 +14,7 @@ use ates_core::bus::{
     BusMigrator, ConsumerSettings, EventBus, EventHandler, HandlerError, IncomingEvent,
     OutboxError, RelaySettings, consumer, dead_letter,
 };
+use ates_core::metrics::RelayMetrics;
 use ates_core::testing::{TestBroker, TestDatabase, count, eventually};
 use ates_core::unit_of_work::UnitOfWork;
 use bytes::Bytes;
@@ -90,6 +91,8 @@ struct Harness {
     _database: TestDatabase,
     db: DatabaseConnection,
     bus: EventBus,
+    /// The relay's counters (its failed rounds).
+    relay_metrics: RelayMetrics,
     shutdown: CancellationToken,
 }
 
@@ -120,6 +123,7 @@ impl Harness {
             _database: database,
             db,
             bus,
+            relay_metrics: RelayMetrics::default(),
             shutdown: CancellationToken::new(),
         }
     }
@@ -130,14 +134,17 @@ impl Harness {
 
     /// The relay with fast retries and `settings`' retention and pruning.
     fn start_relay_with(&self, settings: RelaySettings) {
-        let relay = self.bus.relay(
-            self.db.clone(),
-            RelaySettings {
-                retry_base: Duration::from_millis(50),
-                retry_max: Duration::from_millis(500),
-                ..settings
-            },
-        );
+        let relay = self
+            .bus
+            .relay(
+                self.db.clone(),
+                RelaySettings {
+                    retry_base: Duration::from_millis(50),
+                    retry_max: Duration::from_millis(500),
+                    ..settings
+                },
+            )
+            .with_metrics(self.relay_metrics.clone());
         tokio::spawn(relay.run(self.shutdown.clone()));
     }
 
@@ -257,7 +264,13 @@ async fn an_event_stored_while_nats_is_down_arrives_once_when_it_is_back() {
     harness.start_relay();
 
     let envelope = harness.complete_through_outbox(Uuid::new_v4()).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The marker: two more failed rounds, so at least one of them began
+    // after the event was stored (the one under way may have begun before).
+    let failed_before = harness.relay_metrics.failures.get();
+    eventually(WAIT, "two more failed relay rounds", || async {
+        (harness.relay_metrics.failures.get() >= failed_before + 2).then_some(())
+    })
+    .await;
     assert_eq!(
         harness.pending_outbox_rows().await,
         1,
