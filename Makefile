@@ -91,7 +91,8 @@ mutants: deps
 	command -v cargo-mutants >/dev/null || $(CARGO) install cargo-mutants --locked --version 27.1.0
 	$(MUTANTS) -p ates-core -f ates-core/src/money.rs -o target/mutants/money -- --lib
 	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/pricing.rs -o target/mutants/pricing -- --lib --test ledger
-	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/ledger.rs -f accounting-api/src/domain/billing.rs -o target/mutants/ledger -- --lib --test ledger --test system
+	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/ledger.rs -o target/mutants/ledger -- --lib --test ledger --test system --test earnings
+	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/billing.rs -o target/mutants/billing -- --lib --test ledger --test system --test earnings
 	$(MUTANTS) -p accounting-api -f accounting-api/src/mailer.rs -o target/mutants/mailer -- --lib --test mailer --test hardening --test ledger
 	$(MUTANTS) -p auth-api -f auth-api/src/domain/throttle.rs -o target/mutants/throttle -- --lib --test throttle --test api
 	$(MUTANTS) -p ates-core -f ates-core/src/auth.rs --re 'AuthUser|bearer_token|TokenVerifier::check|unaccepted_algorithm' --test-package tasks-api -o target/mutants/access -- --test api

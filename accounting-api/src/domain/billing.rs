@@ -540,3 +540,60 @@ pub async fn list(
         id: cycle.id,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Runs `retried` over a step that always fails with `error`: the
+    /// attempts made and the time it took.
+    async fn failing_always(error: fn() -> AccountingError) -> (u32, Duration) {
+        let attempts = AtomicU32::new(0);
+        let started = Instant::now();
+        let outcome: Result<(), _> = retried("a step", || {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            async move { Err(error()) }
+        })
+        .await;
+        assert!(outcome.is_err());
+        (attempts.load(Ordering::SeqCst), started.elapsed())
+    }
+
+    #[tokio::test]
+    async fn a_failing_step_of_a_close_runs_five_times_with_doubling_pauses() {
+        let (attempts, took) =
+            failing_always(|| AccountingError::Internal(anyhow::anyhow!("deadlock"))).await;
+        assert_eq!(attempts, CLOSE_ATTEMPTS);
+        // 100 + 200 + 400 + 800 ms between the five attempts.
+        assert!(took >= Duration::from_millis(1_500), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_close_is_not_retried() {
+        let (attempts, _) = failing_always(|| AccountingError::CloseInProgress).await;
+        assert_eq!(attempts, 1);
+    }
+
+    #[tokio::test]
+    async fn a_step_that_succeeds_on_its_third_attempt_returns_its_value() {
+        let attempts = AtomicU32::new(0);
+        let value = retried("a step", || {
+            let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                if attempt < 3 {
+                    Err(AccountingError::Internal(anyhow::anyhow!(
+                        "lost connection"
+                    )))
+                } else {
+                    Ok(attempt)
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!((value, attempts.load(Ordering::SeqCst)), (3, 3));
+    }
+}
