@@ -95,7 +95,7 @@ mutants: deps
 	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/billing.rs -o target/mutants/billing -- --lib --test ledger --test system --test earnings
 	$(MUTANTS) -p accounting-api -f accounting-api/src/mailer.rs -o target/mutants/mailer -- --lib --test mailer --test hardening --test ledger
 	$(MUTANTS) -p auth-api -f auth-api/src/domain/throttle.rs -o target/mutants/throttle -- --lib --test throttle --test api
-	$(MUTANTS) -p ates-core -f ates-core/src/auth.rs --re 'AuthUser|bearer_token|TokenVerifier::check|unaccepted_algorithm' --test-package tasks-api -o target/mutants/access -- --test api
+	$(MUTANTS) -p ates-core -f ates-core/src/auth.rs --re 'AuthUser|bearer_token|TokenVerifier::check|unaccepted_algorithm' --test-package tasks-api -o target/mutants/access -- --test api --test hardening
 
 ## The Kubernetes manifests (deploy/k8s/) offline: kubernetes-validate's
 ## schemas (--strict), and every Deployment's env, ports, probes, resources,
