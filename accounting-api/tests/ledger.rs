@@ -96,6 +96,32 @@ fn key<T: EventPayload>() -> EventKey {
     }
 }
 
+/// A fresh accounting database with its first cycle open, for applying
+/// events straight to the ledger.
+async fn ledger_database() -> (TestDatabase, DatabaseConnection) {
+    let database = TestDatabase::create().await;
+    let db = database.connect().await;
+    accounting_api::db::migrations::Migrator::up(&db, None)
+        .await
+        .unwrap();
+    let calendar = BusinessCalendar::new(chrono_tz::UTC);
+    billing::ensure_open_cycle(&db, &calendar, ates_core::db::now())
+        .await
+        .unwrap();
+    (database, db)
+}
+
+/// Applies `events` to the ledger as one batch of the consumer.
+async fn apply_batch(db: &DatabaseConnection, pricing: &Pricing, events: &[TaskEvent]) {
+    let outbox = Outbox::detached("accounting-api");
+    let incoming: Vec<IncomingEvent> = events.iter().map(TaskEvent::incoming).collect();
+    let work = UnitOfWork::begin(db, &outbox).await.unwrap();
+    ledger::apply_task_events(&work, pricing, &incoming.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    work.commit().await.unwrap();
+}
+
 /// A day of work: `tasks` tasks created (alternating v1 and v2), assigned,
 /// some shuffled, some completed, over `accounts` accounts.
 fn history(accounts: &[Uuid], tasks: usize, start: DateTime<Utc>) -> Vec<TaskEvent> {
@@ -819,27 +845,14 @@ async fn ledger_sums_to_balances(
     accounts: usize,
     batch: usize,
 ) {
-    let database = TestDatabase::create().await;
-    let db = database.connect().await;
-    accounting_api::db::migrations::Migrator::up(&db, None)
-        .await
-        .unwrap();
+    let (_database, db) = ledger_database().await;
     let calendar = BusinessCalendar::new(chrono_tz::UTC);
-    billing::ensure_open_cycle(&db, &calendar, ates_core::db::now())
-        .await
-        .unwrap();
     let outbox = Outbox::detached("accounting-api");
     let pricing = Pricing::new("property");
     let ids: Vec<Uuid> = (0..accounts).map(|_| Uuid::now_v7()).collect();
     let events = history(&ids, tasks, Utc::now() - Span::hours(1));
-    let incoming: Vec<_> = events.iter().map(|event| event.incoming()).collect();
-    for (chunk, batch) in incoming.chunks(batch).enumerate() {
-        let work = UnitOfWork::begin(&db, &outbox).await.unwrap();
-        let batch: Vec<_> = batch.iter().collect();
-        ledger::apply_task_events(&work, &pricing, &batch)
-            .await
-            .unwrap();
-        work.commit().await.unwrap();
+    for (chunk, batch) in events.chunks(batch).enumerate() {
+        apply_batch(&db, &pricing, batch).await;
         if closes_after.contains(&chunk) {
             billing::close_now(&db, &outbox, &calendar, ates_core::db::now())
                 .await
@@ -879,6 +892,61 @@ proptest! {
             .unwrap()
             .block_on(ledger_sums_to_balances(tasks, closes, accounts, batch));
     }
+}
+
+/// The details of a task the ledger knows, arriving in the same batch as
+/// the first event of a task it does not: both tasks end up with theirs.
+#[tokio::test]
+async fn details_of_a_known_task_apply_in_a_batch_that_prices_a_new_one() {
+    let (_database, db) = ledger_database().await;
+    let pricing = Pricing::new("batch");
+    let at = Utc::now();
+    let (known, new, assignee) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let created = |task_id: Uuid, title: &str| {
+        TaskEvent::CreatedV2(Envelope::at(
+            "tasks-api",
+            at,
+            TaskCreatedV2 {
+                task_id,
+                title: title.into(),
+                jira_id: None,
+                description: "work".into(),
+                status: TaskStatus::Open,
+                assignee_id: assignee,
+                created_at: at,
+            },
+        ))
+    };
+    // The known task is priced by its assignment, before its details.
+    let assigned = TaskEvent::Assigned(Envelope::at(
+        "tasks-api",
+        at,
+        TaskAssignedV1 {
+            task_id: known,
+            assignee_id: assignee,
+            previous_assignee_id: None,
+            assigned_at: at,
+        },
+    ));
+    apply_batch(&db, &pricing, &[assigned]).await;
+    apply_batch(
+        &db,
+        &pricing,
+        &[created(new, "The new one"), created(known, "The known one")],
+    )
+    .await;
+    let title = |task_id: Uuid| {
+        let db = db.clone();
+        async move {
+            accounting_api::db::task::Entity::find_by_id(task_id)
+                .one(&db)
+                .await
+                .unwrap()
+                .and_then(|task| task.title)
+        }
+    };
+    assert_eq!(title(known).await.as_deref(), Some("The known one"));
+    assert_eq!(title(new).await.as_deref(), Some("The new one"));
 }
 
 #[tokio::test]
