@@ -25,6 +25,7 @@ use ates_core::testing::{
 };
 use ates_core::unit_of_work::UnitOfWork;
 use chrono::{DateTime, Duration as Span, Utc};
+use event_schemas::accounting::TransactionKind;
 use event_schemas::accounts::{AccountCreatedV1, Role};
 use event_schemas::tasks::{
     TaskAssignedV1, TaskCompletedV1, TaskCreatedV1, TaskCreatedV2, TaskStatus,
@@ -947,6 +948,56 @@ async fn details_of_a_known_task_apply_in_a_batch_that_prices_a_new_one() {
     };
     assert_eq!(title(known).await.as_deref(), Some("The known one"));
     assert_eq!(title(new).await.as_deref(), Some("The new one"));
+}
+
+/// What the fee and reward counters of `GET /metrics` are told for each
+/// task event: the task's price, whichever event arrives.
+#[test]
+fn each_charge_is_the_tasks_price_and_details_charge_nothing() {
+    let pricing = Pricing::new("charges");
+    let [task, assignee] = [Uuid::now_v7(), Uuid::now_v7()];
+    let at = Utc::now();
+    let price = pricing.price(task);
+    let assigned = TaskEvent::Assigned(Envelope::at(
+        "tasks-api",
+        at,
+        TaskAssignedV1 {
+            task_id: task,
+            assignee_id: assignee,
+            previous_assignee_id: None,
+            assigned_at: at,
+        },
+    ));
+    let completed = TaskEvent::Completed(Envelope::at(
+        "tasks-api",
+        at,
+        TaskCompletedV1 {
+            task_id: task,
+            assignee_id: assignee,
+            completed_at: at,
+        },
+    ));
+    let created = TaskEvent::CreatedV1(Envelope::at(
+        "tasks-api",
+        at,
+        TaskCreatedV1 {
+            task_id: task,
+            title: "Sweep".into(),
+            description: "work".into(),
+            status: TaskStatus::Open,
+            assignee_id: assignee,
+            created_at: at,
+        },
+    ));
+    assert_eq!(
+        ledger::charge_of(&pricing, &assigned.incoming()),
+        Some((TransactionKind::AssignmentFee, price.assignment_fee_cents))
+    );
+    assert_eq!(
+        ledger::charge_of(&pricing, &completed.incoming()),
+        Some((TransactionKind::TaskReward, price.reward_cents))
+    );
+    assert_eq!(ledger::charge_of(&pricing, &created.incoming()), None);
 }
 
 #[tokio::test]
