@@ -16,6 +16,7 @@ use accounting_api::testing::{
 };
 use ates_core::bus::Outbox;
 use ates_core::calendar::BusinessCalendar;
+use ates_core::metrics::Metrics;
 use ates_core::testing::{TestBroker, TestDatabase, eventually};
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::sea_query::Expr;
@@ -39,6 +40,31 @@ async fn mailer_on_a_sink() -> (TestDatabase, DatabaseConnection, SmtpSink, Mail
     let sink = SmtpSink::start().await;
     let mailer = Mailer::new(db.clone(), Some(&sink.url()), FROM).unwrap();
     (database, db, sink, mailer)
+}
+
+/// `mailer` counting its outcomes in a registry of its own, as the
+/// service does for `GET /metrics`.
+fn counted(mailer: Mailer) -> (Mailer, Metrics) {
+    let metrics = Metrics::new();
+    let outcomes = metrics.counter_by(
+        "ates_payout_emails",
+        "Payout emails by outcome",
+        "outcome",
+        &["sent", "stored", "failed"],
+    );
+    (mailer.counted_in(outcomes), metrics)
+}
+
+/// The counts of `sent`, `stored` and `failed` in `metrics`' exposition.
+fn outcomes(metrics: &Metrics) -> [String; 3] {
+    let text = metrics.render();
+    ["sent", "stored", "failed"].map(|outcome| {
+        let series = format!("ates_payout_emails_total{{outcome=\"{outcome}\"}} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("no {series} in {text}"))
+            .to_owned()
+    })
 }
 
 async fn email(db: &DatabaseConnection, payout: Uuid) -> payout_email::Model {
@@ -85,6 +111,7 @@ fn assert_retry_in(
 #[tokio::test]
 async fn a_refused_send_is_retried_with_a_doubling_back_off_until_it_goes_out() {
     let (_database, db, sink, mailer) = mailer_on_a_sink().await;
+    let (mailer, metrics) = counted(mailer);
     let kesha = account_with(&db, "kesha@popug.inc", "Kesha").await;
     let payout = pending_payout_email(&db, kesha).await;
     sink.refuse_next(2);
@@ -120,6 +147,27 @@ async fn a_refused_send_is_retried_with_a_doubling_back_off_until_it_goes_out() 
     assert_eq!(mails.len(), 1, "the two refused attempts left nothing");
     assert_eq!(mails[0].to, ["kesha@popug.inc"]);
     assert_eq!(sink.connections(), 3);
+    assert_eq!(outcomes(&metrics), ["1", "0", "2"]);
+}
+
+#[tokio::test]
+async fn without_smtp_an_email_is_stored_with_its_text_and_counted_stored() {
+    let (_database, db) = database().await;
+    let (mailer, metrics) = counted(Mailer::new(db.clone(), None, FROM).unwrap());
+    let payout = pending_payout_email(&db, account_with(&db, "kesha@popug.inc", "").await).await;
+    assert_eq!(mailer.deliver_pending().await.unwrap(), 1);
+    let row = email(&db, payout).await;
+    assert_eq!((row.status.as_str(), row.attempts), (mailer::STORED, 1));
+    assert_eq!(
+        row.subject.as_deref(),
+        Some("aTES payout for 2026-12-01: $12.34")
+    );
+    assert!(
+        row.body.unwrap().starts_with("Hello popug,"),
+        "an empty name reads popug"
+    );
+    assert_eq!(outcomes(&metrics), ["0", "1", "0"]);
+    assert_eq!(mailer.deliver_pending().await.unwrap(), 0, "stored once");
 }
 
 #[tokio::test]
