@@ -1155,7 +1155,7 @@ pub async fn assert_dates_bounded(
 }
 
 /// Asserts that `GET url` with `token` is a 200 whatever the case of the
-/// bearer scheme (RFC 7235), and that the answer carries the headers every
+/// bearer scheme (RFC 7235) and a 401 under any other scheme, and that the answer carries the headers every
 /// response of an account's data gets: `Cache-Control: no-store`,
 /// `Pragma: no-cache`, `X-Content-Type-Options: nosniff`.
 pub async fn assert_bearer_any_case_and_no_store(client: &reqwest::Client, url: &str, token: &str) {
@@ -1168,6 +1168,25 @@ pub async fn assert_bearer_any_case_and_no_store(client: &reqwest::Client, url: 
             .expect("the service answers");
         assert_eq!(response.status(), reqwest::StatusCode::OK, "{scheme} {url}");
         assert_private_headers(&response);
+    }
+    // The same valid token under another scheme, or no token after the
+    // scheme, is no bearer token.
+    for value in [
+        format!("Basic {token}"),
+        format!("Token {token}"),
+        "Bearer  ".into(),
+    ] {
+        let response = client
+            .get(url)
+            .header("authorization", &value)
+            .send()
+            .await
+            .expect("the service answers");
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::UNAUTHORIZED,
+            "{value:.12} {url}"
+        );
     }
 }
 
