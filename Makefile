@@ -89,6 +89,9 @@ test-cluster: deps
 ## --test-package, so the access part runs tasks-api's tests as its
 ## baseline itself and skips cargo-mutants' own.
 MUTANTS = cargo mutants --in-place --no-shuffle
+## The access checks face a replica's gate (tasks-api), auth-api's own gate
+## (password changes end older sessions) and the token checks (ates-core).
+ACCESS_TARGETS = --test api --test hardening --test account_trust --test verifier
 mutants: deps
 	mkdir -p target/mutants
 	command -v cargo-mutants >/dev/null || $(CARGO) install cargo-mutants --locked --version 27.1.0
@@ -98,8 +101,8 @@ mutants: deps
 	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/billing.rs -o target/mutants/billing -- --lib --test ledger --test system --test earnings
 	$(MUTANTS) -p accounting-api -f accounting-api/src/mailer.rs -o target/mutants/mailer -- --lib --test mailer --test hardening --test ledger
 	$(MUTANTS) -p auth-api -f auth-api/src/domain/throttle.rs -o target/mutants/throttle -- --lib --test throttle --test api
-	$(CARGO) test -q -p tasks-api --test api --test hardening
-	$(MUTANTS) --baseline skip --timeout 240 -f ates-core/src/auth.rs --re 'AuthUser|bearer_token|TokenVerifier::check|unaccepted_algorithm' --test-package tasks-api -o target/mutants/access -- --test api --test hardening
+	$(CARGO) test -q -p tasks-api -p auth-api -p ates-core $(ACCESS_TARGETS)
+	$(MUTANTS) --baseline skip --timeout 300 -f ates-core/src/auth.rs --re 'AuthUser|bearer_token|TokenVerifier::check|unaccepted_algorithm' --test-package tasks-api --test-package auth-api --test-package ates-core -o target/mutants/access -- $(ACCESS_TARGETS)
 
 ## The Kubernetes manifests (deploy/k8s/) offline: kubernetes-validate's
 ## schemas (--strict), and every Deployment's env, ports, probes, resources,
