@@ -99,7 +99,7 @@ mutants: deps
 	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/pricing.rs -o target/mutants/pricing -- --lib --test ledger
 	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/ledger.rs -o target/mutants/ledger -- --lib --test ledger --test system --test earnings
 	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/billing.rs -o target/mutants/billing -- --lib --test ledger --test system --test earnings
-	$(MUTANTS) -p accounting-api -f accounting-api/src/mailer.rs -o target/mutants/mailer -- --lib --test mailer --test hardening --test ledger
+	$(MUTANTS) -p accounting-api -f accounting-api/src/mailer.rs -o target/mutants/mailer -- --lib --test mailer --test mailer_rounds --test hardening --test ledger
 	$(MUTANTS) -p auth-api -f auth-api/src/domain/throttle.rs -o target/mutants/throttle -- --lib --test throttle --test api
 	$(CARGO) test -q -p tasks-api -p auth-api -p ates-core $(ACCESS_TARGETS)
 	$(MUTANTS) --baseline skip --timeout 300 -f ates-core/src/auth.rs --re 'AuthUser|bearer_token|TokenVerifier::check|unaccepted_algorithm' --test-package tasks-api --test-package auth-api --test-package ates-core -o target/mutants/access -- $(ACCESS_TARGETS)

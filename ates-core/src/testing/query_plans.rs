@@ -83,20 +83,26 @@ impl SqlLog {
 
     /// Stops recording and returns the SELECTs recorded, each once.
     pub fn stop(&self) -> Vec<String> {
+        let mut selects = self.stop_counting();
+        selects.sort();
+        selects.dedup();
+        selects
+    }
+
+    /// Stops recording and returns every SELECT recorded, in order, as
+    /// often as it ran.
+    pub fn stop_counting(&self) -> Vec<String> {
         let recorded = self
             .recording
             .lock()
             .expect("the log")
             .take()
             .unwrap_or_default();
-        let mut selects: Vec<String> = recorded
+        recorded
             .into_iter()
             .map(|sql| sql.trim().to_owned())
             .filter(|sql| sql.to_ascii_uppercase().starts_with("SELECT"))
-            .collect();
-        selects.sort();
-        selects.dedup();
-        selects
+            .collect()
     }
 }
 
