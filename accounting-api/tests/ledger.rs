@@ -720,6 +720,11 @@ async fn a_close_of_thousands_stopped_between_batches_pays_and_mails_each_accoun
     let calendar = BusinessCalendar::new(stopped.config.service.business_timezone);
     let now = ates_core::db::now();
     let closing = billing::begin_close(db, &calendar, now).await.unwrap();
+    assert_eq!(
+        (closing.status.as_str(), closing.closed_at),
+        ("closing", Some(now)),
+        "begin_close answers the cycle as it left it"
+    );
     let outbox = Outbox::detached("accounting-api");
     let first = billing::pay_out_batch(db, &outbox, &closing, None, now)
         .await
