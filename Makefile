@@ -87,22 +87,34 @@ test-cluster: deps
 ## target/mutants/<name>/ (mutants.out/caught.txt, missed.txt, timeout.txt).
 ## cargo-mutants 27.1 runs its baseline on the mutated package even with
 ## --test-package, so the access part runs tasks-api's tests as its
-## baseline itself and skips cargo-mutants' own.
+## baseline itself and skips cargo-mutants' own. A part with a survivor exits
+## non-zero; the next part still runs (the `-`), and the table at the end
+## counts each part's outcomes. A property test that fails on a mutant
+## writes its seed to a *.proptest-regressions file; the seed describes the
+## mutant, not the code, so untracked ones are removed after the run.
 MUTANTS = cargo mutants --in-place --no-shuffle
+MUTANT_PARTS = money pricing ledger billing mailer throttle access
 ## The access checks face a replica's gate (tasks-api), auth-api's own gate
 ## (password changes end older sessions) and the token checks (ates-core).
 ACCESS_TARGETS = --test api --test hardening --test account_trust --test verifier
 mutants: deps
 	mkdir -p target/mutants
 	command -v cargo-mutants >/dev/null || $(CARGO) install cargo-mutants --locked --version 27.1.0
-	$(MUTANTS) -p ates-core -f ates-core/src/money.rs -o target/mutants/money -- --lib
-	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/pricing.rs -o target/mutants/pricing -- --lib --test ledger
-	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/ledger.rs -o target/mutants/ledger -- --lib --test ledger --test system --test earnings
-	$(MUTANTS) -p accounting-api -f accounting-api/src/domain/billing.rs -o target/mutants/billing -- --lib --test ledger --test system --test earnings
-	$(MUTANTS) -p accounting-api -f accounting-api/src/mailer.rs -o target/mutants/mailer -- --lib --test mailer --test mailer_rounds --test hardening --test ledger
-	$(MUTANTS) -p auth-api -f auth-api/src/domain/throttle.rs -o target/mutants/throttle -- --lib --test throttle --test api
+	-$(MUTANTS) -p ates-core -f ates-core/src/money.rs -o target/mutants/money -- --lib
+	-$(MUTANTS) -p accounting-api -f accounting-api/src/domain/pricing.rs -o target/mutants/pricing -- --lib --test ledger
+	-$(MUTANTS) -p accounting-api -f accounting-api/src/domain/ledger.rs -o target/mutants/ledger -- --lib --test ledger --test system --test earnings
+	-$(MUTANTS) -p accounting-api -f accounting-api/src/domain/billing.rs -o target/mutants/billing -- --lib --test ledger --test system --test earnings
+	-$(MUTANTS) -p accounting-api -f accounting-api/src/mailer.rs -o target/mutants/mailer -- --lib --test mailer --test mailer_rounds --test hardening --test ledger
+	-$(MUTANTS) -p auth-api -f auth-api/src/domain/throttle.rs -o target/mutants/throttle -- --lib --test throttle --test api
 	$(CARGO) test -q -p tasks-api -p auth-api -p ates-core $(ACCESS_TARGETS)
-	$(MUTANTS) --baseline skip --timeout 300 -f ates-core/src/auth.rs --re 'AuthUser|bearer_token|TokenVerifier::check|unaccepted_algorithm' --test-package tasks-api --test-package auth-api --test-package ates-core -o target/mutants/access -- $(ACCESS_TARGETS)
+	-$(MUTANTS) --baseline skip --timeout 300 -f ates-core/src/auth.rs --re 'AuthUser|bearer_token|TokenVerifier::check|unaccepted_algorithm' --test-package tasks-api --test-package auth-api --test-package ates-core -o target/mutants/access -- $(ACCESS_TARGETS)
+	git clean -q -f -- '*.proptest-regressions'
+	@for part in $(MUTANT_PARTS); do \
+	  printf '%-9s' $$part; \
+	  for outcome in caught missed timeout unviable; do \
+	    printf ' %s %3s' $$outcome $$(cat target/mutants/$$part/mutants.out/$$outcome.txt 2>/dev/null | wc -l); \
+	  done; echo; \
+	done
 
 ## The Kubernetes manifests (deploy/k8s/) offline: kubernetes-validate's
 ## schemas (--strict), and every Deployment's env, ports, probes, resources,

@@ -789,6 +789,40 @@ async fn a_close_of_thousands_stopped_between_batches_pays_and_mails_each_accoun
 }
 
 #[tokio::test]
+async fn a_close_pays_positive_balances_and_counts_only_negative_ones_as_carried() {
+    let (_database, db) = ledger_database().await;
+    // Counts that differ, and a balance of zero that is neither.
+    let earners = seed_earners(&db, 3, 2_500).await;
+    let debtors = seed_earners(&db, 2, -700).await;
+    let even = seed_earners(&db, 1, 0).await;
+    assert_eq!(balances(&db).await.len(), 6, "each account has a balance");
+
+    let calendar = BusinessCalendar::new(chrono_tz::UTC);
+    let outbox = Outbox::detached("accounting-api");
+    let closed = billing::close_now(&db, &outbox, &calendar, ates_core::db::now())
+        .await
+        .unwrap();
+    assert_eq!(closed.negative_balances_carried, 2, "the two debtors");
+    assert_eq!(closed.cycle.payments_count, 3, "the three earners");
+    assert_eq!(closed.cycle.payments_total_cents, 3 * 2_500);
+    for (account, cents) in balances(&db).await {
+        let expected = if debtors.contains(&account) { -700 } else { 0 };
+        assert_eq!(cents, expected, "{account}: paid out or carried over");
+    }
+    let paid: Vec<Uuid> = payout::Entity::find()
+        .order_by_asc(payout::Column::AccountId)
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|payout| payout.account_id)
+        .collect();
+    let mut expected = earners.clone();
+    expected.sort();
+    assert_eq!(paid, expected, "only the earners are paid: not {even:?}");
+}
+
+#[tokio::test]
 async fn payout_emails_go_out_no_faster_than_the_configured_rate() {
     const EARNERS: usize = 30;
     const PER_SECOND: u32 = 20;
