@@ -20,7 +20,9 @@ SERVICES = {"auth-api": 3001, "tasks-api": 3002, "accounting-api": 3003, "analyt
 WEB = ("web", "web-server", 3000)
 # Read by tracing's filter and our telemetry set-up.
 ALWAYS_READ = {"RUST_LOG", "LOG_FORMAT"}
-VAR_CALL = re.compile(r'(?:var|seconds|parse)\(\s*"([A-Z][A-Z0-9_]+)"')
+# The ways the sources read a variable (the same list as check-k8s.py):
+# ates_core::config's helpers, std::env::var and seconds_from_env.
+VAR_CALL = re.compile(r'\b(?:var|parse|seconds|within|switch|seconds_from_env)\(\s*"([A-Z][A-Z0-9_]+)"')
 
 
 def variables_read(crate):
@@ -28,7 +30,9 @@ def variables_read(crate):
     for directory in (os.path.join(ROOT, "ates-core", "src"), os.path.join(ROOT, crate, "src")):
         for base, _, files in os.walk(directory):
             for name in files:
-                if name.endswith(".rs") and name != "testing.rs":
+                # testing.rs / testing/: the test harness, not the binary.
+                inside = os.path.relpath(base, directory).split(os.sep)
+                if name.endswith(".rs") and name != "testing.rs" and "testing" not in inside:
                     with open(os.path.join(base, name), encoding="utf-8") as source:
                         found.update(VAR_CALL.findall(source.read()))
     return found

@@ -1,7 +1,7 @@
 //! accounting-api's configuration: the settings every service reads (port
 //! 3003 by default) plus the business day, email and pricing.
 
-use ates_core::config::{ServiceConfig, ServiceSettings, parse, var};
+use ates_core::config::{ServiceConfig, ServiceSettings, parse, switch, var};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -22,7 +22,8 @@ pub struct Config {
     /// task the same again. Change it only for a fresh system.
     pub pricing_seed: String,
     /// `CLOSE_SCHEDULER` (default `on`): `off` leaves closing to the admin
-    /// endpoint (tests, or a deployment that closes from outside).
+    /// endpoint (tests, or a deployment that closes from outside); any other
+    /// value stops the start.
     pub scheduler_enabled: bool,
 }
 
@@ -35,7 +36,7 @@ impl ServiceConfig for Config {
                 .unwrap_or_else(|| "aTES Accounting <accounting@popug.inc>".into()),
             mail_per_second: parse("MAIL_PER_SECOND", 20)?,
             pricing_seed: var("PRICING_SEED").unwrap_or_else(|| "ates".into()),
-            scheduler_enabled: var("CLOSE_SCHEDULER").is_none_or(|value| value != "off"),
+            scheduler_enabled: switch("CLOSE_SCHEDULER")?,
         })
     }
 

@@ -21,7 +21,7 @@ use ates_core::calendar::BusinessCalendar;
 use ates_core::metrics::Metrics;
 use ates_core::service::AtesService;
 use ates_core::testing::{
-    CommandRun, TestBroker, TestDatabase, count, eventually, publish_event, run_command,
+    CommandRun, TestBroker, TestDatabase, count, eventually, free_port, publish_event, run_command,
 };
 use ates_core::unit_of_work::UnitOfWork;
 use chrono::{DateTime, Duration as Span, Utc};
@@ -1111,6 +1111,34 @@ async fn a_tasks_details_change_only_with_a_newer_revision() {
         (title().await.as_deref() == Some("Fix the roof")).then_some(())
     })
     .await;
+}
+
+/// A switch spelled any other way than `on` or `off` (`false`, `OFF`)
+/// stops the start with a message naming it: it used to leave the scheduler
+/// on, closing days a deployment meant to close from outside.
+#[tokio::test]
+async fn a_close_scheduler_setting_other_than_on_or_off_stops_the_start() {
+    let database = TestDatabase::create().await;
+    for value in ["false", "OFF"] {
+        let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_accounting-api"))
+            .env_clear()
+            .env("DATABASE_URL", database.url())
+            .env("NATS_URL", format!("nats://127.0.0.1:{}", free_port()))
+            .env("CLOSE_SCHEDULER", value)
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(30), run)
+            .await
+            .unwrap_or_else(|_| panic!("CLOSE_SCHEDULER={value} did not stop the start"))
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "CLOSE_SCHEDULER={value} started");
+        assert!(
+            stderr.contains(&format!("CLOSE_SCHEDULER=\"{value}\" is not on or off")),
+            "CLOSE_SCHEDULER={value}: {stderr}"
+        );
+    }
 }
 
 #[tokio::test]
