@@ -50,6 +50,33 @@ enum TaskEvent {
 }
 
 impl TaskEvent {
+    /// `task` given to `assignee` (from `previous`, when shuffled) at `at`.
+    fn assigned(task: Uuid, assignee: Uuid, previous: Option<Uuid>, at: DateTime<Utc>) -> Self {
+        TaskEvent::Assigned(Envelope::at(
+            "tasks-api",
+            at,
+            TaskAssignedV1 {
+                task_id: task,
+                assignee_id: assignee,
+                previous_assignee_id: previous,
+                assigned_at: at,
+            },
+        ))
+    }
+
+    /// `task` completed by `assignee` at `at`.
+    fn completed(task: Uuid, assignee: Uuid, at: DateTime<Utc>) -> Self {
+        TaskEvent::Completed(Envelope::at(
+            "tasks-api",
+            at,
+            TaskCompletedV1 {
+                task_id: task,
+                assignee_id: assignee,
+                completed_at: at,
+            },
+        ))
+    }
+
     async fn publish(&self, bus: &EventBus) {
         match self {
             TaskEvent::CreatedV1(envelope) => publish_event(bus, envelope).await,
@@ -165,43 +192,17 @@ fn history(accounts: &[Uuid], tasks: usize, start: DateTime<Utc>) -> Vec<TaskEve
             )));
         }
         let at = tick();
-        events.push(TaskEvent::Assigned(Envelope::at(
-            "tasks-api",
-            at,
-            TaskAssignedV1 {
-                task_id,
-                assignee_id: assignee,
-                previous_assignee_id: None,
-                assigned_at: at,
-            },
-        )));
+        events.push(TaskEvent::assigned(task_id, assignee, None, at));
         let mut holder = assignee;
         if index % 3 == 0 {
             let next = accounts[(index + 1) % accounts.len()];
             let at = tick();
-            events.push(TaskEvent::Assigned(Envelope::at(
-                "tasks-api",
-                at,
-                TaskAssignedV1 {
-                    task_id,
-                    assignee_id: next,
-                    previous_assignee_id: Some(holder),
-                    assigned_at: at,
-                },
-            )));
+            events.push(TaskEvent::assigned(task_id, next, Some(holder), at));
             holder = next;
         }
         if index % 2 == 1 || index % 5 == 0 {
             let at = tick();
-            events.push(TaskEvent::Completed(Envelope::at(
-                "tasks-api",
-                at,
-                TaskCompletedV1 {
-                    task_id,
-                    assignee_id: holder,
-                    completed_at: at,
-                },
-            )));
+            events.push(TaskEvent::completed(task_id, holder, at));
         }
     }
     events
@@ -958,16 +959,7 @@ async fn details_of_a_known_task_apply_in_a_batch_that_prices_a_new_one() {
         ))
     };
     // The known task is priced by its assignment, before its details.
-    let assigned = TaskEvent::Assigned(Envelope::at(
-        "tasks-api",
-        at,
-        TaskAssignedV1 {
-            task_id: known,
-            assignee_id: assignee,
-            previous_assignee_id: None,
-            assigned_at: at,
-        },
-    ));
+    let assigned = TaskEvent::assigned(known, assignee, None, at);
     apply_batch(&db, &pricing, &[assigned]).await;
     apply_batch(
         &db,
@@ -997,25 +989,8 @@ fn each_charge_is_the_tasks_price_and_details_charge_nothing() {
     let [task, assignee] = [Uuid::now_v7(), Uuid::now_v7()];
     let at = Utc::now();
     let price = pricing.price(task);
-    let assigned = TaskEvent::Assigned(Envelope::at(
-        "tasks-api",
-        at,
-        TaskAssignedV1 {
-            task_id: task,
-            assignee_id: assignee,
-            previous_assignee_id: None,
-            assigned_at: at,
-        },
-    ));
-    let completed = TaskEvent::Completed(Envelope::at(
-        "tasks-api",
-        at,
-        TaskCompletedV1 {
-            task_id: task,
-            assignee_id: assignee,
-            completed_at: at,
-        },
-    ));
+    let assigned = TaskEvent::assigned(task, assignee, None, at);
+    let completed = TaskEvent::completed(task, assignee, at);
     let created = TaskEvent::CreatedV1(Envelope::at(
         "tasks-api",
         at,
