@@ -2,8 +2,9 @@
 //! outbox through an outage, idempotent consumers, validation before
 //! publishing, retries, dead letters and their replay.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
@@ -39,13 +40,35 @@ const FLAKY_TASK: Uuid = Uuid::from_u128(0xf1a4);
 /// effects in the same database the consumer writes to.
 struct Recorder {
     reject: AtomicBool,
+    /// Attempts at each batch that fail as if another transaction had
+    /// deadlocked them.
+    contended: u32,
+    /// Attempts at each batch as a whole, by the batch's first event.
+    batch_attempts: Mutex<BTreeMap<Uuid, u32>>,
 }
 
 impl Recorder {
     fn new() -> Arc<Self> {
+        Self::contended(0)
+    }
+
+    /// A recorder whose first `attempts` at each batch meet contention.
+    fn contended(attempts: u32) -> Arc<Self> {
         Arc::new(Self {
             reject: AtomicBool::new(true),
+            contended: attempts,
+            batch_attempts: Mutex::default(),
         })
+    }
+
+    /// How many times each batch was attempted as a whole.
+    fn attempts_per_batch(&self) -> Vec<u32> {
+        self.batch_attempts
+            .lock()
+            .expect("attempts")
+            .values()
+            .copied()
+            .collect()
     }
 }
 
@@ -82,6 +105,28 @@ impl EventHandler for Recorder {
             ],
         ))
         .await?;
+        Ok(())
+    }
+
+    async fn handle_batch(
+        &self,
+        work: &UnitOfWork,
+        events: &[&IncomingEvent],
+    ) -> Result<(), HandlerError> {
+        let attempt = {
+            let mut attempts = self.batch_attempts.lock().expect("attempts");
+            let attempt = attempts.entry(events[0].event_id).or_default();
+            *attempt += 1;
+            *attempt
+        };
+        let contended = attempt <= self.contended;
+        for event in events {
+            self.handle(work, event).await?;
+        }
+        if contended {
+            // After the writes, as a deadlock undoes them.
+            return Err(HandlerError::Contended("deadlock detected".into()));
+        }
         Ok(())
     }
 }
@@ -532,6 +577,50 @@ async fn a_transient_failure_is_retried_with_backoff_until_it_succeeds() {
     .await;
     assert_eq!(deliveries, vec![3], "applied once, on the third delivery");
     assert!(harness.dead_letters().await.is_empty());
+}
+
+/// Twenty completions published before the consumer starts (so they
+/// arrive together), applied by a recorder whose first `contended` attempts
+/// at each batch meet contention. Checks that each event was applied once,
+/// on its first delivery (nothing was redelivered), and returns how many
+/// times each batch was attempted as a whole.
+async fn attempts_at_contended_batches(contended: u32) -> Vec<u32> {
+    let harness = Harness::new(TestBroker::start().await).await;
+    let mut events = Vec::new();
+    for _ in 0..20 {
+        let envelope = Envelope::new("tasks-api", completion(Uuid::new_v4()));
+        harness.publish_envelope(&envelope).await;
+        events.push(envelope);
+    }
+    let recorder = Recorder::contended(contended);
+    harness.start_consumer(recorder.clone(), 5);
+    for event in &events {
+        let applied = eventually(WAIT, "each event of the batch applied", || async {
+            let applied = harness.applied(event.event_id).await;
+            (!applied.is_empty()).then_some(applied)
+        })
+        .await;
+        assert_eq!(applied, vec![1], "applied once, on its first delivery");
+    }
+    let attempts = recorder.attempts_per_batch();
+    assert!(!attempts.is_empty(), "the events came as batches");
+    attempts
+}
+
+#[tokio::test]
+async fn a_batch_another_transaction_deadlocked_is_applied_again_whole_without_redelivery() {
+    let attempts = attempts_at_contended_batches(2).await;
+    assert_eq!(
+        attempts,
+        vec![3; attempts.len()],
+        "each batch: two contended attempts, then the one that committed"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_that_stays_contended_is_applied_event_by_event_after_four_attempts() {
+    let attempts = attempts_at_contended_batches(u32::MAX).await;
+    assert_eq!(attempts, vec![4; attempts.len()], "each batch four times");
 }
 
 #[tokio::test]

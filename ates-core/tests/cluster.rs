@@ -328,6 +328,9 @@ impl Drop for System {
 /// nginx with one upstream per service: an idempotent request (GET, and
 /// what nginx counts as such) that meets a dead instance goes to the other;
 /// when no instance answers, 503 with `Retry-After: 1`.
+///
+/// One process (`master_process off`): killing the child stops nginx whole;
+/// with a master, killing it left its worker listening after the suite.
 async fn start_nginx(
     dir: &Path,
     instances: &HashMap<&'static str, Vec<Instance>>,
@@ -350,7 +353,7 @@ async fn start_nginx(
         ));
     }
     let config = format!(
-        "worker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/nginx-error.log warn;\nevents {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n{servers}}}\n",
+        "master_process off;\npid {dir}/nginx.pid;\nerror_log {dir}/nginx-error.log warn;\nevents {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n{servers}}}\n",
         dir = dir.display()
     );
     let file = dir.join("nginx.conf");

@@ -45,6 +45,12 @@ pub enum HandlerError {
     /// down): the message is redelivered with back-off.
     #[error("transient: {0}")]
     Transient(String),
+    /// Other transactions made the database give up on this one (a
+    /// deadlock, a serialization failure, SQLite busy): nothing was
+    /// written, and the same work usually succeeds a moment later, so a
+    /// batch is applied again whole before anything is redelivered.
+    #[error("contended: {0}")]
+    Contended(String),
     /// This event can never be applied: it goes to the dead-letter stream.
     #[error("rejected: {0}")]
     Rejected(String),
@@ -52,7 +58,11 @@ pub enum HandlerError {
 
 impl From<DbErr> for HandlerError {
     fn from(error: DbErr) -> Self {
-        HandlerError::Transient(error.to_string())
+        if crate::db::is_contention(&error) {
+            HandlerError::Contended(error.to_string())
+        } else {
+            HandlerError::Transient(error.to_string())
+        }
     }
 }
 
@@ -197,6 +207,13 @@ impl ConsumerSettings {
 
 /// The most events applied in one database transaction.
 const BATCH_SIZE: usize = 100;
+
+/// Attempts at a batch as a whole while other transactions keep making the
+/// database give up on it (two instances applying overlapping batches
+/// deadlock on shared rows: a balance, a quarter hour's earnings). Only
+/// after these does the batch fall back to event by event, where every
+/// event that fails again is redelivered with back-off.
+const BATCH_ATTEMPTS: u32 = 4;
 
 /// What to do with a message after trying it.
 enum Outcome {
@@ -741,15 +758,29 @@ impl<H: EventHandler> StreamWorker<H> {
     /// recorded in one statement, then the handler's `handle_batch`); if
     /// that fails, event by event, each in a savepoint of its own (a failing
     /// event is undone alone). Returns one outcome per event.
+    ///
+    /// A batch the database gave up on because of other transactions is
+    /// applied again whole (up to [`BATCH_ATTEMPTS`] times, after a short
+    /// random pause that keeps two instances from meeting again in step):
+    /// the transaction that won has usually committed by then.
     async fn apply_batch(&self, events: &[&IncomingEvent]) -> Vec<Outcome> {
         if events.is_empty() {
             return Vec::new();
         }
-        match self.apply_all_at_once(events).await {
-            Ok(outcomes) => outcomes,
-            Err(error) => {
-                tracing::debug!(%error, events = events.len(), "batch failed as a whole; applying event by event");
-                self.apply_one_by_one(events).await
+        let mut attempt = 1;
+        loop {
+            match self.apply_all_at_once(events).await {
+                Ok(outcomes) => return outcomes,
+                Err(HandlerError::Contended(reason)) if attempt < BATCH_ATTEMPTS => {
+                    tracing::debug!(%reason, attempt, events = events.len(), "batch met other transactions; applying it again");
+                    let pause = rand::random_range(10..=50 * u64::from(attempt));
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    attempt += 1;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, events = events.len(), "batch failed as a whole; applying event by event");
+                    return self.apply_one_by_one(events).await;
+                }
             }
         }
     }
@@ -856,7 +887,9 @@ impl<H: EventHandler> StreamWorker<H> {
                         Err(error) => Outcome::Retry(error.to_string()),
                     },
                     Ok(false) => Outcome::AlreadyApplied,
-                    Err(HandlerError::Transient(reason)) => Outcome::Retry(reason),
+                    Err(HandlerError::Transient(reason) | HandlerError::Contended(reason)) => {
+                        Outcome::Retry(reason)
+                    }
                     Err(HandlerError::Rejected(reason)) => Outcome::DeadLetter(reason),
                 },
                 Err(error) => Outcome::Retry(error.to_string()),
