@@ -8,34 +8,17 @@ wiring: nats-identities generates the identities, nats starts with the
 generated configuration after it, and each service reads its own nkey seed
 from a volume no other service mounts, with no secret in its NATS_URL."""
 import os
-import re
 import subprocess
 import sys
 
 import yaml
 
+from binary_env import service_reads, web_reads
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICES = {"auth-api": 3001, "tasks-api": 3002, "accounting-api": 3003, "analytics-api": 3004}
 # The web app: compose service, binary, port.
 WEB = ("web", "web-server", 3000)
-# Read by tracing's filter and our telemetry set-up.
-ALWAYS_READ = {"RUST_LOG", "LOG_FORMAT"}
-# The ways the sources read a variable (the same list as check-k8s.py):
-# ates_core::config's helpers, std::env::var and seconds_from_env.
-VAR_CALL = re.compile(r'\b(?:var|parse|seconds|within|switch|seconds_from_env)\(\s*"([A-Z][A-Z0-9_]+)"')
-
-
-def variables_read(crate):
-    found = set(ALWAYS_READ)
-    for directory in (os.path.join(ROOT, "ates-core", "src"), os.path.join(ROOT, crate, "src")):
-        for base, _, files in os.walk(directory):
-            for name in files:
-                # testing.rs / testing/: the test harness, not the binary.
-                inside = os.path.relpath(base, directory).split(os.sep)
-                if name.endswith(".rs") and name != "testing.rs" and "testing" not in inside:
-                    with open(os.path.join(base, name), encoding="utf-8") as source:
-                        found.update(VAR_CALL.findall(source.read()))
-    return found
 
 
 def volume_mounts(service):
@@ -106,7 +89,8 @@ def check_program(name, binary, port, service):
     if command[:1] != [binary]:
         problems.append(f"{name}: command should run the {binary} binary, not {command}")
     environment = service.get("environment") or {}
-    unknown = set(environment) - variables_read(binary)
+    reads = web_reads() if binary == WEB[1] else service_reads(binary)
+    unknown = set(environment) - reads
     if unknown:
         problems.append(f"{name}: {sorted(unknown)} are not read by the binary")
     if not str(environment.get("BIND_ADDR", "")).endswith(f":{port}"):
